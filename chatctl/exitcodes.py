@@ -1,0 +1,43 @@
+"""Exit codes of the ``chatctl`` command, one per cause (documented in README.md)."""
+
+from enum import IntEnum
+
+from chatctl.client import ClientError, ConnectionLost, Refused, Unreachable
+from chatctl.protocol import ErrorCode
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    #: A bug: an unexpected error (run with CHATCTL_DEBUG=1 for the traceback).
+    INTERNAL = 1
+    #: Bad command line (Typer's own code).
+    USAGE = 2
+    #: The server could not be reached, or did not answer in time.
+    UNREACHABLE = 3
+    NAME_TAKEN = 4
+    INVALID_NAME = 5
+    #: The server went away mid-session without notice.
+    CONNECTION_LOST = 6
+    #: The server announced its shutdown.
+    SERVER_SHUTDOWN = 7
+    #: Refused for another reason (unsupported version, not a chatctl server, ...).
+    REFUSED = 8
+    #: ``serve`` could not listen (port in use, address not available, permission).
+    CANNOT_LISTEN = 9
+
+
+_REFUSALS = {
+    ErrorCode.NAME_TAKEN: ExitCode.NAME_TAKEN,
+    ErrorCode.INVALID_NAME: ExitCode.INVALID_NAME,
+}
+
+
+def exit_code_for(exc: ClientError) -> ExitCode:
+    """The exit code for a client-core error."""
+    if isinstance(exc, Unreachable):
+        return ExitCode.UNREACHABLE
+    if isinstance(exc, ConnectionLost):
+        return ExitCode.CONNECTION_LOST
+    if isinstance(exc, Refused) and exc.code in _REFUSALS:
+        return _REFUSALS[ErrorCode(exc.code)]
+    return ExitCode.REFUSED

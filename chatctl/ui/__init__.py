@@ -1,0 +1,1 @@
+"""Terminal UI: the only package that knows about Rich, prompt_toolkit, colours and prompts."""

@@ -1,0 +1,104 @@
+"""How chat events look: one Rich ``Text`` per event.
+
+Untrusted strings (names, texts, reasons) only ever enter a ``Text`` as plain
+content, never as markup, and styles go on the trusted parts; the client core
+already escaped control characters (``protocol.clean_frame``). ``Text.plain``
+of the same objects is the pipe-friendly form, so both modes show the same words.
+
+Layout: ``[HH:MM:SS] name: text`` for messages, ``[HH:MM:SS] * ...`` for notices.
+Continuation lines of a multi-line message are indented past the name, so no
+line of a message can pass for another message or a notice (those start at
+column 0 with ``[``).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+from rich.text import Text
+
+from chatctl.protocol import Error, Joined, Left, Message, ServerFrame, Shutdown, Welcome
+
+_PALETTE = (
+    "cyan",
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "bright_cyan",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+    "bright_magenta",
+    "dark_orange",
+    "orchid",
+    "turquoise2",
+    "spring_green2",
+    "deep_sky_blue1",
+    "gold1",
+)
+
+_LEAVE_REASONS = {
+    "quit": "left",
+    "dropped": "left (connection dropped)",
+    "error": "was disconnected (protocol error)",
+    "slow_consumer": "was disconnected (too slow to keep up)",
+}
+
+
+def name_style(name: str) -> str:
+    """A colour per name, the same in every client and every run (crc32, not hash())."""
+    return _PALETTE[zlib.crc32(name.lower().encode()) % len(_PALETTE)]
+
+
+def clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
+def _stamp(timestamp: float) -> Text:
+    return Text(f"[{clock(timestamp)}] ", style="dim")
+
+
+def message_line(timestamp: float, name: str, text: str, *, own: bool = False) -> Text:
+    line = _stamp(timestamp)
+    line.append(name, style=f"bold {name_style(name)}" + (" reverse" if own else ""))
+    line.append(": ")
+    indent = "\n" + " " * (len(line.plain))
+    line.append(indent.join(text.split("\n")), style="italic" if own else "")
+    return line
+
+
+def notice_line(timestamp: float, text: str, style: str = "dim") -> Text:
+    line = _stamp(timestamp)
+    line.append(f"* {text}", style=style)
+    return line
+
+
+def welcome_line(welcome: Welcome) -> Text:
+    others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
+    who = ", ".join(others) if others else "nobody else yet"
+    return notice_line(
+        time.time(),
+        f"joined {welcome.server} as {welcome.name}; online: {who}. "
+        "Type to chat; exit, /quit or Ctrl-D to leave.",
+        style="green",
+    )
+
+
+def render_frame(frame: ServerFrame, me: str) -> Text | None:
+    """The line for a frame, or None for frames a person need not see."""
+    match frame:
+        case Message(time=ts, name=name, text=text):
+            return message_line(ts, name, text, own=name.lower() == me.lower())
+        case Joined(time=ts, name=name):
+            return notice_line(ts, f"{name} joined")
+        case Left(time=ts, name=name, reason=reason):
+            return notice_line(ts, f"{name} {_LEAVE_REASONS.get(reason, f'left ({reason})')}")
+        case Shutdown():
+            return notice_line(time.time(), "the server is shutting down", "yellow")
+        case Error(code=code, message=message):
+            return notice_line(time.time(), f"error: {message} ({code})", "bold red")
+        case Welcome():
+            return welcome_line(frame)
+    return None

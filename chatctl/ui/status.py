@@ -1,0 +1,86 @@
+"""``chatctl status``: the server's facts and its users, as a table or as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from chatctl.client import ClientError, fetch_status
+from chatctl.exitcodes import ExitCode, exit_code_for
+from chatctl.protocol import StatusReply
+
+
+def run_status(host: str, port: int, as_json: bool) -> int:
+    try:
+        reply = asyncio.run(fetch_status(host, port, timeout=5.0))
+    except ClientError as exc:
+        Console(stderr=True, highlight=False).print(Text(f"chatctl: {exc}", style="bold red"))
+        return exit_code_for(exc)
+    if as_json:
+        sys.stdout.write(to_json(reply) + "\n")
+    else:
+        Console(highlight=False).print(status_table(reply))
+    return ExitCode.OK
+
+
+def to_json(reply: StatusReply) -> str:
+    """``{"server": {...}, "users": [{"name": ...}, ...]}``: the reply without its tag."""
+    data = msgspec.to_builtins(reply)
+    data.pop("type", None)
+    return msgspec.json.encode(data).decode()
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def status_table(reply: StatusReply) -> Table:
+    s = reply.server
+    caption = (
+        f"chatctl {s.version} · protocol {s.protocol} · up {duration(s.uptime_seconds)} · "
+        f"{s.users} user(s) · {s.messages_relayed} messages relayed"
+    )
+    if s.leave_reasons:
+        caption += " · left: " + ", ".join(f"{k} {v}" for k, v in sorted(s.leave_reasons.items()))
+    table = Table(title=Text(caption), title_justify="left", expand=False)
+    for header, justify in (
+        ("name", "left"),
+        ("address", "left"),
+        ("connected since", "left"),
+        ("idle", "right"),
+        ("messages", "right"),
+        ("queued", "right"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for u in reply.users:
+        # Cells are Text, never str: a str cell would be parsed as Rich markup.
+        table.add_row(
+            Text(u.name, style="bold"),
+            Text(u.address),
+            Text(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(u.connected_at))),
+            Text(duration(u.idle_seconds)),
+            Text(str(u.messages_sent)),
+            Text(size(u.bytes_queued)),
+        )
+    if not reply.users:
+        table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 5)
+    return table

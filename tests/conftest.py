@@ -1,0 +1,33 @@
+"""Fixtures: an in-process server for the cores, a real ``chatctl serve`` for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from chatctl.server import ChatServer, ServerConfig, ServerEvent
+from tests.support import ServeProcess, serve_process
+
+
+class RecordingServer(ChatServer):
+    """A ChatServer on 127.0.0.1, ephemeral port, that keeps every event it emits."""
+
+    def __init__(self, **config: object) -> None:
+        self.events: list[ServerEvent] = []
+        super().__init__(
+            ServerConfig(host="127.0.0.1", port=0, **config),  # type: ignore[arg-type]
+            self.events.append,
+        )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RecordingServer]:
+    async with RecordingServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def serve() -> Iterator[ServeProcess]:
+    with serve_process() as proc:
+        yield proc
