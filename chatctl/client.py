@@ -18,6 +18,7 @@ from chatctl.protocol import (
     PROTOCOL_VERSION,
     Bye,
     Error,
+    ErrorCode,
     FrameDecoder,
     Hello,
     Ping,
@@ -99,7 +100,9 @@ class _Connection:
         while True:
             try:
                 frame = self.decoder.next_frame()
-            except ProtocolError:
+            except ProtocolError as exc:
+                if exc.code == ErrorCode.UNKNOWN_TYPE:
+                    continue  # a newer server's frame: skip it, as the server skips ours
                 raise ClientError(f"{self.where} sent something that is not chatctl") from None
             if frame is not None:
                 return clean_frame(frame)

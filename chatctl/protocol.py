@@ -282,17 +282,17 @@ class FrameDecoder(Generic[T]):
 
     def _decode(self, line: bytes) -> T:
         try:
+            if not line.isascii():  # cheap for the common line; msgspec does not check
+                line.decode("utf-8")  # the bytes of fields it skips, so check them all here
             return self._decoder.decode(line)
+        except UnicodeDecodeError:
+            raise ProtocolError(ErrorCode.INVALID_UTF8, "frame is not valid UTF-8") from None
         except msgspec.ValidationError as exc:
             raise self._classify(line, exc) from None
         except RecursionError:
             raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is nested too deeply") from None
         except msgspec.DecodeError:
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProtocolError(ErrorCode.INVALID_UTF8, "frame is not valid UTF-8") from None
-            raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is not a JSON object") from None
+            raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is not valid JSON") from None
 
     def _classify(self, line: bytes, exc: msgspec.ValidationError) -> ProtocolError:
         # Only on the error path: find out whether the type or the fields were wrong.
