@@ -161,7 +161,7 @@ async def _send(client: ChatClient, text: str, show: _Show) -> None:
 
 async def _piped(client: ChatClient, err: Console) -> int:
     show = _Show(None, sys.stdout)
-    err.print(welcome_line(client.welcome).plain, highlight=False, markup=False)
+    err.print(welcome_line(client.welcome, hint=False))
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     _start_stdin_reader(asyncio.get_running_loop(), lines)
     receiver = asyncio.create_task(_receive(client, show))

@@ -75,15 +75,13 @@ def notice_line(timestamp: float, text: str, style: str = "dim") -> Text:
     return line
 
 
-def welcome_line(welcome: Welcome) -> Text:
+def welcome_line(welcome: Welcome, *, hint: bool = True) -> Text:
     others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
     who = ", ".join(others) if others else "nobody else yet"
-    return notice_line(
-        time.time(),
-        f"joined {welcome.server} as {welcome.name}; online: {who}. "
-        "Type to chat; exit, /quit or Ctrl-D to leave.",
-        style="green",
-    )
+    text = f"joined {welcome.server} as {welcome.name}; online: {who}."
+    if hint:
+        text += " Type to chat; exit, /quit or Ctrl-D to leave."
+    return notice_line(time.time(), text, style="green")
 
 
 def render_frame(frame: ServerFrame, me: str) -> Text | None:
