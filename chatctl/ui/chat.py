@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -27,6 +29,7 @@ from rich.text import Text
 from chatctl.client import ChatClient, ClientError
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
+from chatctl.ui.errors import print_error
 from chatctl.ui.render import notice_line, render_frame, welcome_line
 
 if TYPE_CHECKING:
@@ -49,29 +52,28 @@ def run_join(host: str, port: int, name: str) -> int:
 
 
 async def _join(host: str, port: int, name: str, interactive: bool) -> int:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         client = await ChatClient.join(host, port, name)
     except ClientError as exc:
-        err.print(Text(f"chatctl: {exc}", style="bold red"))
+        print_error(str(exc))
         return exit_code_for(exc)
     try:
         if interactive:
             return await _interactive(client)
-        return await _piped(client, err)
+        return await _piped(client)
     finally:
         await client.close()
 
 
-async def _receive(client: ChatClient, show: _Show) -> int:
-    """Print frames until the connection ends; returns the exit code that ending means."""
+async def _receive(client: ChatClient, show: _Show, warn: _Show) -> int:
+    """Show frames until the connection ends; returns the exit code that ending means."""
     try:
         async for frame in client:
             line = render_frame(frame, client.name)
             if line is not None:
                 show(line)
     except ClientError as exc:
-        show(notice_line_now(f"{exc}", "bold red"))
+        warn(notice_line_now(f"{exc}", "bold red"))
         return exit_code_for(exc)
     if client.shutdown is not None:
         return ExitCode.SERVER_SHUTDOWN
@@ -122,7 +124,7 @@ async def _interactive(client: ChatClient) -> int:
     prompt = FormattedText([("bold", f"{client.name}"), ("", "> ")])
     with patch_stdout(raw=True):
         show(welcome_line(client.welcome))
-        receiver = asyncio.create_task(_receive(client, show))
+        receiver = asyncio.create_task(_receive(client, show, show))
         while True:
             asking = asyncio.ensure_future(_ask(session, prompt))
             await asyncio.wait({asking, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -159,12 +161,14 @@ async def _send(client: ChatClient, text: str, show: _Show) -> None:
 # --------------------------------------------------------------------------- pipes
 
 
-async def _piped(client: ChatClient, err: Console) -> int:
-    show = _Show(None, sys.stdout)
-    err.print(welcome_line(client.welcome, hint=False))
+async def _piped(client: ChatClient) -> int:
+    show, warn = _Show(None, sys.stdout), _Show(None, sys.stderr)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        welcome_line(client.welcome, hint=False)
+    )
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     _start_stdin_reader(asyncio.get_running_loop(), lines)
-    receiver = asyncio.create_task(_receive(client, show))
+    receiver = asyncio.create_task(_receive(client, show, warn))
     while True:
         getting = asyncio.ensure_future(lines.get())
         await asyncio.wait({getting, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -174,7 +178,41 @@ async def _piped(client: ChatClient, err: Console) -> int:
         line = getting.result()
         if line is None or line.strip() in QUIT_WORDS:
             return await _finish(client, receiver)
-        await _send(client, line, _Show(None, sys.stderr))
+        await _send(client, line, warn)
+
+
+#: Longer stdin lines are refused anyway, so the reader never holds more than this.
+_MAX_LINE = MAX_TEXT_BYTES * 4
+
+
+def split_lines(chunks: Iterable[bytes], limit: int = _MAX_LINE) -> Iterator[bytes]:
+    """Lines from a stream of chunks, newline dropped; a line over ``limit`` is cut there.
+
+    The cut line is still yielded (it is over the message limit, so sending it
+    fails with a clear "not sent"), and the rest of it is skipped.
+    """
+    buf = b""
+    skipping = False
+    for chunk in chunks:
+        buf += chunk
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            if not skipping:
+                yield buf[start:end]
+            skipping = False
+            start = end + 1
+        buf = buf[start:]
+        if len(buf) > limit:
+            if not skipping:
+                yield buf[:limit]
+            skipping, buf = True, b""
+    if buf and not skipping:
+        yield buf
+
+
+def _read_chunks(fd: int) -> Iterator[bytes]:
+    while chunk := os.read(fd, 65536):
+        yield chunk
 
 
 def _start_stdin_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
@@ -182,26 +220,20 @@ def _start_stdin_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[st
 
     A daemon thread because ``connect_read_pipe`` fails on regular files and
     hangs on /dev/null, and a worker thread blocked in read() would keep the
-    process alive at exit while stdin stays open.
+    process alive at exit while stdin stays open. It reads the file descriptor
+    with ``os.read``, not ``sys.stdin``: a daemon thread blocked inside a
+    buffered reader holds its lock, and the interpreter aborts at exit on it.
     """
-    stream = sys.stdin.buffer if sys.stdin is not None else None
 
     def put(item: str | None) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: we are exiting anyway
             loop.call_soon_threadsafe(lines.put_nowait, item)
 
-    limit = MAX_TEXT_BYTES * 4 + 1  # longer lines are refused anyway: never hold more
-
     def pump() -> None:
         try:
-            while stream is not None:
-                raw = stream.readline(limit)
-                if not raw:
-                    break
-                if len(raw) == limit and not raw.endswith(b"\n"):
-                    while (more := stream.readline(limit)) and not more.endswith(b"\n"):
-                        pass  # skip the rest of an overlong line; say() refuses it
-                put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            if sys.stdin is not None:
+                for raw in split_lines(_read_chunks(sys.stdin.fileno())):
+                    put(raw.decode("utf-8", errors="replace").rstrip("\r"))
         except (OSError, ValueError):
             pass
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import signal
 import sys
 import time
@@ -33,6 +34,7 @@ from chatctl.server import (
     UserJoined,
     UserLeft,
 )
+from chatctl.ui.errors import print_error
 
 _CALM_REASONS = frozenset({"quit", "shutdown"})
 
@@ -110,8 +112,11 @@ def run_serve(config: ServerConfig) -> int:
     try:
         asyncio.run(_serve(config, log))
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        log.line(f"cannot listen on {config.host}:{config.port}: {reason}", "bold red")
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        message = f"cannot listen on {config.host}:{config.port}: {reason}"
+        print_error(message)
+        if log.console is None:  # a log file should say why the server is not there
+            log.line(message)
         return ExitCode.CANNOT_LISTEN
     return ExitCode.OK
 

@@ -14,13 +14,14 @@ from rich.text import Text
 from chatctl.client import ClientError, fetch_status
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import StatusReply
+from chatctl.ui.errors import print_error
 
 
 def run_status(host: str, port: int, as_json: bool) -> int:
     try:
         reply = asyncio.run(fetch_status(host, port, timeout=5.0))
     except ClientError as exc:
-        Console(stderr=True, highlight=False).print(Text(f"chatctl: {exc}", style="bold red"))
+        print_error(str(exc))
         return exit_code_for(exc)
     if as_json:
         sys.stdout.write(to_json(reply) + "\n")
