@@ -79,7 +79,7 @@ def server_log() -> Console:
     log.console = console  # the real log's line format, into the recording console
 
     events: list[tuple[float, ServerEvent]] = [
-        (0, Listening([("127.0.0.1", 5000)])),
+        (0, Listening([("0.0.0.0", 5000)])),
         (41, UserJoined("bob", "127.0.0.1:51724")),
         (63, UserJoined("alice", "192.168.1.23:40312")),
         (118, UserJoined("carol", "192.168.1.31:52990")),
