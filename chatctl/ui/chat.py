@@ -122,7 +122,9 @@ async def _interactive(client: ChatClient) -> int:
     show = _Show(console)
     session: PromptSession[str] = PromptSession(erase_when_done=True)
     prompt = FormattedText([("bold", f"{client.name}"), ("", "> ")])
-    with patch_stdout(raw=True):
+    # Raw mode for the whole session, not only while a prompt runs: keys typed between
+    # one Enter and the next prompt would otherwise be echoed by the terminal itself.
+    with session.input.raw_mode(), patch_stdout(raw=True):
         show(welcome_line(client.welcome))
         receiver = asyncio.create_task(_receive(client, show, show))
         while True:
