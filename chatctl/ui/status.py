@@ -7,7 +7,7 @@ import sys
 import time
 
 import msgspec
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +26,7 @@ def run_status(host: str, port: int, as_json: bool) -> int:
     if as_json:
         sys.stdout.write(to_json(reply) + "\n")
     else:
-        Console(highlight=False).print(status_table(reply))
+        Console(highlight=False, soft_wrap=True).print(status_table(reply))
     return ExitCode.OK
 
 
@@ -54,7 +54,8 @@ def size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def status_table(reply: StatusReply) -> Table:
+def status_table(reply: StatusReply) -> Group:
+    """The server facts on one line (wrapped by the terminal, not squeezed), then the users."""
     s = reply.server
     caption = (
         f"chatctl {s.version} · protocol {s.protocol} · up {duration(s.uptime_seconds)} · "
@@ -62,7 +63,7 @@ def status_table(reply: StatusReply) -> Table:
     )
     if s.leave_reasons:
         caption += " · left: " + ", ".join(f"{k} {v}" for k, v in sorted(s.leave_reasons.items()))
-    table = Table(title=Text(caption), title_justify="left", expand=False)
+    table = Table(expand=False)
     for header, justify in (
         ("name", "left"),
         ("address", "left"),
@@ -84,4 +85,4 @@ def status_table(reply: StatusReply) -> Table:
         )
     if not reply.users:
         table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 5)
-    return table
+    return Group(Text(caption, style="bold"), table)
