@@ -7,6 +7,7 @@ CHATCTL_TEST_TIMEOUT_FACTOR on slow machines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -149,6 +150,66 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.log.join()
+
+
+class PipedClient:
+    """A piped ``chatctl join NAME`` whose stdin stays open until the test closes it."""
+
+    def __init__(self, name: str, port: int, *args: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(port), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        self.out = LineReader(self.proc.stdout)
+        self.err = LineReader(self.proc.stderr)
+
+    def joined(self) -> PipedClient:
+        """Wait until the server welcomed us (the welcome note goes to stderr)."""
+        self.err.wait_for(rf"joined chatctl .* as {re.escape(self.name)};")
+        self.out.wait_for(rf"\* {re.escape(self.name)} joined$")
+        return self
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def wait(self, timeout: float = 5.0) -> int:
+        code = self.proc.wait(timeout * FACTOR)
+        self.out.join()
+        self.err.join()
+        return code
+
+    def everything(self) -> str:
+        return self.out.text() + "\n" + self.err.text()
+
+    def wait_for_anywhere(self, pattern: re.Pattern[str], timeout: float = 10.0) -> None:
+        """Wait for a line on stdout or stderr (notices may go to either)."""
+        wait_until(
+            lambda: pattern.search(self.everything()),
+            timeout,
+            f"{pattern.pattern!r} in output:\n{self.everything()}",
+        )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 @contextmanager

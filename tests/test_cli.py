@@ -6,7 +6,6 @@ whose stdin the test keeps open or closes. Every wait has a deadline.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
@@ -21,13 +20,11 @@ import pytest
 from chatctl import __version__
 from tests.support import (
     FACTOR,
-    LineReader,
+    PipedClient,
     ServeProcess,
-    chatctl_command,
     env,
     run_chatctl,
     serve_process,
-    wait_until,
 )
 
 STAMP = r"\[\d{2}:\d{2}:\d{2}\]"
@@ -35,70 +32,10 @@ LOG_STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
 SHUTDOWN_NOTICE = re.compile(rf"^{STAMP} \* the server is shutting down$", re.MULTILINE)
 
 
-class Client:
-    """A piped ``chatctl join NAME`` whose stdin stays open until the test closes it."""
-
-    def __init__(self, name: str, port: int, *args: str) -> None:
-        self.name = name
-        self.proc = subprocess.Popen(
-            [*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(port), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env(),
-        )
-        assert self.proc.stdout is not None
-        assert self.proc.stderr is not None
-        self.out = LineReader(self.proc.stdout)
-        self.err = LineReader(self.proc.stderr)
-
-    def joined(self) -> Client:
-        """Wait until the server welcomed us (the welcome note goes to stderr)."""
-        self.err.wait_for(rf"joined chatctl .* as {re.escape(self.name)};")
-        self.out.wait_for(rf"^{STAMP} \* {re.escape(self.name)} joined$")
-        return self
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-
-    def wait(self, timeout: float = 5.0) -> int:
-        code = self.proc.wait(timeout * FACTOR)
-        self.out.join()
-        self.err.join()
-        return code
-
-    def everything(self) -> str:
-        return self.out.text() + "\n" + self.err.text()
-
-    def wait_for_anywhere(self, pattern: re.Pattern[str], timeout: float = 10.0) -> None:
-        """Wait for a line on stdout or stderr (notices may go to either)."""
-        wait_until(
-            lambda: pattern.search(self.everything()),
-            timeout,
-            f"{pattern.pattern!r} in output:\n{self.everything()}",
-        )
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-
-
 @pytest.fixture
-def clients() -> Iterator[list[Client]]:
+def clients() -> Iterator[list[PipedClient]]:
     """Collects the clients a test starts and kills whatever is still running at the end."""
-    started: list[Client] = []
+    started: list[PipedClient] = []
     try:
         yield started
     finally:
@@ -106,8 +43,8 @@ def clients() -> Iterator[list[Client]]:
             client.kill()
 
 
-def join(clients: list[Client], name: str, port: int) -> Client:
-    client = Client(name, port)
+def join(clients: list[PipedClient], name: str, port: int) -> PipedClient:
+    client = PipedClient(name, port)
     clients.append(client)
     return client.joined()
 
@@ -157,7 +94,7 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 # --------------------------------------------------------------------------- conversation
 
 
-def test_two_piped_clients_and_status_json(serve: ServeProcess, clients: list[Client]) -> None:
+def test_two_piped_clients_and_status_json(serve: ServeProcess, clients: list[PipedClient]) -> None:
     bob = join(clients, "bob", serve.port)
 
     alice = run_chatctl("join", "alice", "--port", str(serve.port), input="hello\n\n   \nsecond\n")
@@ -189,7 +126,7 @@ def test_two_piped_clients_and_status_json(serve: ServeProcess, clients: list[Cl
     serve.log.wait_for(r"- bob left \(quit\)")
 
 
-def test_echo_into_join_just_works(serve: ServeProcess, clients: list[Client]) -> None:
+def test_echo_into_join_just_works(serve: ServeProcess, clients: list[PipedClient]) -> None:
     watcher = join(clients, "watcher", serve.port)
     result = run_chatctl("join", "ci", "--port", str(serve.port), input="deploy done\n")
     assert result.returncode == 0, result.stderr
@@ -199,7 +136,7 @@ def test_echo_into_join_just_works(serve: ServeProcess, clients: list[Client]) -
 
 
 def test_exit_line_leaves_and_later_lines_are_not_sent(
-    serve: ServeProcess, clients: list[Client]
+    serve: ServeProcess, clients: list[PipedClient]
 ) -> None:
     watcher = join(clients, "watcher", serve.port)
     result = run_chatctl(
@@ -242,7 +179,7 @@ def test_unreachable_status_exits_3(closed_port: int) -> None:
         assert "refused" in line
 
 
-def test_name_taken_exits_4(serve: ServeProcess, clients: list[Client]) -> None:
+def test_name_taken_exits_4(serve: ServeProcess, clients: list[PipedClient]) -> None:
     join(clients, "bob", serve.port)
     for taken in ("bob", "BOB"):  # names are unique without regard to case
         result = run_chatctl("join", taken, "--port", str(serve.port), input="hi\n", COLUMNS="80")
@@ -302,7 +239,7 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 
 
 def test_server_shutdown_while_piped_client_is_connected_exits_7(
-    clients: list[Client],
+    clients: list[PipedClient],
 ) -> None:
     with serve_process() as server:
         bob = join(clients, "bob", server.port)  # stdin stays open: bob is waiting for input
@@ -315,7 +252,7 @@ def test_server_shutdown_while_piped_client_is_connected_exits_7(
 
 
 def test_server_killed_while_piped_client_is_connected_exits_6(
-    clients: list[Client],
+    clients: list[PipedClient],
 ) -> None:
     with serve_process() as server:
         bob = join(clients, "bob", server.port)
@@ -339,7 +276,7 @@ def test_server_killed_while_piped_client_is_connected_exits_6(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_serve_stops_cleanly_on_signal(sig: signal.Signals, clients: list[Client]) -> None:
+def test_serve_stops_cleanly_on_signal(sig: signal.Signals, clients: list[PipedClient]) -> None:
     server = ServeProcess()
     try:
         port = server.port
@@ -369,7 +306,9 @@ def test_serve_stops_cleanly_on_signal(sig: signal.Signals, clients: list[Client
         assert status_json(port)["users"] == []
 
 
-def test_serve_log_is_plain_without_a_terminal(serve: ServeProcess, clients: list[Client]) -> None:
+def test_serve_log_is_plain_without_a_terminal(
+    serve: ServeProcess, clients: list[PipedClient]
+) -> None:
     bob = join(clients, "bob", serve.port)
     said = run_chatctl("join", "alice", "--port", str(serve.port), input="secret-text-42\n")
     assert said.returncode == 0, said.stderr
@@ -451,7 +390,7 @@ def test_version() -> None:
     assert module.stdout == f"chatctl {__version__}\n"
 
 
-def test_status_table_shows_user_names(serve: ServeProcess, clients: list[Client]) -> None:
+def test_status_table_shows_user_names(serve: ServeProcess, clients: list[PipedClient]) -> None:
     join(clients, "bob", serve.port)
     join(clients, "Carol.2", serve.port)
     result = run_chatctl("status", "--port", str(serve.port), timeout=10, COLUMNS="120")

@@ -23,7 +23,7 @@ import pytest
 
 from tests.support import (
     FACTOR,
-    LineReader,
+    PipedClient,
     ServeProcess,
     chatctl_command,
     env,
@@ -210,42 +210,19 @@ def alice(serve: ServeProcess, terminal: Terminal) -> Terminal:
     return join_in(terminal, serve)
 
 
-class PipedClient:
-    """``chatctl join NAME`` with piped stdin kept open; its stdout lines are collected."""
-
-    def __init__(self, serve: ServeProcess, name: str) -> None:
-        self.proc = subprocess.Popen(
-            [*chatctl_command(), "join", name, "--port", str(serve.port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env(),
-        )
-        assert self.proc.stdout is not None
-        self.out = LineReader(self.proc.stdout)
-
-    def close(self) -> int:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            return self.proc.wait(10 * FACTOR)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self.out.join()
-
-
 @pytest.fixture
 def bob(serve: ServeProcess, alice: Terminal) -> Iterator[PipedClient]:
     """A piped ``chatctl join bob`` that stays in the room; alice has seen it arrive."""
-    client = PipedClient(serve, "bob")
+    client = PipedClient("bob", serve.port)
     try:
         alice.wait_screen(rf"^{STAMP} \* bob joined$")
         yield client
     finally:
-        client.close()
+        client.close_stdin()
+        try:
+            client.wait(10)
+        finally:
+            client.kill()
 
 
 def relayed(serve: ServeProcess) -> int:
