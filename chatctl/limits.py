@@ -1,0 +1,119 @@
+"""Per-client and per-address limits: pure bookkeeping, the caller passes the time.
+
+No asyncio here, so each rule is tested on its own with made-up clocks; the
+server core decides what to do when a limit says no.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass, field
+
+
+class TokenBucket:
+    """Flood pacing: ``burst`` messages at once, then ``rate`` per second.
+
+    ``delay`` never drops anything: it says how long to wait before the next
+    message may go, and the server stops reading from that client meanwhile
+    (the way Ergo's fakelag works), so a fast sender is slowed, not cut.
+    """
+
+    def __init__(self, burst: int, rate: float, now: float) -> None:
+        self.burst = max(1, burst)
+        self.rate = rate
+        self.tokens = float(self.burst)
+        self.updated = now
+
+    def delay(self, now: float) -> float:
+        """Take a token and return 0.0, or return the seconds until one is available."""
+        if self.rate <= 0:
+            return 0.0
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class ErrorBudget:
+    """At most ``limit`` errors in any ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.times: deque[float] = deque()
+
+    def spend(self, now: float) -> bool:
+        """Count one error; True when this one goes over the budget."""
+        self.times.append(now)
+        while self.times and self.times[0] <= now - self.window:
+            self.times.popleft()
+        return len(self.times) >= self.limit
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+    retry_after_ms: int | None = None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@dataclass
+class AddressGate:
+    """Concurrent connections and new connections per minute, per address.
+
+    Loopback is exempt unless ``limit_loopback``: on a shared box everyone comes
+    from 127.0.0.1, and the per-address rule is there for the LAN.
+    """
+
+    max_concurrent: int
+    max_new_per_minute: int
+    limit_loopback: bool = False
+    concurrent: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, deque[float]] = field(default_factory=dict)
+
+    def admit(self, host: str, now: float) -> Refusal | None:
+        """Count a new connection from ``host``, or say why it is refused."""
+        if not self.limit_loopback and is_loopback(host):
+            return None
+        if self.concurrent.get(host, 0) >= self.max_concurrent:
+            return Refusal(
+                "throttled",
+                f"too many connections from your address (at most {self.max_concurrent})",
+                5000,
+            )
+        times = self.recent.setdefault(host, deque())
+        while times and times[0] <= now - 60.0:
+            times.popleft()
+        if len(times) >= self.max_new_per_minute:
+            wait = times[0] + 60.0 - now
+            return Refusal(
+                "throttled",
+                f"too many new connections from your address; try again in {wait:.0f} s",
+                max(1, int(wait * 1000)),
+            )
+        times.append(now)
+        self.concurrent[host] = self.concurrent.get(host, 0) + 1
+        return None
+
+    def release(self, host: str) -> None:
+        """An admitted connection from ``host`` ended."""
+        count = self.concurrent.get(host, 0) - 1
+        if count > 0:
+            self.concurrent[host] = count
+        else:
+            self.concurrent.pop(host, None)
+
+    def prune(self, now: float) -> None:
+        """Forget addresses not seen for a minute, so the table does not grow forever."""
+        for host in [h for h, t in self.recent.items() if not t or t[-1] <= now - 60.0]:
+            del self.recent[host]
