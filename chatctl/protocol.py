@@ -46,11 +46,20 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
+    TOO_MANY_ERRORS = "too_many_errors"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    SERVER_FULL = "server_full"
+    THROTTLED = "throttled"
+    UNEXPECTED_TLS = "unexpected_tls"
+    UNEXPECTED_HTTP = "unexpected_http"
     SLOW_CONSUMER = "slow_consumer"
+    PING_TIMEOUT = "ping_timeout"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.
-FATAL_CODES = frozenset({ErrorCode.FRAME_TOO_LONG})
+FATAL_CODES = frozenset(
+    {ErrorCode.FRAME_TOO_LONG, ErrorCode.UNEXPECTED_TLS, ErrorCode.UNEXPECTED_HTTP}
+)
 
 
 class ProtocolError(Exception):
@@ -183,11 +192,15 @@ class StatusReply(_Frame, tag="status_reply", frozen=True):
     users: list[UserInfo]
 
 
-class Error(_Frame, tag="error", frozen=True):
-    """Something the peer sent was refused; ``code`` is stable, ``message`` is for humans."""
+class Error(_Frame, tag="error", frozen=True, omit_defaults=True):
+    """Something the peer sent was refused; ``code`` is stable, ``message`` is for humans.
+
+    ``retry_after_ms`` comes with ``throttled``: when trying again may succeed.
+    """
 
     code: str
     message: str
+    retry_after_ms: int | None = None
 
 
 class Shutdown(_Frame, tag="shutdown", frozen=True):
@@ -239,6 +252,7 @@ class FrameDecoder(Generic[T]):
         self._buf = bytearray()
         self._pos = 0
         self._broken: ProtocolError | None = None
+        self._fed = False
 
     @property
     def buffered(self) -> int:
@@ -246,8 +260,14 @@ class FrameDecoder(Generic[T]):
         return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> None:
-        if self._broken is None:
-            self._buf += data
+        if self._broken is not None:
+            return
+        if not self._fed and data:
+            self._fed = True
+            self._broken = sniff(data)
+            if self._broken is not None:
+                return
+        self._buf += data
 
     def next_frame(self) -> T | None:
         while True:
@@ -305,6 +325,36 @@ class FrameDecoder(Generic[T]):
         return ProtocolError(ErrorCode.INVALID_FRAME, f"invalid frame: {exc}")
 
 
+_HTTP_METHODS = (
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"PATCH ",
+)
+
+
+def sniff(first_bytes: bytes) -> ProtocolError | None:
+    """Recognise the first bytes of a peer that speaks another protocol, to say so at once.
+
+    A TLS ClientHello (record type 0x16) or an HTTP request has no newline a
+    chatctl peer would wait for, so without this the peer would sit silent
+    until a timeout. No JSON line starts with either.
+    """
+    if first_bytes[:1] == b"\x16":
+        return ProtocolError(
+            ErrorCode.UNEXPECTED_TLS, "this port speaks plain chatctl, not TLS: connect without TLS"
+        )
+    if first_bytes.startswith(_HTTP_METHODS):
+        return ProtocolError(
+            ErrorCode.UNEXPECTED_HTTP, "this port speaks chatctl (JSON lines over TCP), not HTTP"
+        )
+    return None
+
+
 def client_frame_decoder(max_frame_bytes: int = MAX_FRAME_BYTES) -> FrameDecoder[ClientFrame]:
     """What a server uses to read what clients send."""
     return FrameDecoder(ClientFrame, _CLIENT_TAGS, max_frame_bytes)  # type: ignore[arg-type]
@@ -339,7 +389,7 @@ def name_key(name: str) -> str:
     return name.lower()
 
 
-def check_text(text: str) -> str:
+def check_text(text: str, max_bytes: int = MAX_TEXT_BYTES, max_lines: int = MAX_TEXT_LINES) -> str:
     """Return the text if it may be sent as a message, else raise why not.
 
     Too-long text is refused whole, never truncated, so nothing is cut inside a
@@ -347,15 +397,11 @@ def check_text(text: str) -> str:
     """
     if not text.strip():
         raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
-    if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise ProtocolError(
-            ErrorCode.MESSAGE_TOO_LONG, f"message longer than {MAX_TEXT_BYTES} bytes"
-        )
+    if len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LONG, f"message longer than {max_bytes} bytes")
     breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
-    if breaks + 1 > MAX_TEXT_LINES:
-        raise ProtocolError(
-            ErrorCode.MESSAGE_TOO_LONG, f"message longer than {MAX_TEXT_LINES} lines"
-        )
+    if breaks + 1 > max_lines:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LONG, f"message longer than {max_lines} lines")
     return text
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatctl.protocol import (
+    FATAL_CODES,
     MAX_FRAME_BYTES,
     MAX_TEXT_BYTES,
     MAX_TEXT_LINES,
@@ -274,7 +275,7 @@ INVALID_LINES: list[tuple[str, bytes, ErrorCode]] = [
     ("truncated", b'{"type":"say","text":"a"', BAD_FRAME),
     ("trailing-garbage", b'{"type":"say","text":"a"} x', BAD_FRAME),
     ("single-quotes", b"{'type':'ping'}", BAD_FRAME),
-    ("http-request-line", b"GET / HTTP/1.1\r", BAD_FRAME),
+    ("http-request-line", b"GET / HTTP/1.1\r", BAD_FRAME),  # mid-stream; first bytes: sniffed
     ("http-header", b"Host: localhost:5000\r", BAD_FRAME),
     ("raw-control-in-string", say_with_text(b'"\x1b[2J"'), BAD_FRAME),
     # not UTF-8 (outside any JSON string)
@@ -340,6 +341,8 @@ def test_invalid_line_gives_its_code_and_the_next_line_still_decodes(
     line: bytes, code: ErrorCode
 ) -> None:
     decoder = client_frame_decoder()
+    decoder.feed(encode(Ping()))  # mid-stream: the first bytes are sniffed separately
+    assert decoder.next_frame() == Ping()
     decoder.feed(line + b"\n" + encode(Say(text="still here")))
     with pytest.raises(ProtocolError) as info:
         decoder.next_frame()
@@ -402,19 +405,42 @@ def test_error_messages_never_quote_the_input() -> None:
         assert secret not in error_of(line + b"\n").message
 
 
-def test_an_http_request_gives_errors_but_never_a_frame_or_a_crash() -> None:
+@pytest.mark.parametrize(
+    ("first_bytes", "code"),
+    [
+        (
+            b"GET / HTTP/1.1\r\nHost: localhost:5000\r\nAccept: */*\r\n\r\n",
+            ErrorCode.UNEXPECTED_HTTP,
+        ),
+        (b"POST /x HTTP/1.1\r\n", ErrorCode.UNEXPECTED_HTTP),
+        (TLS_CLIENT_HELLO, ErrorCode.UNEXPECTED_TLS),
+    ],
+    ids=["http-get", "http-post", "tls-client-hello"],
+)
+def test_another_protocols_first_bytes_are_named_at_once(
+    first_bytes: bytes, code: ErrorCode
+) -> None:
+    """No newline needed: a TLS or HTTP peer is told at once, and the decoder stops."""
     decoder = client_frame_decoder()
-    decoder.feed(b"GET / HTTP/1.1\r\nHost: localhost:5000\r\nAccept: */*\r\n\r\n")
-    codes = []
-    while True:
-        try:
-            frame = decoder.next_frame()
-        except ProtocolError as exc:
-            codes.append(exc.code)
-            continue
-        assert frame is None
-        break
-    assert codes == [ErrorCode.INVALID_FRAME] * 3  # the blank line is skipped
+    decoder.feed(first_bytes[:8])
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == code
+    assert info.value.fatal
+    assert decoder.buffered == 0
+    decoder.feed(b"\n" + encode(Ping()))
+    with pytest.raises(ProtocolError):
+        decoder.next_frame()
+
+
+def test_sniffing_looks_only_at_the_first_bytes() -> None:
+    decoder = client_frame_decoder()
+    decoder.feed(encode(Ping()) + b"GET / HTTP/1.1\r\n" + encode(Ping()))
+    assert decoder.next_frame() == Ping()
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == ErrorCode.INVALID_FRAME
+    assert decoder.next_frame() == Ping()
 
 
 # --------------------------------------------------------------------------- frame_too_long
@@ -476,9 +502,10 @@ def test_frame_too_long_also_in_the_client_decoder_with_a_small_limit() -> None:
     assert small.next_frame() == Shutdown(reason="x" * 50)
 
 
-def test_only_frame_too_long_is_fatal() -> None:
+def test_only_unrecoverable_stream_errors_are_fatal() -> None:
+    fatal = {ErrorCode.FRAME_TOO_LONG, ErrorCode.UNEXPECTED_TLS, ErrorCode.UNEXPECTED_HTTP}
     for code in ErrorCode:
-        assert ProtocolError(code, "m").fatal == (code == ErrorCode.FRAME_TOO_LONG)
+        assert ProtocolError(code, "m").fatal == (code in fatal)
 
 
 @pytest.mark.parametrize("chunk_size", [64 * 1024, 4096, 1000])
@@ -824,7 +851,7 @@ def test_property_arbitrary_bytes_give_frames_or_protocol_errors(
                 assert isinstance(error.code, ErrorCode)
                 assert not broken or error.fatal
                 if error.fatal:
-                    assert error.code == ErrorCode.FRAME_TOO_LONG
+                    assert error.code in FATAL_CODES
                     broken = True
                     break
                 continue
