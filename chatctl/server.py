@@ -17,13 +17,18 @@ receives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatctl import __version__
+from chatctl.limits import AddressGate, ErrorBudget, Refusal, TokenBucket
 from chatctl.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_TEXT_BYTES,
+    MAX_TEXT_LINES,
     PROTOCOL_VERSION,
     Bye,
     ClientFrame,
@@ -59,13 +64,42 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 5000
-    #: A client whose unsent bytes exceed this is cut off (``slow_consumer``).
-    max_queue_bytes: int = 1024 * 1024
     #: Report each relayed message to the observer (the log's ``--verbose``).
     report_messages: bool = False
+    #: Unsent bytes past which a client is cut off at once (``slow_consumer``)...
+    max_queue_bytes: int = 1024 * 1024
+    #: ...and past which, held for ``soft_queue_seconds``, it is cut off too.
+    soft_queue_bytes: int = 256 * 1024
+    soft_queue_seconds: float = 10.0
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_text_bytes: int = MAX_TEXT_BYTES
+    max_text_lines: int = MAX_TEXT_LINES
+    #: ``max_errors`` error replies within ``error_window`` seconds close the connection.
+    max_errors: int = 10
+    error_window: float = 10.0
+    handshake_timeout: float = 10.0
+    #: A client silent this long is pinged, and dropped if still silent ``ping_timeout`` later.
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+    #: Flood pacing per client: ``burst`` frames at once, then ``rate`` per second (0: off).
+    burst: int = 20
+    rate: float = 5.0
+    max_clients: int = 1000
+    max_per_address: int = 16
+    max_new_per_minute: int = 30
+    #: Apply the per-address limits to loopback clients too.
+    limit_loopback: bool = False
     #: Seconds clients get to go after the shutdown notice before being aborted.
     shutdown_grace: float = 1.0
     backlog: int = 1024
+
+    @property
+    def sweep_interval(self) -> float:
+        """How often timers are checked: often enough for the shortest of them."""
+        shortest = min(
+            self.handshake_timeout, self.ping_interval, self.ping_timeout, self.soft_queue_seconds
+        )
+        return max(0.01, min(1.0, shortest / 4))
 
 
 # --------------------------------------------------------------------------- events
@@ -96,6 +130,14 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Closed:
+    """A connection that had not joined was closed by the server, and why."""
+
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class MessageRelayed:
     name: str
     text: str
@@ -106,8 +148,13 @@ class Stopping:
     users: int
 
 
-ServerEvent = Listening | UserJoined | UserLeft | Refused | MessageRelayed | Stopping
+ServerEvent = Listening | UserJoined | UserLeft | Refused | Closed | MessageRelayed | Stopping
 Observer = Callable[[ServerEvent], None]
+
+
+#: Endings of connections that never joined that are not worth a log line or a count:
+#: a status query that hung up, a refused handshake (logged as Refused already).
+_UNREMARKABLE = frozenset({"dropped", "quit", "refused", "shutdown"})
 
 
 def _ignore(event: ServerEvent) -> None:
@@ -118,20 +165,38 @@ def _ignore(event: ServerEvent) -> None:
 
 
 class Session(asyncio.Protocol):
-    """One connection: decodes what it receives, buffers what it must send."""
+    """One connection: decodes what it receives, buffers what it must send.
+
+    Reading is paused, never dropped, when the client outruns its pacing: the
+    frame that found no token is held and handled when one is available.
+    """
 
     def __init__(self, hub: Hub) -> None:
+        config = hub.config
+        now = time.monotonic()
         self.hub = hub
         self.transport: asyncio.Transport | None = None
+        self.host = "?"
         self.address = "?"
         self.name: str | None = None
-        self.decoder = client_frame_decoder()
+        self.decoder = client_frame_decoder(config.max_frame_bytes)
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.connected_at = time.time()
-        self.last_said = time.monotonic()
+        self.opened = now
+        self.last_said = now
+        self.last_heard = now
+        self.ping_sent: float | None = None
+        self.over_soft_since: float | None = None
         self.messages_sent = 0
         self.leave_reason: str | None = None
+        self.admitted = False
+        #: Sent a hello or a status request: not a silent socket holding a slot.
+        self.greeted = False
+        self.bucket = TokenBucket(config.burst, config.rate, now)
+        self.errors = ErrorBudget(config.max_errors, config.error_window)
+        self.held: ClientFrame | None = None
+        self.resume: asyncio.TimerHandle | None = None
 
     # asyncio callbacks
 
@@ -140,26 +205,80 @@ class Session(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            host = str(peer[0])
-            self.address = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
-        self.hub.connections.add(self)
+            self.host = str(peer[0])
+            port = peer[1]
+            self.address = f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
+        self.hub.admit(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
+        self.ping_sent = None
         self.decoder.feed(data)
+        self._process()
+
+    def _process(self) -> None:
+        """Handle buffered frames until none is left, pacing says wait, or we leave."""
         while self.leave_reason is None:
-            try:
-                frame = self.decoder.next_frame()
-            except ProtocolError as exc:
-                self.send_error(exc)
-                if exc.fatal:
-                    self.close("error")
-                continue
+            frame, self.held = self.held, None
             if frame is None:
-                return
+                try:
+                    frame = self.decoder.next_frame()
+                except ProtocolError as exc:
+                    self.send_error(exc)
+                    if exc.fatal:
+                        self.close(exc.code)
+                    continue
+                if frame is None:
+                    return
+            if not isinstance(frame, Pong | Bye):
+                wait = self.bucket.delay(time.monotonic())
+                if wait > 0:
+                    self._pause(frame, wait)
+                    return
             self.hub.handle(self, frame)
 
+    def _pause(self, frame: ClientFrame, wait: float) -> None:
+        self.held = frame
+        if self.transport is not None and self.resume is None:
+            self.transport.pause_reading()
+            self.resume = asyncio.get_running_loop().call_later(wait, self._resume)
+
+    def _resume(self) -> None:
+        self.resume = None
+        self._process()
+        if self.resume is None and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.resume is not None:
+            self.resume.cancel()
+            self.resume = None
         self.hub.disconnected(self, self.leave_reason or "dropped")
+
+    # timers (called by the hub's sweep, not a timer per session)
+
+    def check_timers(self, now: float) -> None:
+        config = self.hub.config
+        if not self.greeted and now - self.opened > config.handshake_timeout:
+            self.send_error(ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "no hello in time"))
+            self.close("handshake_timeout")
+            return
+        if self.resume is not None:  # paused by us: its silence is our doing
+            self.last_heard = now
+        elif self.ping_sent is not None:
+            if now - self.ping_sent > config.ping_timeout:
+                self.abort("ping_timeout")  # a dead peer never drains a close()
+                return
+        elif now - self.last_heard > config.ping_interval:
+            self.ping_sent = now
+            self.send_frame(Ping())
+        if self.bytes_queued > config.soft_queue_bytes:
+            if self.over_soft_since is None:
+                self.over_soft_since = now
+            elif now - self.over_soft_since > config.soft_queue_seconds:
+                self.abort("slow_consumer")
+        else:
+            self.over_soft_since = None
 
     # sending
 
@@ -176,7 +295,13 @@ class Session(asyncio.Protocol):
         self.send(encode(frame))
 
     def send_error(self, exc: ProtocolError) -> None:
+        """Tell the client what was wrong; too many errors too fast and it is closed."""
         self.send_frame(Error(code=exc.code, message=exc.message))
+        if not exc.fatal and self.errors.spend(time.monotonic()):
+            self.send_frame(
+                Error(code=ErrorCode.TOO_MANY_ERRORS, message="too many errors; closing")
+            )
+            self.close(ErrorCode.TOO_MANY_ERRORS)
 
     def flush(self) -> None:
         transport = self.transport
@@ -225,6 +350,7 @@ class Hub:
     config: ServerConfig
     observer: Observer = _ignore
     connections: set[Session] = field(default_factory=set)
+    gate: AddressGate = field(init=False)
     members: dict[str, Session] = field(default_factory=dict)
     seq: int = 0
     messages_relayed: int = 0
@@ -235,6 +361,46 @@ class Hub:
     _dirty: list[Session] = field(default_factory=list)
     _flush_scheduled: bool = False
     _all_gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.gate = AddressGate(
+            self.config.max_per_address, self.config.max_new_per_minute, self.config.limit_loopback
+        )
+
+    # connections
+
+    def admit(self, session: Session) -> None:
+        """Take a new connection in, or refuse it before reading a byte."""
+        refusal = None
+        if self.stopping:
+            refusal = Refusal(ErrorCode.SERVER_FULL, "the server is shutting down")
+        elif len(self.connections) >= self.config.max_clients:
+            refusal = Refusal(
+                ErrorCode.SERVER_FULL, f"the server is full ({self.config.max_clients} clients)"
+            )
+        else:
+            refusal = self.gate.admit(session.host, time.monotonic())
+        if refusal is not None:
+            session.leave_reason = refusal.code
+            assert session.transport is not None
+            frame = Error(refusal.code, refusal.message, refusal.retry_after_ms)
+            session.transport.write(encode(frame))
+            session.transport.close()
+            self.leave_reasons[refusal.code] += 1
+            self.observer(Refused(session.address, refusal.code))
+            return
+        session.admitted = True
+        self.connections.add(session)
+
+    async def sweep(self) -> None:
+        """Check every connection's timers, periodically, until cancelled."""
+        interval = self.config.sweep_interval
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for session in list(self.connections):
+                session.check_timers(now)
+            self.gate.prune(now)
 
     # writes
 
@@ -268,6 +434,7 @@ class Hub:
             case Hello():
                 self._hello(session, frame)
             case StatusRequest():
+                session.greeted = True
                 session.send_frame(self.status())
             case Ping():
                 session.send_frame(Pong())
@@ -281,7 +448,7 @@ class Hub:
             session.send_error(ProtocolError(ErrorCode.NOT_JOINED, "send hello first"))
             return
         try:
-            check_text(text)
+            check_text(text, self.config.max_text_bytes, self.config.max_text_lines)
         except ProtocolError as exc:
             session.send_error(exc)
             return
@@ -311,9 +478,10 @@ class Hub:
         except ProtocolError as exc:
             session.send_error(exc)
             session.close("refused")
-            self.observer(Refused(session.address, exc.code))
+            self.observer(Refused(session.address, exc.code))  # logged here, with its code
             return
         session.name = hello.name
+        session.greeted = True
         session.last_said = time.monotonic()
         self.members[name_key(hello.name)] = session
         session.send_frame(
@@ -329,10 +497,16 @@ class Hub:
         self.observer(UserJoined(hello.name, session.address))
 
     def disconnected(self, session: Session, reason: str) -> None:
+        if not session.admitted:
+            return  # refused in admit(): already counted and logged
         self.connections.discard(session)
+        self.gate.release(session.host)
         if not self.connections:
             self._all_gone.set()
         if session.name is None or self.members.get(name_key(session.name)) is not session:
+            if reason not in _UNREMARKABLE:
+                self.leave_reasons[reason] += 1
+                self.observer(Closed(session.address, reason))
             return
         del self.members[name_key(session.name)]
         self.leave_reasons[reason] += 1
@@ -399,6 +573,7 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, observer)
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -409,6 +584,7 @@ class ChatServer:
             backlog=self.config.backlog,
             reuse_address=True,
         )
+        self._sweeper = asyncio.create_task(self.hub.sweep())
         self.hub.observer(Listening(self.addresses))
 
     @property
@@ -425,6 +601,11 @@ class ChatServer:
         return self.addresses[0][1]
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._server is not None:
             self._server.close()
         await self.hub.shut_down(self.config.shutdown_grace)

@@ -21,9 +21,17 @@ class RecordingServer(ChatServer):
         )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "server_config(**fields): ServerConfig fields for the `server` fixture"
+    )
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[RecordingServer]:
-    async with RecordingServer() as srv:
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[RecordingServer]:
+    """An in-process server; ``@pytest.mark.server_config(rate=0, ...)`` sets its limits."""
+    marker = request.node.get_closest_marker("server_config")
+    async with RecordingServer(**(marker.kwargs if marker else {})) as srv:
         yield srv
 
 

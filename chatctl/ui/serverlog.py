@@ -24,6 +24,7 @@ from rich.text import Text
 from chatctl.exitcodes import ExitCode
 from chatctl.server import (
     ChatServer,
+    Closed,
     Hub,
     Listening,
     MessageRelayed,
@@ -54,6 +55,8 @@ def describe(event: ServerEvent) -> tuple[str, str]:
             return f"- {name} left ({reason}) from {address}", style
         case Refused(address=address, code=code):
             return f"refused {address}: {code}", "yellow"
+        case Closed(address=address, reason=reason):
+            return f"closed {address}: {reason}", "yellow"
         case MessageRelayed(name=name, text=text):
             return f"{name}: {text}".replace("\n", "\n    "), ""
         case Stopping(users=users):
