@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from chatctl import __version__
 from chatctl.exitcodes import ExitCode
+from chatctl.server import ServerConfig
 
 app = typer.Typer(
     name="chatctl",
@@ -55,6 +56,14 @@ def _root(
     """Terminal group chat: start a server, join it, see who is there."""
 
 
+def _limit(flag: str, help: str, minimum: float = 0) -> Any:
+    return typer.Option(flag, help=help, min=minimum, rich_help_panel="Limits")
+
+
+#: The one place defaults live: the options below show these.
+_D = ServerConfig()
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -69,12 +78,104 @@ def serve(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also log the text of every message.")
     ] = False,
+    rate: Annotated[
+        float,
+        _limit(
+            "--rate", "Messages per second per client once the burst is spent; 0 turns pacing off."
+        ),
+    ] = _D.rate,
+    burst: Annotated[
+        int, _limit("--burst", "Messages a client may send at once before pacing.", 1)
+    ] = _D.burst,
+    max_clients: Annotated[
+        int, _limit("--max-clients", "Connections at once; more get server_full.", 1)
+    ] = _D.max_clients,
+    max_per_address: Annotated[
+        int,
+        _limit("--max-per-address", "Connections at once from one address (loopback exempt).", 1),
+    ] = _D.max_per_address,
+    max_new_per_minute: Annotated[
+        int,
+        _limit(
+            "--max-new-per-minute",
+            "New connections per minute from one address (loopback exempt).",
+            1,
+        ),
+    ] = _D.max_new_per_minute,
+    limit_loopback: Annotated[
+        bool,
+        typer.Option(
+            "--limit-loopback",
+            help="Apply the per-address limits to loopback too.",
+            rich_help_panel="Limits",
+        ),
+    ] = False,
+    max_queue: Annotated[
+        int,
+        _limit("--max-queue", "Bytes queued to a client before it is cut off (slow_consumer).", 1),
+    ] = _D.max_queue_bytes,
+    soft_queue: Annotated[
+        int,
+        _limit(
+            "--soft-queue",
+            "Bytes queued to a client that, held for --soft-queue-time, cut it off.",
+            1,
+        ),
+    ] = _D.soft_queue_bytes,
+    soft_queue_time: Annotated[
+        float, _limit("--soft-queue-time", "Seconds a client may stay over --soft-queue.")
+    ] = _D.soft_queue_seconds,
+    max_frame: Annotated[
+        int, _limit("--max-frame", "Longest frame in bytes (frame_too_long, then closed).", 64)
+    ] = _D.max_frame_bytes,
+    max_message: Annotated[
+        int, _limit("--max-message", "Longest message text in UTF-8 bytes (message_too_long).", 1)
+    ] = _D.max_text_bytes,
+    max_lines: Annotated[
+        int, _limit("--max-lines", "Most lines in one message (message_too_long).", 1)
+    ] = _D.max_text_lines,
+    max_errors: Annotated[
+        int, _limit("--max-errors", "Errors within --error-window that close a connection.", 1)
+    ] = _D.max_errors,
+    error_window: Annotated[
+        float, _limit("--error-window", "Seconds over which --max-errors is counted.")
+    ] = _D.error_window,
+    handshake_timeout: Annotated[
+        float, _limit("--handshake-timeout", "Seconds to send hello before being closed.")
+    ] = _D.handshake_timeout,
+    ping_interval: Annotated[
+        float, _limit("--ping-interval", "Seconds of silence before a client is pinged.")
+    ] = _D.ping_interval,
+    ping_timeout: Annotated[
+        float, _limit("--ping-timeout", "Seconds to answer a ping before being dropped.")
+    ] = _D.ping_timeout,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
-    from chatctl.server import ServerConfig
     from chatctl.ui.serverlog import run_serve
 
-    raise typer.Exit(run_serve(ServerConfig(host=host, port=port, report_messages=verbose)))
+    config = ServerConfig(
+        host=host,
+        port=port,
+        report_messages=verbose,
+        rate=rate,
+        burst=burst,
+        max_clients=max_clients,
+        max_per_address=max_per_address,
+        max_new_per_minute=max_new_per_minute,
+        limit_loopback=limit_loopback,
+        max_queue_bytes=max_queue,
+        soft_queue_bytes=soft_queue,
+        soft_queue_seconds=soft_queue_time,
+        max_frame_bytes=max_frame,
+        max_text_bytes=max_message,
+        max_text_lines=max_lines,
+        max_errors=max_errors,
+        error_window=error_window,
+        handshake_timeout=handshake_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    raise typer.Exit(run_serve(config))
 
 
 @app.command()
