@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -620,6 +621,20 @@ class ChatServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit as far as the system allows; return it.
+
+    Each client is one file descriptor, and the usual soft limit (1024) would
+    cap the server far below ``--max-clients`` on a system that allows more.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def serve_until(config: ServerConfig, observer: Observer, stop: asyncio.Event) -> None:

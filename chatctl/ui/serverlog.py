@@ -34,10 +34,13 @@ from chatctl.server import (
     Stopping,
     UserJoined,
     UserLeft,
+    raise_open_file_limit,
 )
 from chatctl.ui.errors import print_error
 
 _CALM_REASONS = frozenset({"quit", "shutdown"})
+#: File descriptors kept for the listening sockets, stdio, the event loop and logs.
+_RESERVED_FILES = 32
 
 
 def describe(event: ServerEvent) -> tuple[str, str]:
@@ -129,8 +132,12 @@ async def _serve(config: ServerConfig, log: ServerLog) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    files = raise_open_file_limit()
     server = ChatServer(config, log)
     await server.start()
+    capacity = min(config.max_clients, files - _RESERVED_FILES)
+    note = "" if capacity >= config.max_clients else f", raise `ulimit -n` ({files}) for more"
+    log.line(f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})", "dim")
     footer = asyncio.create_task(log.footer(server.hub))
     try:
         await stop.wait()
