@@ -12,7 +12,8 @@ import contextlib
 import errno
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from chatctl.protocol import (
     PROTOCOL_VERSION,
@@ -21,6 +22,7 @@ from chatctl.protocol import (
     ErrorCode,
     FrameDecoder,
     Hello,
+    Message,
     Ping,
     Pong,
     ProtocolError,
@@ -33,17 +35,30 @@ from chatctl.protocol import (
     check_name,
     check_text,
     clean_frame,
+    clean_text,
     encode,
+    name_key,
     server_frame_decoder,
 )
 
 #: Seconds to connect and to get the answer to a handshake or a status request.
 DEFAULT_TIMEOUT = 10.0
+#: Seconds of silence from the server before the client pings it, then seconds to wait
+#: for anything at all before it gives the connection up (the server's own rule for clients).
+DEFAULT_PING_INTERVAL = 60.0
+DEFAULT_PING_TIMEOUT = 30.0
 _READ_SIZE = 64 * 1024
 
 
 class ClientError(Exception):
-    """Base of what the client core raises; the message is one line for a human."""
+    """Base of what the client core raises; the message is one line for a human.
+
+    ``reason`` is the same without the address, for a UI that already shows it.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class Unreachable(ClientError):
@@ -51,11 +66,15 @@ class Unreachable(ClientError):
 
 
 class Refused(ClientError):
-    """The server answered the handshake with an error; ``code`` is the protocol code."""
+    """The server answered the handshake with an error; ``code`` is the protocol code.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``retry_after`` (seconds) is the server's hint, with ``throttled``, of when to try again.
+    """
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after = retry_after
 
 
 class ConnectionLost(ClientError):
@@ -67,10 +86,87 @@ def _why(exc: OSError) -> str:
     if isinstance(exc, socket.gaierror):
         return "unknown host"
     if exc.errno == errno.ECONNREFUSED or "refused" in str(exc).lower():
-        return "connection refused (is `chatctl serve` running there?)"
+        return "connection refused"
     if exc.errno:
         return os.strerror(exc.errno).lower()
     return "connection failed"
+
+
+#: Refusals that trying again cannot change: a reconnecting client stops on these.
+_FINAL_REFUSALS = frozenset({ErrorCode.INVALID_NAME, ErrorCode.UNSUPPORTED_VERSION})
+#: Errors that answer a ``say`` (it was not relayed); others do not concern a message.
+_SAY_REFUSALS = frozenset(
+    {ErrorCode.EMPTY_MESSAGE, ErrorCode.MESSAGE_TOO_LONG, ErrorCode.NOT_JOINED}
+)
+
+
+def worth_retrying(exc: ClientError) -> bool:
+    """Whether a failed join may succeed later (the server is back, the old session gone).
+
+    Unreachable servers, lost connections and refusals such as ``name_taken`` (our
+    old session may not have timed out yet) are worth another try; an invalid name,
+    another protocol version or something that is not a chatctl server are not.
+    """
+    if isinstance(exc, Unreachable | ConnectionLost):
+        return True
+    if isinstance(exc, Refused):
+        return exc.code not in _FINAL_REFUSALS
+    return False
+
+
+def backoff(first: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> Iterator[float]:
+    """Seconds to wait before each reconnection attempt: 1, 2, 4, 8, 16, 30, 30, ..."""
+    delay = first
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * factor, cap)
+
+
+class Unconfirmed:
+    """Messages sent on one connection but not yet seen coming back, oldest first.
+
+    The server relays every accepted message to its sender too, in the order sent,
+    and answers a refused one with an error instead (docs/protocol.md, "Ordering"):
+    an echo confirms the oldest line, a refusal removes it. What is left when the
+    connection ends was, as far as the client can tell, never relayed.
+    """
+
+    def __init__(self) -> None:
+        self._lines: deque[tuple[str, str]] = deque()  # (as sent, as the server echoes it)
+
+    def sent(self, text: str) -> None:
+        self._lines.append((text, clean_text(text)))
+
+    def echoed(self, text: str) -> None:
+        """One of our messages came back with ``text`` (as relayed, i.e. cleaned).
+
+        It confirms the oldest line with that text, and any older ones (refused, or
+        the server would have relayed them first); if no line matches exactly (a
+        server that cleans differently), it confirms the oldest line.
+        """
+        for index, (_, echo) in enumerate(self._lines):
+            if echo == text:
+                for _ in range(index + 1):
+                    self._lines.popleft()
+                return
+        if self._lines:
+            self._lines.popleft()
+
+    def refused(self) -> str | None:
+        """The server refused our oldest pending message: forget it and return it."""
+        return self._lines.popleft()[0] if self._lines else None
+
+    def take(self) -> list[str]:
+        """Every pending line, as sent, oldest first; the list is then empty."""
+        lines = [sent for sent, _ in self._lines]
+        self._lines.clear()
+        return lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return (sent for sent, _ in self._lines)
 
 
 class _Connection:
@@ -90,9 +186,12 @@ class _Connection:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         except TimeoutError:
-            raise Unreachable(f"cannot reach {where}: no answer within {timeout:g} s") from None
+            why = f"no answer within {timeout:g} s"
+            raise Unreachable(f"cannot reach {where}: {why}", why) from None
         except OSError as exc:
-            raise Unreachable(f"cannot reach {where}: {_why(exc)}") from None
+            why = _why(exc)
+            hint = " (is `chatctl serve` running there?)" if why == "connection refused" else ""
+            raise Unreachable(f"cannot reach {where}: {why}{hint}", why) from None
         return cls(reader, writer, where)
 
     async def read_frame(self) -> ServerFrame | None:
@@ -108,7 +207,7 @@ class _Connection:
                 return clean_frame(frame)
             try:
                 data = await self.reader.read(_READ_SIZE)
-            except ConnectionError:
+            except OSError:  # reset, timed out, unreachable: all an end of stream here
                 data = b""
             if not data:
                 return None
@@ -121,14 +220,16 @@ class _Connection:
                 while True:
                     frame = await self.read_frame()
                     if frame is None:
-                        raise ConnectionLost(f"{self.where} closed the connection")
+                        why = "the server closed the connection"
+                        raise ConnectionLost(f"{self.where} closed the connection", why)
                     if isinstance(frame, Ping):
                         self.write(encode(Pong()))
                     elif not isinstance(frame, Pong):
                         return frame
         except TimeoutError:
             raise Unreachable(
-                f"{self.where} did not answer within {timeout:g} s (is it a chatctl server?)"
+                f"{self.where} did not answer within {timeout:g} s (is it a chatctl server?)",
+                f"no answer within {timeout:g} s",
             ) from None
 
     def write(self, data: bytes) -> None:
@@ -142,18 +243,44 @@ class _Connection:
 
 
 class ChatClient:
-    """A joined participant. ``async for frame in client`` is the receive loop."""
+    """A joined participant. ``async for frame in client`` is the receive loop.
 
-    def __init__(self, conn: _Connection, welcome: Welcome) -> None:
+    The receive loop answers the server's pings, pings a server that has been
+    silent for ``ping_interval`` seconds and gives the connection up (ConnectionLost)
+    when nothing at all arrives within ``ping_timeout`` more: TCP alone takes hours
+    to notice a half-open connection. It also keeps ``unconfirmed``: what ``say``
+    sent that has not come back yet.
+    """
+
+    def __init__(
+        self,
+        conn: _Connection,
+        welcome: Welcome,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+    ) -> None:
         self._conn = conn
         self.welcome = welcome
         self.name = welcome.name
-        self._leaving = False
+        self.where = conn.where
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.unconfirmed = Unconfirmed()
         self.shutdown: Shutdown | None = None
+        self._leaving = False
+        self._ended = False
+        self._activity = asyncio.Event()  # set on every frame and when the loop ends
 
     @classmethod
     async def join(
-        cls, host: str, port: int, name: str, timeout: float = DEFAULT_TIMEOUT
+        cls,
+        host: str,
+        port: int,
+        name: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
     ) -> ChatClient:
         """Connect and handshake; raises Unreachable, Refused or ConnectionLost."""
         try:
@@ -168,18 +295,33 @@ class ChatClient:
             await conn.close()
             raise
         if isinstance(reply, Welcome):
-            return cls(conn, reply)
+            return cls(conn, reply, ping_interval, ping_timeout)
         await conn.close()
         if isinstance(reply, Error):
-            raise Refused(reply.code, reply.message)
+            retry_after = None if reply.retry_after_ms is None else reply.retry_after_ms / 1000
+            raise Refused(reply.code, reply.message, retry_after)
         raise ClientError(
             f"{conn.where} answered the handshake with '{reply.__struct_config__.tag}'"
         )
 
+    @property
+    def leaving(self) -> bool:
+        """True once ``leave`` was called."""
+        return self._leaving
+
+    @property
+    def ended(self) -> bool:
+        """True once the receive loop has ended (either way)."""
+        return self._ended
+
     async def say(self, text: str) -> None:
-        """Send a message; raises ProtocolError if it is empty or too long to send."""
+        """Send a message; raises ProtocolError if it is empty or too long to send.
+
+        The text stays in ``unconfirmed`` until it comes back from the server.
+        """
         check_text(text)
         self._conn.write(encode(Say(text=text)))
+        self.unconfirmed.sent(text)
         with contextlib.suppress(ConnectionError):  # the receive loop reports it
             await self._conn.writer.drain()
 
@@ -191,6 +333,30 @@ class ChatClient:
             with contextlib.suppress(ConnectionError):
                 await self._conn.writer.drain()
 
+    async def wait_confirmed(self, idle_timeout: float) -> bool:
+        """Wait until every message sent has come back or been refused.
+
+        Waits as long as frames keep arriving: False if none arrived for
+        ``idle_timeout`` seconds, or the receive loop ended first. The receive
+        loop must be running (someone iterating over the client) meanwhile.
+        """
+        return await self._wait_until(lambda: not self.unconfirmed, idle_timeout)
+
+    async def wait_ended(self, idle_timeout: float) -> bool:
+        """Wait until the receive loop has ended, as long as frames keep arriving."""
+        return await self._wait_until(lambda: self._ended, idle_timeout)
+
+    async def _wait_until(self, done: Callable[[], bool], idle_timeout: float) -> bool:
+        while not done():
+            if self._ended:
+                return False
+            self._activity.clear()
+            try:
+                await asyncio.wait_for(self._activity.wait(), idle_timeout)
+            except TimeoutError:
+                return False
+        return True
+
     async def close(self) -> None:
         await self._conn.close()
 
@@ -201,20 +367,47 @@ class ChatClient:
         """Yield frames until the connection ends; answers pings by itself.
 
         Ends quietly after we left or the server announced its shutdown;
-        otherwise an end of stream raises ConnectionLost.
+        otherwise an end of stream, or a server gone silent, raises ConnectionLost.
         """
-        while True:
-            frame = await self._conn.read_frame()
-            if frame is None:
-                if self._leaving or self.shutdown is not None:
-                    return
-                raise ConnectionLost(f"connection to {self._conn.where} lost")
-            if isinstance(frame, Ping):
-                self._conn.write(encode(Pong()))
-                continue
-            if isinstance(frame, Shutdown):
-                self.shutdown = frame
-            yield frame
+        try:
+            while True:
+                frame = await self._next_frame()
+                self._activity.set()
+                if frame is None:
+                    if self._leaving or self.shutdown is not None:
+                        return
+                    raise ConnectionLost(f"connection to {self.where} lost")
+                match frame:
+                    case Ping():
+                        self._conn.write(encode(Pong()))
+                        continue
+                    case Pong():
+                        continue
+                    case Message(name=name, text=text) if name_key(name) == name_key(self.name):
+                        self.unconfirmed.echoed(text)
+                    case Error(code=code) if code in _SAY_REFUSALS:
+                        self.unconfirmed.refused()
+                    case Shutdown():
+                        self.shutdown = frame
+                yield frame
+        finally:
+            self._ended = True
+            self._activity.set()
+
+    async def _next_frame(self) -> ServerFrame | None:
+        """The next frame; after ``ping_interval`` of silence, ping and wait ``ping_timeout``."""
+        try:
+            async with asyncio.timeout(self.ping_interval):
+                return await self._conn.read_frame()
+        except TimeoutError:
+            pass
+        self._conn.write(encode(Ping()))
+        try:
+            async with asyncio.timeout(self.ping_timeout):
+                return await self._conn.read_frame()
+        except TimeoutError:
+            why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
+            raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
 
 
 async def fetch_status(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> StatusReply:

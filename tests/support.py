@@ -16,10 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import pytest
 
 FACTOR = float(os.environ.get("CHATCTL_TEST_TIMEOUT_FACTOR", "1"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,11 +127,11 @@ class LineReader:
 
 
 class ServeProcess:
-    """A real ``chatctl serve`` on an ephemeral loopback port."""
+    """A real ``chatctl serve`` on a loopback port: an ephemeral one unless ``port`` is given."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, port: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [*chatctl_command(), "serve", "--host", "127.0.0.1", "--port", "0", *args],
+            [*chatctl_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -150,6 +153,8 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.log.join()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 class PipedClient:
@@ -219,3 +224,180 @@ def serve_process(*args: str) -> Iterator[ServeProcess]:
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- tmux
+#
+# The interactive client in a real terminal: every Terminal is a private tmux server
+# (``tmux -L <unique socket> -f /dev/null``), so a user's own tmux is never touched.
+# tmux is required, not optional: without it these tests fail, they do not skip.
+
+#: The tmux pane's size, and the ``[HH:MM:SS]`` stamp that starts every chat line.
+WIDTH, HEIGHT = 120, 30
+STAMP = r"\[\d\d:\d\d:\d\d\]"
+
+
+def _tmux_binary() -> str:
+    found = shutil.which("tmux")
+    if found is None:
+        pytest.fail("tmux is not installed: these terminal tests need it (CI installs it)")
+    return found
+
+
+class Terminal:
+    """One tmux pane on a private tmux server, with a fixed size."""
+
+    def __init__(self) -> None:
+        self.binary = _tmux_binary()
+        self.socket = f"chatctl-test-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+        self.target = "chat:0.0"
+        # The tmux server inherits this environment: no CHATCTL_*, and not "inside" any tmux.
+        self.env = {k: v for k, v in env().items() if k not in ("TMUX", "TMUX_PANE")}
+        self.socket_path = ""
+
+    def tmux(self, *args: str) -> str:
+        proc = subprocess.run(
+            [self.binary, "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=10 * FACTOR,
+            env=self.env,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc.stdout
+
+    def start(self, *argv: str) -> None:
+        """Run ``argv`` in a new WIDTHxHEIGHT pane; ``EXIT=<status>`` is printed after it.
+
+        A shell runs the program and waits for it, then prints its status and keeps
+        the pane open. (tmux's own remain-on-exit was tried: tmux 3.3a here sometimes
+        never reaps the exited program, so ``#{pane_dead_status}`` stays empty.)
+        """
+        script = (
+            'env TERM=xterm-256color PROMPT_TOOLKIT_NO_CPR=1 "$@"; echo "EXIT=$?"; exec sleep 600'
+        )
+        self.tmux(
+            # Let programs in the pane set tmux's clipboard (OSC 52): a leak would show.
+            "set-option", "-g", "set-clipboard", "on", ";",
+            "new-session", "-d", "-s", "chat", "-x", str(WIDTH), "-y", str(HEIGHT),
+            "sh", "-c", script, "sh", *argv,
+        )  # fmt: skip
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
+
+    def kill(self) -> None:
+        """Stop this private tmux server (and the pane's programs) and remove its socket."""
+        if not self.socket_path:
+            return
+        subprocess.run(
+            [self.binary, "-L", self.socket, "kill-server"],
+            capture_output=True,
+            timeout=10 * FACTOR,
+            env=self.env,
+            check=False,
+        )
+        Path(self.socket_path).unlink(missing_ok=True)  # tmux 3.3 leaves it behind
+
+    # ------------------------------------------------------------------ reading
+
+    def screen(self) -> str:
+        """What a person sees in the pane right now (trailing blanks trimmed by tmux)."""
+        return self.tmux("capture-pane", "-p", "-t", self.target)
+
+    def lines(self) -> list[str]:
+        """The screen's lines up to the last one that is not blank."""
+        rows = [row.rstrip() for row in self.screen().split("\n")]
+        while rows and not rows[-1]:
+            rows.pop()
+        return rows
+
+    def wait_screen(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Poll the screen until ``pattern`` (multiline regex) is on it; show it all if not."""
+        regex = re.compile(pattern, re.MULTILINE)
+        last = [""]
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            last[0] = self.screen()
+            if m := regex.search(last[0]):
+                found.append(m)
+                return True
+            return False
+
+        try:
+            wait_until(seen, timeout, f"{pattern!r} on the screen")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\nexpected: {pattern!r}\nactual last line: {self._last(last[0])!r}\n"
+                f"full screen:\n{self._frame(last[0])}"
+            ) from None
+        return found[0]
+
+    def wait_for(
+        self, predicate: Callable[[list[str]], object], what: str, timeout: float = 10.0
+    ) -> None:
+        """Poll ``predicate(lines)`` until true; show the screen if it never is."""
+        try:
+            wait_until(lambda: predicate(self.lines()), timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nfull screen:\n{self._frame(self.screen())}") from None
+
+    def wait_last(self, line: str, timeout: float = 10.0) -> None:
+        """Wait until ``line`` is the last line on the screen (where the prompt is)."""
+        self.wait_for(lambda rows: bool(rows) and rows[-1] == line, f"last line {line!r}", timeout)
+
+    @staticmethod
+    def _last(text: str) -> str:
+        rows = [row for row in text.split("\n") if row.strip()]
+        return rows[-1] if rows else ""
+
+    @staticmethod
+    def _frame(text: str) -> str:
+        return "\n".join(f"|{row}" for row in text.rstrip("\n").split("\n"))
+
+    def show(self) -> str:
+        return self._frame(self.screen())
+
+    def title(self) -> str:
+        return self.tmux("display-message", "-p", "-t", self.target, "#{pane_title}").strip()
+
+    def buffers(self) -> str:
+        return self.tmux("list-buffers")
+
+    def exit_status(self, timeout: float = 10.0) -> int:
+        """Wait for the program in the pane to end; its exit status (``EXIT=n`` from sh)."""
+        return int(self.wait_screen(r"^EXIT=(\d+)$", timeout).group(1))
+
+    # ------------------------------------------------------------------ typing
+
+    def type(self, text: str) -> None:
+        """Type ``text`` literally (no key names, no Enter)."""
+        self.tmux("send-keys", "-t", self.target, "-l", text)
+
+    def keys(self, *keys: str) -> None:
+        """Press keys by tmux name: ``Enter``, ``C-d``, ``C-c``."""
+        self.tmux("send-keys", "-t", self.target, *keys)
+
+    def paste(self, text_file: Path) -> None:
+        """Paste a file as a person's paste: bracketed when the program asked for it."""
+        self.tmux("load-buffer", "-b", "clip", str(text_file))
+        self.tmux("paste-buffer", "-p", "-d", "-b", "clip", "-t", self.target)
+
+
+@contextmanager
+def tmux_terminal() -> Iterator[Terminal]:
+    """A private tmux server with one pane, killed afterwards."""
+    term = Terminal()
+    try:
+        yield term
+    finally:
+        term.kill()
+
+
+def join_in(term: Terminal, port: int, name: str = "alice") -> Terminal:
+    """Run an interactive ``chatctl join NAME`` in the pane and wait for its prompt."""
+    term.start(*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(port))
+    term.wait_screen(rf"^{STAMP} \* joined .* as {name};")
+    term.wait_last(f"{name}>")
+    return term

@@ -240,7 +240,9 @@ def test_message_colour_follows_the_name() -> None:
     [
         ("quit", "bob left"),
         ("dropped", "bob left (connection dropped)"),
-        ("error", "bob was disconnected (protocol error)"),
+        ("frame_too_long", "bob was disconnected (sent an oversized frame)"),
+        ("too_many_errors", "bob was disconnected (too many errors)"),
+        ("ping_timeout", "bob was disconnected (stopped answering)"),
         ("slow_consumer", "bob was disconnected (too slow to keep up)"),
         ("something_new", "bob left (something_new)"),
     ],

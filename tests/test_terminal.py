@@ -10,204 +10,40 @@ tmux is required, not optional: without it these tests fail, they do not skip.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import (
-    FACTOR,
+    STAMP,
     PipedClient,
     ServeProcess,
-    chatctl_command,
-    env,
+    Terminal,
+    join_in,
     run_chatctl,
-    wait_until,
+    tmux_terminal,
 )
 
-WIDTH, HEIGHT = 120, 30
-STAMP = r"\[\d\d:\d\d:\d\d\]"
 #: ``[HH:MM:SS] alice: `` is 18 columns: where continuation lines of alice's messages start.
 INDENT = " " * len("[00:00:00] alice: ")
-
-
-def _tmux_binary() -> str:
-    found = shutil.which("tmux")
-    if found is None:
-        pytest.fail("tmux is not installed: these terminal tests need it (CI installs it)")
-    return found
-
-
-class Terminal:
-    """One tmux pane on a private tmux server, with a fixed size."""
-
-    def __init__(self) -> None:
-        self.binary = _tmux_binary()
-        self.socket = f"chatctl-test-{os.getpid()}-{uuid.uuid4().hex[:10]}"
-        self.target = "chat:0.0"
-        # The tmux server inherits this environment: no CHATCTL_*, and not "inside" any tmux.
-        self.env = {k: v for k, v in env().items() if k not in ("TMUX", "TMUX_PANE")}
-        self.socket_path = ""
-
-    def tmux(self, *args: str) -> str:
-        proc = subprocess.run(
-            [self.binary, "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            timeout=10 * FACTOR,
-            env=self.env,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-        return proc.stdout
-
-    def start(self, *argv: str) -> None:
-        """Run ``argv`` in a new WIDTHxHEIGHT pane; ``EXIT=<status>`` is printed after it.
-
-        A shell runs the program and waits for it, then prints its status and keeps
-        the pane open. (tmux's own remain-on-exit was tried: tmux 3.3a here sometimes
-        never reaps the exited program, so ``#{pane_dead_status}`` stays empty.)
-        """
-        script = (
-            'env TERM=xterm-256color PROMPT_TOOLKIT_NO_CPR=1 "$@"; echo "EXIT=$?"; exec sleep 600'
-        )
-        self.tmux(
-            # Let programs in the pane set tmux's clipboard (OSC 52): a leak would show.
-            "set-option", "-g", "set-clipboard", "on", ";",
-            "new-session", "-d", "-s", "chat", "-x", str(WIDTH), "-y", str(HEIGHT),
-            "sh", "-c", script, "sh", *argv,
-        )  # fmt: skip
-        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
-
-    def kill(self) -> None:
-        """Stop this private tmux server (and the pane's programs) and remove its socket."""
-        if not self.socket_path:
-            return
-        subprocess.run(
-            [self.binary, "-L", self.socket, "kill-server"],
-            capture_output=True,
-            timeout=10 * FACTOR,
-            env=self.env,
-            check=False,
-        )
-        Path(self.socket_path).unlink(missing_ok=True)  # tmux 3.3 leaves it behind
-
-    # ------------------------------------------------------------------ reading
-
-    def screen(self) -> str:
-        """What a person sees in the pane right now (trailing blanks trimmed by tmux)."""
-        return self.tmux("capture-pane", "-p", "-t", self.target)
-
-    def lines(self) -> list[str]:
-        """The screen's lines up to the last one that is not blank."""
-        rows = [row.rstrip() for row in self.screen().split("\n")]
-        while rows and not rows[-1]:
-            rows.pop()
-        return rows
-
-    def wait_screen(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
-        """Poll the screen until ``pattern`` (multiline regex) is on it; show it all if not."""
-        regex = re.compile(pattern, re.MULTILINE)
-        last = [""]
-        found: list[re.Match[str]] = []
-
-        def seen() -> bool:
-            last[0] = self.screen()
-            if m := regex.search(last[0]):
-                found.append(m)
-                return True
-            return False
-
-        try:
-            wait_until(seen, timeout, f"{pattern!r} on the screen")
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\nexpected: {pattern!r}\nactual last line: {self._last(last[0])!r}\n"
-                f"full screen:\n{self._frame(last[0])}"
-            ) from None
-        return found[0]
-
-    def wait_for(
-        self, predicate: Callable[[list[str]], object], what: str, timeout: float = 10.0
-    ) -> None:
-        """Poll ``predicate(lines)`` until true; show the screen if it never is."""
-        try:
-            wait_until(lambda: predicate(self.lines()), timeout, what)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\nfull screen:\n{self._frame(self.screen())}") from None
-
-    def wait_last(self, line: str, timeout: float = 10.0) -> None:
-        """Wait until ``line`` is the last line on the screen (where the prompt is)."""
-        self.wait_for(lambda rows: bool(rows) and rows[-1] == line, f"last line {line!r}", timeout)
-
-    @staticmethod
-    def _last(text: str) -> str:
-        rows = [row for row in text.split("\n") if row.strip()]
-        return rows[-1] if rows else ""
-
-    @staticmethod
-    def _frame(text: str) -> str:
-        return "\n".join(f"|{row}" for row in text.rstrip("\n").split("\n"))
-
-    def show(self) -> str:
-        return self._frame(self.screen())
-
-    def title(self) -> str:
-        return self.tmux("display-message", "-p", "-t", self.target, "#{pane_title}").strip()
-
-    def buffers(self) -> str:
-        return self.tmux("list-buffers")
-
-    def exit_status(self, timeout: float = 10.0) -> int:
-        """Wait for the program in the pane to end; its exit status (``EXIT=n`` from sh)."""
-        return int(self.wait_screen(r"^EXIT=(\d+)$", timeout).group(1))
-
-    # ------------------------------------------------------------------ typing
-
-    def type(self, text: str) -> None:
-        """Type ``text`` literally (no key names, no Enter)."""
-        self.tmux("send-keys", "-t", self.target, "-l", text)
-
-    def keys(self, *keys: str) -> None:
-        """Press keys by tmux name: ``Enter``, ``C-d``, ``C-c``."""
-        self.tmux("send-keys", "-t", self.target, *keys)
-
-    def paste(self, text_file: Path) -> None:
-        """Paste a file as a person's paste: bracketed when the program asked for it."""
-        self.tmux("load-buffer", "-b", "clip", str(text_file))
-        self.tmux("paste-buffer", "-p", "-d", "-b", "clip", "-t", self.target)
-
 
 # --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
-    term = Terminal()
-    try:
+    with tmux_terminal() as term:
         yield term
-    finally:
-        term.kill()
-
-
-def join_in(term: Terminal, serve: ServeProcess, name: str = "alice") -> Terminal:
-    term.start(*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(serve.port))
-    term.wait_screen(rf"^{STAMP} \* joined .* as {name};")
-    term.wait_last(f"{name}>")
-    return term
 
 
 @pytest.fixture
 def alice(serve: ServeProcess, terminal: Terminal) -> Terminal:
     """``chatctl join alice`` running in the tmux pane, at its prompt."""
-    return join_in(terminal, serve)
+    return join_in(terminal, serve.port)
 
 
 @pytest.fixture
@@ -414,7 +250,14 @@ def test_hostile_text_stays_inert_on_a_real_terminal(serve: ServeProcess, alice:
     assert relayed(serve) == 1 + len(HOSTILE)
 
 
-def test_server_shutdown_notice_and_exit_code(serve: ServeProcess, alice: Terminal) -> None:
+def test_server_shutdown_notice_then_reconnecting(serve: ServeProcess, alice: Terminal) -> None:
+    """An interactive client outlives its server (a piped one exits 7: see test_cli)."""
     serve.stop(signal.SIGTERM)
-    alice.wait_screen(rf"^{STAMP} \* the server is shutting down$")
-    assert alice.exit_status() == 7, alice.show()
+    alice.wait_screen(
+        rf"^{STAMP} \* the server is shutting down\n"
+        rf"{STAMP} \* connection to 127\.0\.0\.1:{serve.port} closed by the server; "
+        r"reconnecting in 1 s…$"
+    )
+    alice.wait_last("alice>")
+    alice.keys("C-d")
+    assert alice.exit_status() == 0, alice.show()

@@ -1,15 +1,12 @@
-"""``chatctl join``: the interactive client (a terminal) and the line client (pipes).
-
-How the prompt and the receive loop share the terminal: prompt_toolkit's
-``prompt_async`` owns the input line and ``patch_stdout(raw=True)`` turns every
-write to stdout into "erase the prompt, print, redraw the prompt with what was
-typed so far". The receive loop therefore just prints Rich output to stdout.
-``raw=True`` lets Rich's colour codes through; that is safe only because every
-untrusted string was escaped by ``protocol.clean_frame`` before it got here.
+"""``chatctl join``: the line client (pipes), and what it shares with the interactive one.
 
 Without a terminal on both stdin and stdout there is no prompt at all: each
 stdin line is a message, the conversation goes to stdout as plain lines, and
 notes about the session go to stderr so a pipe carries only the conversation.
+A piped client does not reconnect: a lost connection ends it (exit 6, or 7 when
+the server announced its shutdown), after listing what was not relayed.
+
+With a terminal, ``chatctl.ui.interactive`` runs the prompt instead.
 """
 
 from __future__ import annotations
@@ -21,25 +18,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
 
-from chatctl.client import ChatClient, ClientError
+from chatctl.client import ChatClient, ClientError, ConnectionLost
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
 from chatctl.ui.errors import print_error
-from chatctl.ui.render import notice_line, render_frame, welcome_line
-
-if TYPE_CHECKING:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.formatted_text import FormattedText
+from chatctl.ui.render import notice_line, render_frame, unsent_line, welcome_line
 
 #: What the user types to leave (besides Ctrl-D and Ctrl-C).
 QUIT_WORDS = frozenset({"exit", "/quit"})
-#: Seconds to wait for the server to close after we said goodbye.
-_LEAVE_TIMEOUT = 2.0
+#: At end of piped input, wait for the server as long as frames keep coming (it may
+#: pace a fast sender), but no longer than this many seconds without any.
+SETTLE_IDLE = 10.0
 
 
 def run_join(host: str, port: int, name: str) -> int:
@@ -57,34 +51,33 @@ async def _join(host: str, port: int, name: str, interactive: bool) -> int:
     except ClientError as exc:
         print_error(str(exc))
         return exit_code_for(exc)
+    if interactive:
+        from chatctl.ui.interactive import run_interactive
+
+        return await run_interactive(client, host, port)  # it closes the client(s) itself
     try:
-        if interactive:
-            return await _interactive(client)
         return await _piped(client)
     finally:
         await client.close()
 
 
-async def _receive(client: ChatClient, show: _Show, warn: _Show) -> int:
-    """Show frames until the connection ends; returns the exit code that ending means."""
+async def receive(client: ChatClient, show: Show) -> ClientError | None:
+    """Show frames until the connection ends; the error that ended it, if any."""
     try:
         async for frame in client:
             line = render_frame(frame, client.name)
             if line is not None:
                 show(line)
     except ClientError as exc:
-        warn(notice_line_now(f"{exc}", "bold red"))
-        return exit_code_for(exc)
-    if client.shutdown is not None:
-        return ExitCode.SERVER_SHUTDOWN
-    return ExitCode.OK
+        return exc
+    return None
 
 
 def notice_line_now(text: str, style: str) -> Text:
     return notice_line(time.time(), text, style)
 
 
-class _Show:
+class Show:
     """Where lines go: Rich styles for a terminal, ``Text.plain`` for a pipe."""
 
     def __init__(self, console: Console | None, out: TextIO | None = None) -> None:
@@ -99,59 +92,8 @@ class _Show:
             self.out.flush()
 
 
-async def _finish(client: ChatClient, receiver: asyncio.Task[int]) -> int:
-    """Leave, then let the receive loop see the server's close (bounded wait)."""
-    await client.leave()
-    try:
-        await asyncio.wait_for(asyncio.shield(receiver), _LEAVE_TIMEOUT)
-    except TimeoutError:
-        receiver.cancel()
-    return ExitCode.OK
-
-
-# --------------------------------------------------------------------------- terminal
-
-
-async def _interactive(client: ChatClient) -> int:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.formatted_text import FormattedText
-    from prompt_toolkit.patch_stdout import patch_stdout
-
-    # file=None: Rich looks up sys.stdout at each print, i.e. the patched proxy.
-    console = Console(force_terminal=True, highlight=False, soft_wrap=True)
-    show = _Show(console)
-    session: PromptSession[str] = PromptSession(erase_when_done=True)
-    prompt = FormattedText([("bold", f"{client.name}"), ("", "> ")])
-    # Raw mode for the whole session, not only while a prompt runs: keys typed between
-    # one Enter and the next prompt would otherwise be echoed by the terminal itself.
-    with session.input.raw_mode(), patch_stdout(raw=True):
-        show(welcome_line(client.welcome))
-        receiver = asyncio.create_task(_receive(client, show, show))
-        while True:
-            asking = asyncio.ensure_future(_ask(session, prompt))
-            await asyncio.wait({asking, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver.done():
-                asking.cancel()
-                await asyncio.gather(asking, return_exceptions=True)
-                return receiver.result()
-            line = asking.result()
-            if line is None or line.strip() in QUIT_WORDS:
-                return await _finish(client, receiver)
-            await _send(client, line, show)
-
-
-async def _ask(session: PromptSession[str], prompt: FormattedText) -> str | None:
-    """One line from the user; None for Ctrl-D or Ctrl-C.
-
-    Caught here because a KeyboardInterrupt escaping a task stops the whole loop.
-    """
-    try:
-        return await session.prompt_async(prompt)
-    except (EOFError, KeyboardInterrupt):
-        return None
-
-
-async def _send(client: ChatClient, text: str, show: _Show) -> None:
+async def send(client: ChatClient, text: str, show: Show) -> None:
+    """Send a line; blank lines are skipped, and a line too long is refused here."""
     if not text.strip():
         return
     try:
@@ -164,23 +106,60 @@ async def _send(client: ChatClient, text: str, show: _Show) -> None:
 
 
 async def _piped(client: ChatClient) -> int:
-    show, warn = _Show(None, sys.stdout), _Show(None, sys.stderr)
+    show, warn = Show(None, sys.stdout), Show(None, sys.stderr)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         welcome_line(client.welcome, hint=False)
     )
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     _start_stdin_reader(asyncio.get_running_loop(), lines)
-    receiver = asyncio.create_task(_receive(client, show, warn))
+    receiver = asyncio.create_task(receive(client, show))
     while True:
         getting = asyncio.ensure_future(lines.get())
         await asyncio.wait({getting, receiver}, return_when=asyncio.FIRST_COMPLETED)
         if receiver.done():
             getting.cancel()
-            return receiver.result()
+            return _ended(client, receiver.result(), warn)
         line = getting.result()
         if line is None or line.strip() in QUIT_WORDS:
-            return await _finish(client, receiver)
-        await _send(client, line, warn)
+            return await _finish(client, receiver, warn)
+        await send(client, line, warn)
+
+
+async def _finish(
+    client: ChatClient, receiver: asyncio.Task[ClientError | None], warn: Show
+) -> int:
+    """End of input: leave once the server has relayed everything we sent.
+
+    ``bye`` goes only when every line sent has come back: a server pacing a fast
+    sender may still be reading them. The waits last as long as frames keep
+    arriving, and give up after ``SETTLE_IDLE`` seconds without any.
+    """
+    if await client.wait_confirmed(SETTLE_IDLE):
+        await client.leave()
+        await client.wait_ended(SETTLE_IDLE)
+        receiver.cancel()
+        await asyncio.gather(receiver, return_exceptions=True)
+        return ExitCode.OK
+    if client.ended:
+        return _ended(client, await receiver, warn)
+    receiver.cancel()
+    await asyncio.gather(receiver, return_exceptions=True)
+    silent = ConnectionLost(
+        f"connection to {client.where} lost: the server stopped answering "
+        f"(nothing for {SETTLE_IDLE:g} s)"
+    )
+    return _ended(client, silent, warn)
+
+
+def _ended(client: ChatClient, error: ClientError | None, warn: Show) -> int:
+    """Report how the connection ended, and each line it never relayed; the exit code."""
+    if error is not None:
+        warn(notice_line_now(str(error), "bold red"))
+    for line in client.unconfirmed.take():
+        warn(unsent_line(time.time(), line))
+    if error is not None:
+        return exit_code_for(error)
+    return ExitCode.SERVER_SHUTDOWN if client.shutdown is not None else ExitCode.OK
 
 
 #: Longer stdin lines are refused anyway, so the reader never holds more than this.

@@ -18,7 +18,16 @@ import zlib
 
 from rich.text import Text
 
-from chatctl.protocol import Error, Joined, Left, Message, ServerFrame, Shutdown, Welcome
+from chatctl.protocol import (
+    Error,
+    Joined,
+    Left,
+    Message,
+    ServerFrame,
+    Shutdown,
+    Welcome,
+    clean_text,
+)
 
 _PALETTE = (
     "cyan",
@@ -42,8 +51,10 @@ _PALETTE = (
 _LEAVE_REASONS = {
     "quit": "left",
     "dropped": "left (connection dropped)",
-    "error": "was disconnected (protocol error)",
     "slow_consumer": "was disconnected (too slow to keep up)",
+    "ping_timeout": "was disconnected (stopped answering)",
+    "frame_too_long": "was disconnected (sent an oversized frame)",
+    "too_many_errors": "was disconnected (too many errors)",
 }
 
 
@@ -75,10 +86,25 @@ def notice_line(timestamp: float, text: str, style: str = "dim") -> Text:
     return line
 
 
-def welcome_line(welcome: Welcome, *, hint: bool = True) -> Text:
+def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
+    """``* not sent: <text>``: a line of ours the server never relayed.
+
+    The text is the user's own input, so it is escaped here (a piped line may
+    hold anything), and continuation lines are indented like a message's.
+    """
+    line = _stamp(timestamp)
+    line.append("* not sent (offline): " if offline else "* not sent: ", style="red")
+    indent = "\n" + " " * len(line.plain)
+    line.append(indent.join(clean_text(text).split("\n")), style="red")
+    return line
+
+
+def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) -> Text:
+    """The welcome notice; ``again`` after a reconnection."""
     others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
     who = ", ".join(others) if others else "nobody else yet"
-    text = f"joined {welcome.server} as {welcome.name}; online: {who}."
+    verb = "reconnected to" if again else "joined"
+    text = f"{verb} {welcome.server} as {welcome.name}; online: {who}."
     if hint:
         text += " Type to chat; exit, /quit or Ctrl-D to leave."
     return notice_line(time.time(), text, style="green")

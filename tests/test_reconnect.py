@@ -1,0 +1,176 @@
+"""The interactive ``chatctl join`` outlives its server: it reconnects, and loses nothing silently.
+
+Driven in tmux like tests/test_terminal.py. The servers are real ``chatctl serve``
+processes on one fixed port (bound to port 0, then freed), so a second server can
+take over from a killed one. Backoff: attempts 1, 3, 7, ... seconds after the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from chatctl.ui.render import unsent_line
+from tests.support import (
+    FACTOR,
+    STAMP,
+    PipedClient,
+    ServeProcess,
+    Terminal,
+    join_in,
+    run_chatctl,
+    tmux_terminal,
+)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    with tmux_terminal() as term:
+        yield term
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(port: int = 0) -> Iterator[ServeProcess]:
+    server = ServeProcess(port=port)
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def lost_notice(port: int) -> str:
+    return rf"^{STAMP} \* connection to 127\.0\.0\.1:{port} lost; reconnecting in 1 s…$"
+
+
+def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Terminal) -> None:
+    port = free_port()
+    with serving(port) as first:
+        alice = join_in(terminal, port)
+        # A line the server takes in but never relays: it is frozen, then killed.
+        first.proc.send_signal(signal.SIGSTOP)
+        alice.type("in flight")
+        alice.wait_last("alice> in flight")
+        alice.keys("Enter")
+        alice.wait_last("alice>")
+        first.stop(signal.SIGKILL)
+
+    alice.wait_screen(lost_notice(port) + rf"\n{STAMP} \* not sent: in flight$")
+    alice.type("typed offline")
+    alice.keys("Enter")
+    alice.wait_screen(rf"^{STAMP} \* not sent \(offline\): typed offline$")
+    alice.wait_screen(
+        rf"^{STAMP} \* attempt 1 failed: connection refused; retrying in 2 s…$", timeout=5
+    )
+    alice.wait_last("alice>")  # the prompt stays usable throughout
+
+    with serving(port) as second:
+        alice.wait_screen(
+            rf"^{STAMP} \* reconnected to chatctl \S+ as alice; online: nobody else yet\.$",
+            timeout=10,
+        )
+        bob = PipedClient("bob", port)
+        try:
+            bob.joined()
+            alice.wait_screen(rf"^{STAMP} \* bob joined$")
+            alice.type("back again")
+            alice.keys("Enter")
+            bob.out.wait_for(rf"^{STAMP} alice: back again$")
+            alice.wait_screen(rf"^{STAMP} alice: back again$")
+        finally:
+            bob.kill()
+        status = run_chatctl("status", "--port", str(port), "--json")
+        assert '"messages_relayed":1' in status.stdout.replace(" ", ""), status.stdout
+        second.log.wait_for(r"\+ alice joined")
+
+    screen = alice.screen()
+    assert "EXIT=" not in screen, alice.show()
+    # Each line is reported once, and neither was sent anywhere later.
+    assert len(re.findall(r"not sent: in flight", screen)) == 1, alice.show()
+    assert len(re.findall(r"not sent \(offline\): typed offline", screen)) == 1, alice.show()
+
+
+def test_ctrl_d_while_waiting_to_retry_exits_zero_at_once(terminal: Terminal) -> None:
+    with serving() as server:
+        alice = join_in(terminal, server.port)
+        server.stop(signal.SIGKILL)
+    # Attempt 2 fails 3 s after the loss; the next one is 4 s away.
+    alice.wait_screen(rf"^{STAMP} \* attempt 2 failed: .*; retrying in 4 s…$", timeout=6)
+    alice.keys("C-d")
+    started = time.monotonic()
+    assert alice.exit_status(timeout=3) == 0, alice.show()
+    assert time.monotonic() - started < 2 * FACTOR, alice.show()  # not after the 4 s wait
+    assert "attempt 3" not in alice.screen(), alice.show()
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys"),
+    [
+        pytest.param("", ["C-c"], id="ctrl-c"),
+        pytest.param("exit", ["Enter"], id="exit"),
+        pytest.param("/quit", ["Enter"], id="slash-quit"),
+    ],
+)
+def test_leaving_while_offline_exits_zero(terminal: Terminal, typed: str, keys: list[str]) -> None:
+    with serving() as server:
+        alice = join_in(terminal, server.port)
+        server.stop(signal.SIGKILL)
+        alice.wait_screen(lost_notice(server.port))
+    alice.type(typed)
+    alice.keys(*keys)
+    assert alice.exit_status(timeout=3) == 0, alice.show()
+    assert "not sent" not in alice.screen(), alice.show()  # the quit word was not a message
+
+
+def test_a_port_that_no_longer_speaks_chatctl_ends_the_retries(terminal: Terminal) -> None:
+    """Reconnecting stops, with the matching exit code, when trying again cannot help."""
+    port = free_port()
+    with serving(port):
+        alice = join_in(terminal, port)
+    alice.wait_screen(lost_notice(port))
+
+    # Something else takes the port before the first attempt (1 s after the loss).
+    listener = socket.create_server(("127.0.0.1", port))
+    answered = threading.Event()
+
+    def answer_like_a_web_server() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            answered.set()
+            conn.recv(1024)
+
+    thread = threading.Thread(target=answer_like_a_web_server, daemon=True)
+    thread.start()
+    try:
+        alice.wait_screen(
+            rf"^{STAMP} \* cannot rejoin: 127\.0\.0\.1:{port} sent something that is not chatctl$"
+        )
+        assert alice.exit_status() == 8, alice.show()
+        assert answered.is_set()
+    finally:
+        listener.close()
+        thread.join(5 * FACTOR)
+
+
+def test_not_sent_notices_are_inert_and_indented() -> None:
+    line = unsent_line(0.0, "first\x1b[2J\nsecond", offline=True).plain
+    stamp, rest = line.split(" ", 1)
+    assert rest.split("\n") == [
+        r"* not sent (offline): first\x1b[2J",
+        " " * len(f"{stamp} * not sent (offline): ") + "second",
+    ]
+    assert unsent_line(0.0, "[bold]x[/]").plain.endswith("* not sent: [bold]x[/]")
