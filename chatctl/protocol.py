@@ -233,6 +233,18 @@ def encode(frame: Frame) -> bytes:
 T = TypeVar("T")
 
 
+class Blank:
+    """A blank line: no frame, but still a line the peer sent (see ``next_line``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLANK"
+
+
+BLANK = Blank()
+
+
 class FrameDecoder(Generic[T]):
     """Incremental decoder: ``feed`` bytes as they arrive, then call ``next_frame``.
 
@@ -270,22 +282,32 @@ class FrameDecoder(Generic[T]):
         self._buf += data
 
     def next_frame(self) -> T | None:
-        while True:
-            if self._broken is not None:
-                raise self._broken
-            end = self._buf.find(b"\n", self._pos)
-            if end < 0:
-                self._compact()
-                if len(self._buf) > self._max:
-                    self._break()
-                return None
-            start, self._pos = self._pos, end + 1
-            if end - start > self._max:
+        """The next frame; blank lines are skipped."""
+        while (item := self.next_line()) is BLANK:
+            pass
+        return item  # type: ignore[return-value]  # BLANK was skipped above
+
+    def next_line(self) -> T | Blank | None:
+        """Like ``next_frame``, but a blank line comes back as ``BLANK``.
+
+        For a server that must pace blank lines like frames: skipping a flood of
+        them inside one call would keep the loop busy for the whole flood.
+        """
+        if self._broken is not None:
+            raise self._broken
+        end = self._buf.find(b"\n", self._pos)
+        if end < 0:
+            self._compact()
+            if len(self._buf) > self._max:
                 self._break()
-            line = bytes(self._buf[start:end]).strip()
-            if not line:  # tolerate blank lines and CRLF from hand-typed sessions (nc -C)
-                continue
-            return self._decode(line)
+            return None
+        start, self._pos = self._pos, end + 1
+        if end - start > self._max:
+            self._break()
+        line = bytes(self._buf[start:end]).strip()
+        if not line:  # tolerated: blank lines and CRLF from hand-typed sessions (nc -C)
+            return BLANK
+        return self._decode(line)
 
     def _compact(self) -> None:
         if self._pos:

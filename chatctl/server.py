@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from chatctl import __version__
 from chatctl.limits import AddressGate, ErrorBudget, Refusal, TokenBucket
 from chatctl.protocol import (
+    BLANK,
     MAX_FRAME_BYTES,
     MAX_TEXT_BYTES,
     MAX_TEXT_LINES,
     PROTOCOL_VERSION,
+    Blank,
     Bye,
     ClientFrame,
     Error,
@@ -196,7 +198,7 @@ class Session(asyncio.Protocol):
         self.greeted = False
         self.bucket = TokenBucket(config.burst, config.rate, now)
         self.errors = ErrorBudget(config.max_errors, config.error_window)
-        self.held: ClientFrame | None = None
+        self.held: ClientFrame | Blank | None = None
         self.resume: asyncio.TimerHandle | None = None
 
     # asyncio callbacks
@@ -213,7 +215,6 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
-        self.ping_sent = None
         self.decoder.feed(data)
         self._process()
 
@@ -223,7 +224,7 @@ class Session(asyncio.Protocol):
             frame, self.held = self.held, None
             if frame is None:
                 try:
-                    frame = self.decoder.next_frame()
+                    frame = self.decoder.next_line()
                 except ProtocolError as exc:
                     self.send_error(exc)
                     if exc.fatal:
@@ -231,14 +232,25 @@ class Session(asyncio.Protocol):
                     continue
                 if frame is None:
                     return
-            if not isinstance(frame, Pong | Bye):
+            if self._costs_a_token(frame):
                 wait = self.bucket.delay(time.monotonic())
                 if wait > 0:
                     self._pause(frame, wait)
                     return
-            self.hub.handle(self, frame)
+            if frame is not BLANK:
+                self.hub.handle(self, frame)  # type: ignore[arg-type]  # BLANK is handled
 
-    def _pause(self, frame: ClientFrame, wait: float) -> None:
+    def _costs_a_token(self, frame: ClientFrame | Blank) -> bool:
+        """Everything a client sends is paced, blank lines included, but for ``bye``
+        and the one ``pong`` that answers our ping: a flood of anything is a flood."""
+        if isinstance(frame, Bye):
+            return False
+        if isinstance(frame, Pong) and self.ping_sent is not None:
+            self.ping_sent = None
+            return False
+        return True
+
+    def _pause(self, frame: ClientFrame | Blank, wait: float) -> None:
         self.held = frame
         if self.transport is not None and self.resume is None:
             self.transport.pause_reading()
@@ -266,11 +278,11 @@ class Session(asyncio.Protocol):
             return
         if self.resume is not None:  # paused by us: its silence is our doing
             self.last_heard = now
-        elif self.ping_sent is not None:
+        elif self.ping_sent is not None and self.last_heard < self.ping_sent:
             if now - self.ping_sent > config.ping_timeout:
                 self.abort("ping_timeout")  # a dead peer never drains a close()
                 return
-        elif now - self.last_heard > config.ping_interval:
+        elif now - max(self.last_heard, self.ping_sent or 0.0) > config.ping_interval:
             self.ping_sent = now
             self.send_frame(Ping())
         if self.bytes_queued > config.soft_queue_bytes:
@@ -377,7 +389,8 @@ class Hub:
             refusal = Refusal(ErrorCode.SERVER_FULL, "the server is shutting down")
         elif len(self.connections) >= self.config.max_clients:
             refusal = Refusal(
-                ErrorCode.SERVER_FULL, f"the server is full ({self.config.max_clients} clients)"
+                ErrorCode.SERVER_FULL,
+                f"the server is full (at most {self.config.max_clients} connections)",
             )
         else:
             refusal = self.gate.admit(session.host, time.monotonic())

@@ -914,3 +914,19 @@ def test_property_clean_text_is_idempotent_and_inert(text: str) -> None:
     line = clean_line(text)
     assert clean_line(line) == line
     assert unsafe_chars(line, newline_ok=False) == []
+
+
+def test_next_line_reports_blank_lines_that_next_frame_skips() -> None:
+    """The server paces blank lines like frames, so it must see each one, one per call."""
+    from chatctl.protocol import BLANK
+
+    decoder = client_frame_decoder()
+    decoder.feed(b"\n  \r\n" + encode(Ping()) + b"\n")
+    assert decoder.next_line() is BLANK
+    assert decoder.next_line() is BLANK
+    assert decoder.next_line() == Ping()
+    assert decoder.next_line() is BLANK
+    assert decoder.next_line() is None
+    decoder.feed(b"\n\n" + encode(Pong()))
+    assert decoder.next_frame() == Pong()
+    assert decoder.next_frame() is None
