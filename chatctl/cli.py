@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from chatctl import __version__
 from chatctl.exitcodes import ExitCode
 from chatctl.server import ServerConfig
+
+if TYPE_CHECKING:
+    from chatctl.client import TlsOptions
 
 app = typer.Typer(
     name="chatctl",
@@ -62,6 +66,71 @@ def _limit(flag: str, help: str, minimum: float = 0) -> Any:
 
 #: The one place defaults live: the options below show these.
 _D = ServerConfig()
+
+_SECURITY = "Security"
+
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        help="Read the room password from this file (or set CHATCTL_PASSWORD); "
+        "never on the command line, where other users see it.",
+        rich_help_panel=_SECURITY,
+    ),
+]
+UseTls = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        help="Connect with TLS: verified by the system CAs or --tls-ca, else pinned on "
+        "first contact.",
+        rich_help_panel=_SECURITY,
+    ),
+]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        help="Verify the server with this CA file (implies --tls).",
+        rich_help_panel=_SECURITY,
+    ),
+]
+Fingerprint = Annotated[
+    str | None,
+    typer.Option(
+        "--fingerprint",
+        help="Trust the server whose certificate has this SHA256:... fingerprint, as "
+        "`serve --tls` logs it (implies --tls).",
+        rich_help_panel=_SECURITY,
+    ),
+]
+
+
+def _password(path: Path | None) -> str | None:
+    from chatctl.ui.access import PasswordFileError, read_password
+
+    try:
+        return read_password(path)
+    except PasswordFileError as exc:
+        from chatctl.ui.errors import print_error
+
+        print_error(str(exc))
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def _tls_options(tls: bool, ca: Path | None, fingerprint: str | None) -> TlsOptions | None:
+    if not (tls or ca or fingerprint):
+        return None
+    from chatctl.client import TlsOptions
+    from chatctl.tls import parse_fingerprint
+
+    expected = None
+    if fingerprint is not None:
+        try:
+            expected = parse_fingerprint(fingerprint)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--fingerprint") from None
+    return TlsOptions(cafile=ca, fingerprint=expected)
 
 
 @app.command()
@@ -149,9 +218,64 @@ def serve(
     ping_timeout: Annotated[
         float, _limit("--ping-timeout", "Seconds to answer a ping before being dropped.")
     ] = _D.ping_timeout,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve TLS; without --tls-cert, with a self-signed certificate made once "
+            "and kept in the config folder. Logs its fingerprint.",
+            rich_help_panel=_SECURITY,
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            help="Certificate (PEM chain) to serve (implies --tls).",
+            rich_help_panel=_SECURITY,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            help="Its private key (PEM), if not in the --tls-cert file.",
+            rich_help_panel=_SECURITY,
+        ),
+    ] = None,
+    password_file: PasswordFile = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            help="Only these networks may connect (CIDR, repeatable).",
+            rich_help_panel=_SECURITY,
+        ),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deny",
+            help="These networks may not connect (CIDR, repeatable; wins over --allow).",
+            rich_help_panel=_SECURITY,
+        ),
+    ] = None,
+    tls_handshake_timeout: Annotated[
+        float, _limit("--tls-handshake-timeout", "Seconds a TLS handshake may take.", 0.001)
+    ] = _D.tls_handshake_timeout,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
-    from chatctl.ui.serverlog import run_serve
+    from chatctl.limits import parse_networks
+    from chatctl.ui.serverlog import TlsSetup, run_serve
+
+    for flag, networks in (("--allow", allow), ("--deny", deny)):
+        try:
+            parse_networks(networks or [])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=flag) from None
+    if tls_key is not None and tls_cert is None:
+        raise typer.BadParameter("needs --tls-cert", param_hint="--tls-key")
+    password = _password(password_file)
 
     config = ServerConfig(
         host=host,
@@ -174,8 +298,13 @@ def serve(
         handshake_timeout=handshake_timeout,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        tls_handshake_timeout=tls_handshake_timeout,
+        password=password,
+        allow=tuple(allow or ()),
+        deny=tuple(deny or ()),
     )
-    raise typer.Exit(run_serve(config))
+    setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None
+    raise typer.Exit(run_serve(config, setup))
 
 
 @app.command()
@@ -185,11 +314,16 @@ def join(
     ],
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    tls: UseTls = False,
+    tls_ca: TlsCa = None,
+    fingerprint: Fingerprint = None,
+    password_file: PasswordFile = None,
 ) -> None:
     """Join the chat as NAME. Piped stdin: each line is a message."""
     from chatctl.ui.chat import run_join
 
-    raise typer.Exit(run_join(host, port, name))
+    options = _tls_options(tls, tls_ca, fingerprint)
+    raise typer.Exit(run_join(host, port, name, options, _password(password_file)))
 
 
 @app.command()
@@ -197,11 +331,16 @@ def status(
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tls: UseTls = False,
+    tls_ca: TlsCa = None,
+    fingerprint: Fingerprint = None,
+    password_file: PasswordFile = None,
 ) -> None:
     """Show who is connected and the server's counters, without joining."""
     from chatctl.ui.status import run_status
 
-    raise typer.Exit(run_status(host, port, as_json))
+    options = _tls_options(tls, tls_ca, fingerprint)
+    raise typer.Exit(run_status(host, port, as_json, options, _password(password_file)))
 
 
 def main() -> None:
@@ -219,3 +358,4 @@ def main() -> None:
                 "Run again with CHATCTL_DEBUG=1 to see the traceback, and please report it.\n"
             )
         sys.exit(ExitCode.INTERNAL)
+

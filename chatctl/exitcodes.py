@@ -2,7 +2,14 @@
 
 from enum import IntEnum
 
-from chatctl.client import ClientError, ConnectionLost, Refused, Unreachable
+from chatctl.client import (
+    ClientError,
+    ConnectionLost,
+    FingerprintChanged,
+    Refused,
+    Unreachable,
+    Untrusted,
+)
 from chatctl.protocol import ErrorCode
 
 
@@ -24,11 +31,20 @@ class ExitCode(IntEnum):
     REFUSED = 8
     #: ``serve`` could not listen (port in use, address not available, permission).
     CANNOT_LISTEN = 9
+    #: TLS: the server's certificate is not trusted (unknown and not accepted, or not
+    #: the ``--fingerprint`` given, or invalid), or the TLS setup failed.
+    UNTRUSTED = 10
+    #: TLS: a pinned server presents another certificate.
+    FINGERPRINT_CHANGED = 11
+    #: The room needs a password and none, or a wrong one, was given.
+    PASSWORD = 12
 
 
 _REFUSALS = {
     ErrorCode.NAME_TAKEN: ExitCode.NAME_TAKEN,
     ErrorCode.INVALID_NAME: ExitCode.INVALID_NAME,
+    ErrorCode.PASSWORD_REQUIRED: ExitCode.PASSWORD,
+    ErrorCode.WRONG_PASSWORD: ExitCode.PASSWORD,
 }
 
 
@@ -38,6 +54,10 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         return ExitCode.UNREACHABLE
     if isinstance(exc, ConnectionLost):
         return ExitCode.CONNECTION_LOST
+    if isinstance(exc, Untrusted):
+        return ExitCode.UNTRUSTED
+    if isinstance(exc, FingerprintChanged):
+        return ExitCode.FINGERPRINT_CHANGED
     if isinstance(exc, Refused) and exc.code in _REFUSALS:
         return _REFUSALS[ErrorCode(exc.code)]
     return ExitCode.REFUSED

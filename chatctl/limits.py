@@ -117,3 +117,78 @@ class AddressGate:
         """Forget addresses not seen for a minute, so the table does not grow forever."""
         for host in [h for h, t in self.recent.items() if not t or t[-1] <= now - 60.0]:
             del self.recent[host]
+
+
+class FailureThrottle:
+    """At most ``limit`` failures (wrong passwords) per address in ``window`` seconds.
+
+    Unlike ``AddressGate`` it applies to loopback too: a password guesser on the
+    server's own machine is still a guesser.
+    """
+
+    def __init__(self, limit: int = 3, window: float = 60.0) -> None:
+        self.limit = max(1, limit)
+        self.window = window
+        self.failures: dict[str, deque[float]] = {}
+
+    def _recent(self, host: str, now: float) -> deque[float] | None:
+        times = self.failures.get(host)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self.failures[host]
+            return None
+        return times
+
+    def blocked(self, host: str, now: float) -> float | None:
+        """Seconds until ``host`` may try again, or None if it may try now."""
+        times = self._recent(host, now)
+        if times is None or len(times) < self.limit:
+            return None
+        return max(0.001, times[0] + self.window - now)
+
+    def fail(self, host: str, now: float) -> None:
+        """Count one failure from ``host``."""
+        self._recent(host, now)
+        self.failures.setdefault(host, deque()).append(now)
+
+    def prune(self, now: float) -> None:
+        for host in list(self.failures):
+            self._recent(host, now)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(cidrs: list[str] | tuple[str, ...]) -> list[Network]:
+    """``10.0.0.0/8``, ``192.168.1.7`` (one address), ``fd00::/8``; raises ValueError."""
+    networks: list[Network] = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an address or network in CIDR form: {cidr!r}") from None
+    return networks
+
+
+class AccessList:
+    """``--allow`` and ``--deny``: deny wins; with any allow, only those may connect."""
+
+    def __init__(self, allow: list[Network], deny: list[Network]) -> None:
+        self.allow = allow
+        self.deny = deny
+
+    def permits(self, host: str) -> bool:
+        if not self.allow and not self.deny:
+            return True
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False  # not an IP address: nothing to match, so not on any allow list
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self.deny):
+            return False
+        return not self.allow or any(address in network for network in self.allow)

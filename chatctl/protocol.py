@@ -54,6 +54,9 @@ class ErrorCode(StrEnum):
     UNEXPECTED_HTTP = "unexpected_http"
     SLOW_CONSUMER = "slow_consumer"
     PING_TIMEOUT = "ping_timeout"
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105  an error code, not a password
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105  an error code, not a password
+    ACCESS_DENIED = "access_denied"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.
@@ -90,11 +93,20 @@ class _Frame(msgspec.Struct, frozen=True, tag_field="type"):
 # Client -> server
 
 
-class Hello(_Frame, tag="hello", frozen=True):
-    """First frame of a chat participant: protocol version and wanted name."""
+def _masked(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+class Hello(_Frame, tag="hello", frozen=True, omit_defaults=True):
+    """First frame of a chat participant: protocol version, wanted name, room password."""
 
     version: Version
     name: str
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never show the password, in a log or a traceback
+        masked = _masked(self.password)
+        return f"Hello(version={self.version!r}, name={self.name!r}, password={masked})"
 
 
 class Say(_Frame, tag="say", frozen=True):
@@ -103,8 +115,13 @@ class Say(_Frame, tag="say", frozen=True):
     text: str
 
 
-class StatusRequest(_Frame, tag="status", frozen=True):
-    """Ask for server facts; allowed with or without joining first."""
+class StatusRequest(_Frame, tag="status", frozen=True, omit_defaults=True):
+    """Ask for server facts; allowed with or without joining (password: the room's, if any)."""
+
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StatusRequest(password={_masked(self.password)})"
 
 
 class Bye(_Frame, tag="bye", frozen=True):

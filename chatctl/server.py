@@ -18,14 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import resource
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatctl import __version__
-from chatctl.limits import AddressGate, ErrorBudget, Refusal, TokenBucket
+from chatctl.limits import (
+    AccessList,
+    AddressGate,
+    ErrorBudget,
+    FailureThrottle,
+    Refusal,
+    TokenBucket,
+    parse_networks,
+)
 from chatctl.protocol import (
     BLANK,
     MAX_FRAME_BYTES,
@@ -95,6 +105,15 @@ class ServerConfig:
     #: Seconds clients get to go after the shutdown notice before being aborted.
     shutdown_grace: float = 1.0
     backlog: int = 1024
+    #: With TLS (a context given to ChatServer): seconds the handshake may take.
+    tls_handshake_timeout: float = 10.0
+    #: The room password, or None. Never logged, never shown by repr().
+    password: str | None = field(default=None, repr=False)
+    #: Wrong passwords per address per minute before it gets ``throttled``.
+    max_password_failures: int = 3
+    #: ``--allow`` / ``--deny`` networks (CIDR): deny wins; with any allow, only those.
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
 
     @property
     def sweep_interval(self) -> float:
@@ -200,11 +219,15 @@ class Session(asyncio.Protocol):
         self.errors = ErrorBudget(config.max_errors, config.error_window)
         self.held: ClientFrame | Blank | None = None
         self.resume: asyncio.TimerHandle | None = None
+        #: TLS handshake under way: nothing may be written to the raw transport.
+        self.handshaking = False
+        self.handshake: asyncio.Task[None] | None = None
+        self.reported = False
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101  narrows; always true for TCP
         self.transport = transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
@@ -216,6 +239,8 @@ class Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
         self.decoder.feed(data)
+        if self.handshaking:
+            return  # came with the handshake's end: handled once start_tls() returns
         self._process()
 
     def _process(self) -> None:
@@ -263,15 +288,59 @@ class Session(asyncio.Protocol):
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.handshaking:
+            return  # the handshake task reports the end, with its reason
+        self._report(self.leave_reason or "dropped")
+
+    def _report(self, reason: str) -> None:
+        if self.reported:
+            return
+        self.reported = True
         if self.resume is not None:
             self.resume.cancel()
             self.resume = None
-        self.hub.disconnected(self, self.leave_reason or "dropped")
+        self.hub.disconnected(self, reason)
+
+    # TLS
+
+    def start_tls(self, context: ssl.SSLContext) -> None:
+        """Upgrade the new connection to TLS; frames are read only once that is done."""
+        self.handshaking = True
+        self.handshake = asyncio.get_running_loop().create_task(self._handshake(context))
+
+    async def _handshake(self, context: ssl.SSLContext) -> None:
+        raw = self.transport
+        assert raw is not None  # noqa: S101  narrows: set in connection_made
+        loop = asyncio.get_running_loop()
+        try:
+            tls = await loop.start_tls(
+                raw,
+                self,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self.hub.config.tls_handshake_timeout,
+            )
+        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
+            self.handshaking = False
+            raw.abort()
+            self._report(self.leave_reason or tls_failure(exc))
+            return
+        self.handshaking = False
+        if tls is None or self.leave_reason is not None:
+            raw.abort()
+            self._report(self.leave_reason or "dropped")
+            return
+        self.transport = tls
+        self.opened = self.last_heard = time.monotonic()  # the hello timer starts now
+        # asyncio may have passed us the first frames already, before start_tls() returned.
+        self._process()
 
     # timers (called by the hub's sweep, not a timer per session)
 
     def check_timers(self, now: float) -> None:
         config = self.hub.config
+        if self.handshaking:
+            return  # TLS's own handshake timeout applies
         if not self.greeted and now - self.opened > config.handshake_timeout:
             self.send_error(ProtocolError(ErrorCode.HANDSHAKE_TIMEOUT, "no hello in time"))
             self.close("handshake_timeout")
@@ -318,7 +387,7 @@ class Session(asyncio.Protocol):
 
     def flush(self) -> None:
         transport = self.transport
-        if not self.pending or transport is None or transport.is_closing():
+        if not self.pending or transport is None or transport.is_closing() or self.handshaking:
             self.pending.clear()
             self.pending_bytes = 0
             return
@@ -374,18 +443,28 @@ class Hub:
     _dirty: list[Session] = field(default_factory=list)
     _flush_scheduled: bool = False
     _all_gone: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Connections are upgraded to TLS with this context, if given.
+    tls: ssl.SSLContext | None = None
+    access: AccessList = field(init=False)
+    password_failures: FailureThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.gate = AddressGate(
             self.config.max_per_address, self.config.max_new_per_minute, self.config.limit_loopback
         )
+        self.access = AccessList(
+            parse_networks(self.config.allow), parse_networks(self.config.deny)
+        )
+        self.password_failures = FailureThrottle(self.config.max_password_failures, 60.0)
 
     # connections
 
     def admit(self, session: Session) -> None:
         """Take a new connection in, or refuse it before reading a byte."""
         refusal = None
-        if self.stopping:
+        if not self.access.permits(session.host):
+            refusal = Refusal(ErrorCode.ACCESS_DENIED, "your address may not use this server")
+        elif self.stopping:
             refusal = Refusal(ErrorCode.SERVER_FULL, "the server is shutting down")
         elif len(self.connections) >= self.config.max_clients:
             refusal = Refusal(
@@ -396,15 +475,53 @@ class Hub:
             refusal = self.gate.admit(session.host, time.monotonic())
         if refusal is not None:
             session.leave_reason = refusal.code
-            assert session.transport is not None
-            frame = Error(refusal.code, refusal.message, refusal.retry_after_ms)
-            session.transport.write(encode(frame))
-            session.transport.close()
+            assert session.transport is not None  # noqa: S101  narrows: called from connection_made
+            if self.tls is None:
+                frame = Error(refusal.code, refusal.message, refusal.retry_after_ms)
+                session.transport.write(encode(frame))
+                session.transport.close()
+            else:  # before the handshake, a plain frame would only garble it
+                session.transport.abort()
             self.leave_reasons[refusal.code] += 1
             self.observer(Refused(session.address, refusal.code))
             return
         session.admitted = True
         self.connections.add(session)
+        if self.tls is not None:
+            session.start_tls(self.tls)
+
+    def authorised(self, session: Session, password: str | None) -> bool:
+        """Check the room password (in constant time); refuse and close if it fails.
+
+        Neither the password tried nor the right one ever reaches an error or the log.
+        """
+        expected = self.config.password
+        if expected is None:
+            return True
+        now = time.monotonic()
+        wait = self.password_failures.blocked(session.host, now)
+        if wait is not None:
+            session.send_frame(
+                Error(
+                    ErrorCode.THROTTLED,
+                    f"too many wrong passwords from your address; try again in {wait:.0f} s",
+                    max(1, int(wait * 1000)),
+                )
+            )
+            code = ErrorCode.THROTTLED
+        elif password is None:
+            session.send_frame(Error(ErrorCode.PASSWORD_REQUIRED, "this server needs a password"))
+            code = ErrorCode.PASSWORD_REQUIRED
+        elif hmac.compare_digest(password.encode("utf-8"), expected.encode("utf-8")):
+            return True
+        else:
+            self.password_failures.fail(session.host, now)
+            session.send_frame(Error(ErrorCode.WRONG_PASSWORD, "wrong password"))
+            code = ErrorCode.WRONG_PASSWORD
+        session.close("refused")
+        self.leave_reasons[code] += 1
+        self.observer(Refused(session.address, code))
+        return False
 
     async def sweep(self) -> None:
         """Check every connection's timers, periodically, until cancelled."""
@@ -415,6 +532,7 @@ class Hub:
             for session in list(self.connections):
                 session.check_timers(now)
             self.gate.prune(now)
+            self.password_failures.prune(now)
 
     # writes
 
@@ -447,9 +565,10 @@ class Hub:
                 self._say(session, text)
             case Hello():
                 self._hello(session, frame)
-            case StatusRequest():
+            case StatusRequest(password=password):
                 session.greeted = True
-                session.send_frame(self.status())
+                if self.authorised(session, password):
+                    session.send_frame(self.status())
             case Ping():
                 session.send_frame(Pong())
             case Pong():
@@ -480,6 +599,8 @@ class Hub:
         if session.name is not None:
             session.send_error(ProtocolError(ErrorCode.ALREADY_JOINED, "already joined"))
             return
+        if hello.version == PROTOCOL_VERSION and not self.authorised(session, hello.password):
+            return  # before the name: who is online is none of a stranger's business
         try:
             if hello.version != PROTOCOL_VERSION:
                 raise ProtocolError(
@@ -583,9 +704,14 @@ class Hub:
 class ChatServer:
     """The listening socket plus its hub; ``async with ChatServer(cfg) as s:`` in tests."""
 
-    def __init__(self, config: ServerConfig, observer: Observer = _ignore) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        observer: Observer = _ignore,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
-        self.hub = Hub(config, observer)
+        self.hub = Hub(config, observer, tls=tls)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -648,6 +774,42 @@ def raise_open_file_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def tls_failure(exc: BaseException) -> str:
+    """The reason a TLS handshake failed, as a short code for the log and ``leave_reasons``.
+
+    ``not_tls``: the peer spoke something else (a plaintext chatctl client on this
+    port); ``tls_handshake_timeout``; ``tls_untrusted``: the client does not trust our
+    certificate (a pinning client reading the fingerprint it will ask about);
+    ``tls_abandoned``: the client hung up mid-handshake (what a client that does not
+    trust the certificate yet does); ``tls_error``: anything else.
+    """
+    reason = str(getattr(exc, "reason", "") or "").upper()
+    if reason in _NOT_TLS:
+        return "not_tls"
+    if "ALERT_UNKNOWN_CA" in reason or "ALERT_BAD_CERTIFICATE" in reason:
+        return "tls_untrusted"
+    if isinstance(exc, ConnectionAbortedError) or "taking longer" in str(exc):
+        return "tls_handshake_timeout"
+    if isinstance(exc, ConnectionResetError | EOFError | ssl.SSLEOFError):
+        return "tls_abandoned"
+    return "tls_error"
+
+
+#: OpenSSL's reasons for a first record that is not TLS at all.
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "RECORD_LAYER_FAILURE",
+        "PACKET_LENGTH_TOO_LONG",
+        "UNSUPPORTED_PROTOCOL",
+        "WRONG_SSL_VERSION",
+    }
+)
 
 
 async def serve_until(config: ServerConfig, observer: Observer, stop: asyncio.Event) -> None:

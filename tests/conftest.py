@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,9 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[RecordingServe
 def serve() -> Iterator[ServeProcess]:
     with serve_process() as proc:
         yield proc
+
+
+@pytest.fixture(autouse=True)
+def _scratch_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code run in the test process never touches the user's config folder either."""
+    monkeypatch.setenv("CHATCTL_CONFIG_DIR", str(tmp_path / "config"))

@@ -7,6 +7,7 @@ CHATCTL_TEST_TIMEOUT_FACTOR on slow machines.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -25,6 +27,9 @@ from typing import IO
 import pytest
 
 FACTOR = float(os.environ.get("CHATCTL_TEST_TIMEOUT_FACTOR", "1"))
+#: The config folder children get unless a test passes its own CHATCTL_CONFIG_DIR.
+SCRATCH_CONFIG_DIR = tempfile.mkdtemp(prefix="chatctl-test-config-")
+atexit.register(shutil.rmtree, SCRATCH_CONFIG_DIR, ignore_errors=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,6 +73,8 @@ def env(**extra: str) -> dict[str, str]:
     """A clean environment for a child: no colour surprises, no inherited CHATCTL_*."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_")}
     base.update({"PYTHONUNBUFFERED": "1", "TERM": base.get("TERM", "xterm-256color")})
+    # Never the user's own config folder (TLS certificate, known servers): a scratch one.
+    base["CHATCTL_CONFIG_DIR"] = SCRATCH_CONFIG_DIR
     base.update(extra)
     return base
 

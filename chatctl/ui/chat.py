@@ -23,9 +23,10 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from chatctl.client import ChatClient, ClientError, ConnectionLost
+from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
+from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
 from chatctl.ui.render import notice_line, render_frame, unsent_line, welcome_line
 
@@ -36,25 +37,46 @@ QUIT_WORDS = frozenset({"exit", "/quit"})
 SETTLE_IDLE = 10.0
 
 
-def run_join(host: str, port: int, name: str) -> int:
-    """Join, chat until the user leaves or the server goes; returns the exit code."""
+def run_join(
+    host: str,
+    port: int,
+    name: str,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> int:
+    """Join, chat until the user leaves or the server goes; returns the exit code.
+
+    In a terminal, an unknown TLS server or a missing password is asked about
+    first (``chatctl.ui.access``), before the chat prompt starts.
+    """
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
-    try:
-        return asyncio.run(_join(host, port, name, interactive))
-    except KeyboardInterrupt:
-        return ExitCode.OK
+
+    def run(tls: TlsOptions | None, password: str | None) -> int:
+        return asyncio.run(_join(host, port, name, interactive, tls, password))
+
+    return run_asking(run, tls, password, f"{host}:{port}")
 
 
-async def _join(host: str, port: int, name: str, interactive: bool) -> int:
+async def _join(
+    host: str,
+    port: int,
+    name: str,
+    interactive: bool,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> int:
     try:
-        client = await ChatClient.join(host, port, name)
+        client = await ChatClient.join(host, port, name, tls=tls, password=password)
     except ClientError as exc:
+        if worth_asking(exc, interactive, password):
+            raise AskUser(exc) from None
         print_error(str(exc))
         return exit_code_for(exc)
     if interactive:
         from chatctl.ui.interactive import run_interactive
 
-        return await run_interactive(client, host, port)  # it closes the client(s) itself
+        # It closes the client(s) itself; it rejoins with the same TLS options and password.
+        return await run_interactive(client, host, port, tls=tls, password=password)
     try:
         return await _piped(client)
     finally:

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from chatctl.client import ChatClient, ClientError, Refused, backoff, worth_retrying
+from chatctl.client import (
+    ChatClient,
+    ClientError,
+    Refused,
+    TlsOptions,
+    backoff,
+    worth_retrying,
+)
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
 from chatctl.ui.chat import QUIT_WORDS, Show, notice_line_now, receive, send
@@ -37,7 +44,14 @@ if TYPE_CHECKING:
 LEAVE_TIMEOUT = 2.0
 
 
-async def run_interactive(client: ChatClient, host: str, port: int) -> int:
+async def run_interactive(
+    client: ChatClient,
+    host: str,
+    port: int,
+    *,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> int:
     """Chat at a prompt until the user leaves or rejoining is pointless; the exit code."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.formatted_text import FormattedText
@@ -48,7 +62,7 @@ async def run_interactive(client: ChatClient, host: str, port: int) -> int:
     show = Show(console)
     session: PromptSession[str] = PromptSession(erase_when_done=True)
     prompt = FormattedText([("bold", f"{client.name}"), ("", "> ")])
-    link = _Link(client, host, port, show)
+    link = _Link(client, host, port, show, tls, password)
     # Raw mode for the whole session, not only while a prompt runs: keys typed between
     # one Enter and the next prompt would otherwise be echoed by the terminal itself.
     with session.input.raw_mode(), patch_stdout(raw=True):
@@ -86,10 +100,20 @@ async def _ask(session: PromptSession[str], prompt: FormattedText) -> str | None
 class _Link:
     """The connection behind the prompt: ``client`` is None while offline."""
 
-    def __init__(self, client: ChatClient, host: str, port: int, show: Show) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        host: str,
+        port: int,
+        show: Show,
+        tls: TlsOptions | None = None,
+        password: str | None = None,
+    ) -> None:
         self.client: ChatClient | None = client
         self.host = host
         self.port = port
+        self.tls = tls
+        self.password = password
         self.name = client.name
         self.show = show
 
@@ -97,7 +121,7 @@ class _Link:
         """Show what arrives; after each loss, rejoin. Returns when we left or must stop."""
         while True:
             client = self.client
-            assert client is not None
+            assert client is not None  # noqa: S101  narrows: keep() runs only while connected
             error = await receive(client, self.show)
             if client.leaving:
                 return ExitCode.OK
@@ -121,7 +145,9 @@ class _Link:
             await asyncio.sleep(delay)
             attempt += 1
             try:
-                self.client = await ChatClient.join(self.host, self.port, self.name)
+                self.client = await ChatClient.join(
+                    self.host, self.port, self.name, tls=self.tls, password=self.password
+                )
             except ClientError as exc:
                 if not worth_retrying(exc):
                     self.show(notice_line_now(f"cannot rejoin: {exc}", "bold red"))

@@ -13,8 +13,11 @@ import contextlib
 import ipaddress
 import os
 import signal
+import ssl
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -36,6 +39,7 @@ from chatctl.server import (
     UserLeft,
     raise_open_file_limit,
 )
+from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
 
 _CALM_REASONS = frozenset({"quit", "shutdown"})
@@ -59,11 +63,32 @@ def describe(event: ServerEvent) -> tuple[str, str]:
         case Refused(address=address, code=code):
             return f"refused {address}: {code}", "yellow"
         case Closed(address=address, reason=reason):
-            return f"closed {address}: {reason}", "yellow"
+            hint = _CLOSED_HINTS.get(reason)
+            return f"closed {address}: {reason}" + (f" ({hint})" if hint else ""), "yellow"
         case MessageRelayed(name=name, text=text):
             return f"{name}: {text}".replace("\n", "\n    "), ""
         case Stopping(users=users):
             return f"shutting down, {users} user(s) notified", "bold yellow"
+
+
+_CLOSED_HINTS = {
+    "not_tls": "it spoke plain TCP to this TLS port: the client needs --tls",
+    "tls_handshake_timeout": "no TLS handshake in time",
+    "tls_abandoned": "it hung up during the TLS handshake, e.g. not trusting the certificate yet",
+    "tls_untrusted": "the client does not trust this certificate",
+    "tls_error": "the TLS handshake failed",
+}
+
+
+def exposure_warning(addresses: list[tuple[str, int]], tls: bool, password: bool) -> str | None:
+    """The loud warning for a server open beyond this machine with neither TLS nor a password."""
+    if tls or password or all(_is_loopback(h) for h, _ in addresses):
+        return None
+    return (
+        "WARNING: listening beyond this machine with neither TLS nor a password: anyone "
+        "who can reach this port can read the conversation and join it. "
+        "Use --tls and --password-file (README: Sharing on a LAN safely)."
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -112,11 +137,40 @@ def _footer(hub: Hub) -> Text:
     )
 
 
-def run_serve(config: ServerConfig) -> int:
+@dataclass(frozen=True)
+class TlsSetup:
+    """``serve --tls``: a certificate and key given, or (both None) the self-signed one."""
+
+    cert: Path | None = None
+    key: Path | None = None
+
+    def context(self, log: ServerLog) -> ssl.SSLContext:
+        """The server's SSL context; logs the fingerprint (never any key material)."""
+        if self.cert is None:
+            cert, key, created = self_signed()
+            if created:
+                log.line(f"TLS: made a self-signed certificate, kept in {cert.parent}", "dim")
+            else:
+                log.line(f"TLS: self-signed certificate from {cert.parent}", "dim")
+        else:
+            cert, key = self.cert, self.key or self.cert
+        context = server_context(cert, key)
+        log.line(f"TLS fingerprint {certificate_fingerprint(cert)}", "bold green")
+        return context
+
+
+def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the exit code."""
     log = ServerLog(sys.stdout, terminal=sys.stdout.isatty())
     try:
-        asyncio.run(_serve(config, log))
+        context = tls.context(log) if tls is not None else None
+    except TlsSetupError as exc:
+        print_error(str(exc))
+        if log.console is None:
+            log.line(str(exc))
+        return ExitCode.CANNOT_LISTEN
+    try:
+        asyncio.run(_serve(config, log, context))
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         message = f"cannot listen on {config.host}:{config.port}: {reason}"
@@ -127,14 +181,22 @@ def run_serve(config: ServerConfig) -> int:
     return ExitCode.OK
 
 
-async def _serve(config: ServerConfig, log: ServerLog) -> None:
+async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     files = raise_open_file_limit()
-    server = ChatServer(config, log)
+    server = ChatServer(config, log, tls=tls)
     await server.start()
+    warning = exposure_warning(server.addresses, tls is not None, config.password is not None)
+    if warning is not None:
+        log.line(warning, "bold red")
+    if config.password is not None:
+        log.line("a password is required to join or ask for status", "dim")
+    if config.allow or config.deny:
+        rules = [f"allow {n}" for n in config.allow] + [f"deny {n}" for n in config.deny]
+        log.line("access list: " + ", ".join(rules) + " (deny wins)", "dim")
     capacity = min(config.max_clients, files - _RESERVED_FILES)
     note = "" if capacity >= config.max_clients else f", raise `ulimit -n` ({files}) for more"
     log.line(f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})", "dim")

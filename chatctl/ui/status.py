@@ -11,16 +11,42 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from chatctl.client import ClientError, fetch_status
+from chatctl.client import ClientError, TlsOptions, fetch_status
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import StatusReply
+from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
 
 
-def run_status(host: str, port: int, as_json: bool) -> int:
+def run_status(
+    host: str,
+    port: int,
+    as_json: bool,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> int:
+    """Print the status; in a terminal, ask about an unknown TLS server or a password."""
+    interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
+
+    def run(tls: TlsOptions | None, password: str | None) -> int:
+        return _status(host, port, as_json, interactive, tls, password)
+
+    return run_asking(run, tls, password, f"{host}:{port}")
+
+
+def _status(
+    host: str,
+    port: int,
+    as_json: bool,
+    interactive: bool,
+    tls: TlsOptions | None,
+    password: str | None,
+) -> int:
     try:
-        reply = asyncio.run(fetch_status(host, port, timeout=5.0))
+        reply = asyncio.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
     except ClientError as exc:
+        if worth_asking(exc, interactive, password):
+            raise AskUser(exc) from None
         print_error(str(exc))
         return exit_code_for(exc)
     if as_json:
