@@ -5,13 +5,14 @@ the caller passes (``chatctl.ui.serverlog`` in the CLI, a list in tests).
 
 The path of one message: ``Session.data_received`` feeds the decoder, each frame
 goes to ``Hub.handle``; a ``say`` is stamped with a sequence number and the time,
-encoded once, and the same bytes are appended to every member's pending list.
-Once per loop iteration ``Hub._flush`` hands each session's pending bytes to
-its transport in one write. No write ever waits: the transport buffers, and a
-session whose buffer passes ``max_queue_bytes`` is aborted (``slow_consumer``)
-instead of holding up the room. Everything runs on one event loop, so the order
-in which the hub appends is the order every participant, the sender included,
-receives.
+encoded once, and appended once to the hub's outbox. Once per loop iteration
+``Hub._flush`` joins the outbox once and writes those same bytes to every
+member (a member with frames of its own queued, such as a welcome or an error,
+gets them spliced in at the place they were queued). No write ever waits: the
+transport buffers, and a session whose buffer passes ``max_queue_bytes`` is
+aborted (``slow_consumer``) instead of holding up the room. Everything runs on
+one event loop, so the order in which the hub queues is the order every
+participant, the sender included, receives.
 """
 
 from __future__ import annotations
@@ -202,8 +203,11 @@ class Session(asyncio.Protocol):
         self.address = "?"
         self.name: str | None = None
         self.decoder = client_frame_decoder(config.max_frame_bytes)
+        #: Frames for this session alone (welcome, errors, replies), in order...
         self.pending: list[bytes] = []
         self.pending_bytes = 0
+        #: ...and, for a member, how much of the hub's outbox it has taken already.
+        self.outbox_pos = 0
         self.connected_at = time.time()
         self.opened = now
         self.last_said = now
@@ -365,13 +369,27 @@ class Session(asyncio.Protocol):
     # sending
 
     def send(self, data: bytes) -> None:
-        """Queue bytes; the hub writes them at the end of this loop iteration."""
+        """Queue bytes for this session alone; the hub writes them this loop iteration.
+
+        The room's broadcasts wait in the hub's outbox; the part of it this member
+        has not taken yet goes first, so a reply never overtakes a message that
+        was broadcast before it.
+        """
         if self.leave_reason is not None:
             return
         if not self.pending:
             self.hub.mark_dirty(self)
+        self._take_outbox()
         self.pending.append(data)
         self.pending_bytes += len(data)
+
+    def _take_outbox(self) -> None:
+        outbox = self.hub.outbox
+        if self.name is not None and self.outbox_pos < len(outbox):
+            for data in outbox[self.outbox_pos :]:
+                self.pending.append(data)
+                self.pending_bytes += len(data)
+            self.outbox_pos = len(outbox)
 
     def send_frame(self, frame: Frame) -> None:
         self.send(encode(frame))
@@ -386,14 +404,19 @@ class Session(asyncio.Protocol):
             self.close(ErrorCode.TOO_MANY_ERRORS)
 
     def flush(self) -> None:
-        transport = self.transport
-        if not self.pending or transport is None or transport.is_closing() or self.handshaking:
+        """Write what is queued for this session: its own frames and its outbox share."""
+        self._take_outbox()
+        if self.pending:
+            self.write(b"".join(self.pending) if len(self.pending) > 1 else self.pending[0])
             self.pending.clear()
             self.pending_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        """One write to the transport; past the hard queue limit the client is cut off."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.handshaking:
             return
-        transport.write(b"".join(self.pending) if len(self.pending) > 1 else self.pending[0])
-        self.pending.clear()
-        self.pending_bytes = 0
+        transport.write(data)
         if transport.get_write_buffer_size() > self.hub.config.max_queue_bytes:
             self.abort("slow_consumer")
 
@@ -441,6 +464,8 @@ class Hub:
     started_mono: float = field(default_factory=time.monotonic)
     stopping: bool = False
     _dirty: list[Session] = field(default_factory=list)
+    #: This loop iteration's broadcasts, encoded once; every member gets them joined once.
+    outbox: list[bytes] = field(default_factory=list)
     _flush_scheduled: bool = False
     _all_gone: asyncio.Event = field(default_factory=asyncio.Event)
     #: Connections are upgraded to TLS with this context, if given.
@@ -538,20 +563,37 @@ class Hub:
 
     def mark_dirty(self, session: Session) -> None:
         self._dirty.append(session)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Once per loop iteration: the outbox to every member, then private frames.
+
+        The outbox is joined once, and a member with nothing of its own queued
+        gets exactly those bytes: no work per message per receiver.
+        """
         self._flush_scheduled = False
+        if self.outbox:
+            blob = b"".join(self.outbox)
+            for member in list(self.members.values()):
+                if member.pending or member.outbox_pos:
+                    member.flush()  # its own frames interleave with the outbox
+                elif member.leave_reason is None:
+                    member.write(blob)
+                member.outbox_pos = 0
+            self.outbox.clear()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             session.flush()
 
     def broadcast(self, frame: Frame) -> None:
-        data = encode(frame)  # once, whatever the number of receivers
-        for member in self.members.values():
-            member.send(data)
+        """Queue a frame for every member: encoded once, written at the end of the iteration."""
+        self.outbox.append(encode(frame))
+        self._schedule_flush()
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -619,6 +661,7 @@ class Hub:
         session.greeted = True
         session.last_said = time.monotonic()
         self.members[name_key(hello.name)] = session
+        session.outbox_pos = len(self.outbox)  # what was broadcast before it joined is not its
         session.send_frame(
             Welcome(
                 version=PROTOCOL_VERSION,
