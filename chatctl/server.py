@@ -461,7 +461,6 @@ class Hub:
     messages_relayed: int = 0
     leave_reasons: Counter[str] = field(default_factory=Counter)
     started_at: float = field(default_factory=time.time)
-    started_mono: float = field(default_factory=time.monotonic)
     stopping: bool = False
     _dirty: list[Session] = field(default_factory=list)
     #: This loop iteration's broadcasts, encoded once; every member gets them joined once.
@@ -853,13 +852,3 @@ _NOT_TLS = frozenset(
         "WRONG_SSL_VERSION",
     }
 )
-
-
-async def serve_until(config: ServerConfig, observer: Observer, stop: asyncio.Event) -> None:
-    """Run a server until ``stop`` is set, then shut it down cleanly."""
-    server = ChatServer(config, observer)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
