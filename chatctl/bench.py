@@ -67,12 +67,14 @@ from chatctl.protocol import PROTOCOL_VERSION, Hello, Pong, Say, StatusRequest, 
 
 SCENARIOS = ("fanout", "rate", "idle", "stuck")
 
-#: Every message text starts with ``#B<proc>#``; nothing else a server sends contains ``#B``.
-MARK = b"#B"
+#: Every message text starts with ``~chatctl-bench~<proc>#``; nothing else a server sends
+#: contains the mark. Counting it is most of a receiver's work, and ``bytes.count`` skips
+#: ahead by up to the pattern's length: this 15-byte mark is counted 2.8x faster than ``#B``.
+MARK = b"~chatctl-bench~"
 #: The line a raw-mode idle run broadcasts to check that every idle client is really served.
 PROBE = b"#PROBE"
 #: Smallest message text: mark, ids, sequence number and timestamp must fit.
-MIN_SIZE = 48
+MIN_SIZE = 64
 MAX_SIZE = 4096
 _READ_BUFFER = 64 * 1024
 _MAX_SAMPLES = 1_000_000
@@ -383,7 +385,7 @@ class _Client(asyncio.BufferedProtocol):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost = False
         self.joined = False
-        self.prefix = f"#B{worker.plan.index}# {sender_id} "
+        self.prefix = f"{MARK.decode()}{worker.plan.index}# {sender_id} "
 
     # asyncio callbacks
 
@@ -542,7 +544,7 @@ class _Worker:
     def __init__(self, plan: _Plan, slots: _Slots) -> None:
         self.plan = plan
         self.slots = slots
-        self.marks = [b"#B%d#" % p for p in range(plan.procs)]
+        self.marks = [MARK + b"%d#" % p for p in range(plan.procs)]
         self.clients: list[_Client] = []
         self.senders: list[_Client] = []
         self.sent = 0
@@ -564,7 +566,7 @@ class _Worker:
     # called from the protocols
 
     def sample(self, buf: bytearray, at: int, now: int) -> None:
-        fields = bytes(buf[at : at + 64]).split(b" ", 4)
+        fields = bytes(buf[at : at + 80]).split(b" ", 4)
         try:
             latency = now - int(fields[3])
         except (IndexError, ValueError):
