@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import cast
 
 from chatctl import __version__
 from chatctl.limits import (
@@ -43,6 +45,7 @@ from chatctl.protocol import (
     MAX_TEXT_BYTES,
     MAX_TEXT_LINES,
     PROTOCOL_VERSION,
+    WELCOME_NAMES,
     Blank,
     Bye,
     ClientFrame,
@@ -99,6 +102,10 @@ class ServerConfig:
     burst: int = 20
     rate: float = 5.0
     max_clients: int = 1000
+    #: Joins and leaves are announced while the room holds at most this many people (0:
+    #: never). Above it they pass quietly, as on Twitch above 1 000 chatters: announcing
+    #: each one to everyone makes filling a room O(N^2) frames (15 000: 112 million).
+    announce_limit: int = 1000
     max_per_address: int = 16
     max_new_per_minute: int = 30
     #: Apply the per-address limits to loopback clients too.
@@ -231,8 +238,8 @@ class Session(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101  narrows; always true for TCP
-        self.transport = transport
+        # A TCP transport; uvloop's does not subclass asyncio.Transport, so no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host = str(peer[0])
@@ -594,6 +601,10 @@ class Hub:
         self.outbox.append(encode(frame))
         self._schedule_flush()
 
+    def _announced(self) -> bool:
+        """Whether a join or leave in a room of this size is told to everyone."""
+        return len(self.members) <= self.config.announce_limit
+
     def _next_seq(self) -> int:
         self.seq += 1
         return self.seq
@@ -661,16 +672,19 @@ class Hub:
         session.last_said = time.monotonic()
         self.members[name_key(hello.name)] = session
         session.outbox_pos = len(self.outbox)  # what was broadcast before it joined is not its
+        names = (m.name for m in self.members.values() if m.name is not None)
         session.send_frame(
             Welcome(
                 version=PROTOCOL_VERSION,
                 name=hello.name,
-                users=[m.name for m in self.members.values() if m.name is not None],
+                users=list(islice(names, WELCOME_NAMES)),
                 server=f"chatctl {__version__}",
                 seq=self.seq,
+                online=len(self.members),
             )
         )
-        self.broadcast(Joined(seq=self._next_seq(), time=time.time(), name=hello.name))
+        if self._announced():
+            self.broadcast(Joined(seq=self._next_seq(), time=time.time(), name=hello.name))
         self.observer(UserJoined(hello.name, session.address))
 
     def disconnected(self, session: Session, reason: str) -> None:
@@ -685,9 +699,10 @@ class Hub:
                 self.leave_reasons[reason] += 1
                 self.observer(Closed(session.address, reason))
             return
+        announced = self._announced()  # counted with the leaver, as its join was
         del self.members[name_key(session.name)]
         self.leave_reasons[reason] += 1
-        if not self.stopping:
+        if announced and not self.stopping:
             self.broadcast(
                 Left(seq=self._next_seq(), time=time.time(), name=session.name, reason=reason)
             )

@@ -25,6 +25,7 @@ from chatctl.client import ChatClient, ConnectionLost, Refused, Unreachable, fet
 from chatctl.protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
+    WELCOME_NAMES,
     Error,
     ErrorCode,
     Frame,
@@ -269,6 +270,46 @@ async def test_welcome_lists_who_is_online_and_joins_are_announced(
     assert seen_by_alice.seq > own.seq
     assert (await bob.expect(Joined)).name == "Bob"
     assert [e.name for e in server.events if isinstance(e, UserJoined)] == ["alice", "Bob"]
+
+
+@pytest.mark.server_config(announce_limit=2)
+async def test_above_the_announce_limit_joins_and_leaves_pass_quietly(
+    server: Any, join: Callable[[str], Awaitable[Peer]]
+) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    assert [(await alice.expect(Joined)).name, (await alice.expect(Joined)).name] == [
+        "alice",
+        "bob",
+    ]
+    bob_joined = await bob.expect(Joined)
+
+    carol = await join("carol")  # a room of 3 > 2: nobody is told, carol's own join neither
+    assert carol.client.welcome.online == 3
+    assert carol.client.welcome.seq == bob_joined.seq
+    await carol.client.say("hi")
+    message = await alice.expect(Message)  # not a join: the seq runs on without a gap
+    assert (message.name, message.seq) == ("carol", bob_joined.seq + 1)
+    assert (await carol.expect(Message)).seq == message.seq
+
+    await carol.client.leave()  # leaves a room of 3: quiet too
+    await carol.rest()
+    await bob.client.leave()  # leaves a room of 2: announced
+    left = await alice.expect(Left)
+    assert (left.name, left.seq) == ("bob", message.seq + 1)
+    assert [e.name for e in server.events if isinstance(e, UserJoined)] == ["alice", "bob", "carol"]
+    assert [e.name for e in server.events if isinstance(e, UserLeft)] == ["carol", "bob"]
+
+
+async def test_a_welcome_names_at_most_welcome_names_people(
+    server: Any, raw: Callable[[], Awaitable[Raw]]
+) -> None:
+    for n in range(WELCOME_NAMES + 1):
+        conn = await raw()
+        await conn.send(Hello(version=PROTOCOL_VERSION, name=f"u{n}"))
+        welcome = await conn.expect(Welcome)
+        assert welcome.online == n + 1
+    assert welcome.users == [f"u{n}" for n in range(WELCOME_NAMES)]  # the longest present
+    assert len(server.hub.members) == WELCOME_NAMES + 1
 
 
 async def test_leave_is_announced_as_quit(

@@ -102,7 +102,10 @@ def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
 def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) -> Text:
     """The welcome notice; ``again`` after a reconnection."""
     others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
+    unnamed = welcome.online - len(others) - 1  # a big room's welcome names only some
     who = ", ".join(others) if others else "nobody else yet"
+    if unnamed > 0:
+        who = f"{who} and {unnamed} more" if others else f"{unnamed} others"
     verb = "reconnected to" if again else "joined"
     text = f"{verb} {welcome.server} as {welcome.name}; online: {who}."
     if hint:
