@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chatctl import __version__
+from chatctl.eventloop import LoopChoiceError
 from chatctl.exitcodes import ExitCode
 from chatctl.server import ServerConfig
 
@@ -159,6 +160,14 @@ def serve(
     max_clients: Annotated[
         int, _limit("--max-clients", "Connections at once; more get server_full.", 1)
     ] = _D.max_clients,
+    announce_limit: Annotated[
+        int,
+        _limit(
+            "--announce-limit",
+            "Announce joins and leaves while the room has at most this many people (0: never).",
+            0,
+        ),
+    ] = _D.announce_limit,
     max_per_address: Annotated[
         int,
         _limit("--max-per-address", "Connections at once from one address (loopback exempt).", 1),
@@ -284,6 +293,7 @@ def serve(
         rate=rate,
         burst=burst,
         max_clients=max_clients,
+        announce_limit=announce_limit,
         max_per_address=max_per_address,
         max_new_per_minute=max_new_per_minute,
         limit_loopback=limit_loopback,
@@ -331,6 +341,9 @@ def status(
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every user (the table stops at 100).")
+    ] = False,
     tls: UseTls = False,
     tls_ca: TlsCa = None,
     fingerprint: Fingerprint = None,
@@ -340,7 +353,8 @@ def status(
     from chatctl.ui.status import run_status
 
     options = _tls_options(tls, tls_ca, fingerprint)
-    raise typer.Exit(run_status(host, port, as_json, options, _password(password_file)))
+    code = run_status(host, port, as_json, options, _password(password_file), show_all)
+    raise typer.Exit(code)
 
 
 def main() -> None:
@@ -349,6 +363,11 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(ExitCode.OK)
+    except LoopChoiceError as exc:  # CHATCTL_LOOP is set wrong: like a bad option
+        from chatctl.ui.errors import print_error
+
+        print_error(str(exc))
+        sys.exit(ExitCode.USAGE)
     except Exception as exc:
         if os.environ.get("CHATCTL_DEBUG"):
             traceback.print_exc()

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import cast
+from typing import Any, cast
 
 from chatctl import __version__
 from chatctl.limits import (
@@ -233,6 +233,10 @@ class Session(asyncio.Protocol):
         #: TLS handshake under way: nothing may be written to the raw transport.
         self.handshaking = False
         self.handshake: asyncio.Task[None] | None = None
+        #: Bytes read before start_tls() took the transport over: they are the TLS layer's.
+        #: uvloop starts reading right after connection_made, before the handshake task
+        #: runs (the stdlib loop happens not to), so a quick ClientHello lands here.
+        self.early: bytearray | None = None
         self.reported = False
 
     # asyncio callbacks
@@ -249,6 +253,9 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = time.monotonic()
+        if self.early is not None:
+            self.early += data
+            return
         self.decoder.feed(data)
         if self.handshaking:
             return  # came with the handshake's end: handled once start_tls() returns
@@ -317,20 +324,35 @@ class Session(asyncio.Protocol):
     def start_tls(self, context: ssl.SSLContext) -> None:
         """Upgrade the new connection to TLS; frames are read only once that is done."""
         self.handshaking = True
+        self.early = bytearray()
         self.handshake = asyncio.get_running_loop().create_task(self._handshake(context))
 
     async def _handshake(self, context: ssl.SSLContext) -> None:
         raw = self.transport
         assert raw is not None  # noqa: S101  narrows: set in connection_made
         loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(
+        upgrade = loop.create_task(
+            loop.start_tls(
                 raw,
                 self,
                 context,
                 server_side=True,
                 ssl_handshake_timeout=self.hub.config.tls_handshake_timeout,
             )
+        )
+        # One step of start_tls() pauses reading, swaps the transport's protocol for the
+        # TLS layer and schedules that layer's connection_made and the resume: the early
+        # bytes are fed after those, so ahead of anything read from now on.
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            upgrade.cancel()
+            raise
+        early, self.early = self.early, None
+        if early:
+            loop.call_soon(_feed, raw.get_protocol(), bytes(early))
+        try:
+            tls = await upgrade
         except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
             self.handshaking = False
             raw.abort()
@@ -831,6 +853,18 @@ def raise_open_file_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _feed(protocol: Any, data: bytes) -> None:
+    """Hand bytes to a TLS layer as if read: asyncio's and uvloop's are buffered protocols
+    (duck typed: uvloop's does not derive from asyncio.BufferedProtocol)."""
+    view = memoryview(data)
+    while view:
+        buf = protocol.get_buffer(len(view))
+        n = min(len(buf), len(view))
+        buf[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
 
 
 def tls_failure(exc: BaseException) -> str:

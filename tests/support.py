@@ -136,14 +136,24 @@ class LineReader:
 class ServeProcess:
     """A real ``chatctl serve`` on a loopback port: an ephemeral one unless ``port`` is given."""
 
-    def __init__(self, *args: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        *args: str,
+        port: int = 0,
+        command: list[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """``command`` replaces the ``chatctl`` executable; ``extra_env`` adds to ``env()``."""
         self.proc = subprocess.Popen(
-            [*chatctl_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            [
+                *(command or chatctl_command()),
+                *("serve", "--host", "127.0.0.1", "--port", str(port), *args),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=env(),
+            env=env(**(extra_env or {})),
         )
         assert self.proc.stdout is not None
         self.log = LineReader(self.proc.stdout)
@@ -167,7 +177,9 @@ class ServeProcess:
 class PipedClient:
     """A piped ``chatctl join NAME`` whose stdin stays open until the test closes it."""
 
-    def __init__(self, name: str, port: int, *args: str) -> None:
+    def __init__(
+        self, name: str, port: int, *args: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.proc = subprocess.Popen(
             [*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(port), *args],
@@ -175,7 +187,7 @@ class PipedClient:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env(),
+            env=env(**(extra_env or {})),
         )
         assert self.proc.stdout is not None
         assert self.proc.stderr is not None

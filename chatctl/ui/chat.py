@@ -23,6 +23,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from chatctl import eventloop
 from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
@@ -52,7 +53,7 @@ def run_join(
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
 
     def run(tls: TlsOptions | None, password: str | None) -> int:
-        return asyncio.run(_join(host, port, name, interactive, tls, password))
+        return eventloop.run(_join(host, port, name, interactive, tls, password))
 
     return run_asking(run, tls, password, f"{host}:{port}")
 

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
 from chatctl.server import (
     ChatServer,
@@ -170,7 +171,7 @@ def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
             log.line(str(exc))
         return ExitCode.CANNOT_LISTEN
     try:
-        asyncio.run(_serve(config, log, context))
+        eventloop.run(_serve(config, log, context))
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         message = f"cannot listen on {config.host}:{config.port}: {reason}"
@@ -200,6 +201,7 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
     capacity = min(config.max_clients, files - _RESERVED_FILES)
     note = "" if capacity >= config.max_clients else f", raise `ulimit -n` ({files}) for more"
     log.line(f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})", "dim")
+    log.line(f"event loop: {eventloop.running_loop_name()}", "dim")
     footer = asyncio.create_task(log.footer(server.hub))
     try:
         await stop.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 
@@ -11,11 +10,16 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from chatctl import eventloop
 from chatctl.client import ClientError, TlsOptions, fetch_status
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
+
+#: Users the table shows unless ``--all``: a room of 15 000 takes Rich 5 s to lay out,
+#: and nobody reads that many rows (``--json`` always has everyone).
+TABLE_ROWS = 100
 
 
 def run_status(
@@ -24,12 +28,13 @@ def run_status(
     as_json: bool,
     tls: TlsOptions | None = None,
     password: str | None = None,
+    show_all: bool = False,
 ) -> int:
     """Print the status; in a terminal, ask about an unknown TLS server or a password."""
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
 
     def run(tls: TlsOptions | None, password: str | None) -> int:
-        return _status(host, port, as_json, interactive, tls, password)
+        return _status(host, port, as_json, interactive, tls, password, show_all)
 
     return run_asking(run, tls, password, f"{host}:{port}")
 
@@ -41,9 +46,10 @@ def _status(
     interactive: bool,
     tls: TlsOptions | None,
     password: str | None,
+    show_all: bool = False,
 ) -> int:
     try:
-        reply = asyncio.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
+        reply = eventloop.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
     except ClientError as exc:
         if worth_asking(exc, interactive, password):
             raise AskUser(exc) from None
@@ -52,7 +58,9 @@ def _status(
     if as_json:
         sys.stdout.write(to_json(reply) + "\n")
     else:
-        Console(highlight=False, soft_wrap=True).print(status_table(reply))
+        Console(highlight=False, soft_wrap=True).print(
+            status_table(reply, None if show_all else TABLE_ROWS)
+        )
     return ExitCode.OK
 
 
@@ -80,8 +88,9 @@ def size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def status_table(reply: StatusReply) -> Group:
-    """The server facts on one line (wrapped by the terminal, not squeezed), then the users."""
+def status_table(reply: StatusReply, rows: int | None = None) -> Group:
+    """The server facts on one line (wrapped by the terminal, not squeezed), then the users
+    (the first ``rows`` of them, in the order they joined, if given)."""
     s = reply.server
     caption = (
         f"chatctl {s.version} · protocol {s.protocol} · up {duration(s.uptime_seconds)} · "
@@ -99,7 +108,8 @@ def status_table(reply: StatusReply) -> Group:
         ("queued", "right"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    for u in reply.users:
+    shown = reply.users if rows is None else reply.users[:rows]
+    for u in shown:
         # Cells are Text, never str: a str cell would be parsed as Rich markup.
         table.add_row(
             Text(u.name, style="bold"),
@@ -111,4 +121,8 @@ def status_table(reply: StatusReply) -> Group:
         )
     if not reply.users:
         table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 5)
-    return Group(Text(caption, style="bold"), table)
+    parts: list[Text | Table] = [Text(caption, style="bold"), table]
+    if len(shown) < len(reply.users):
+        more = len(reply.users) - len(shown)
+        parts.append(Text(f"and {more} more: --all lists everyone, --json too", style="dim"))
+    return Group(*parts)
