@@ -1,0 +1,83 @@
+"""Load generator behind ``chatctl bench``: many clients on raw sockets, measured from outside.
+
+No terminal code here (``chatctl.ui.bench`` draws the table and the progress
+bar). The parent process only orchestrates: it starts ``chatctl serve`` on
+loopback (pacing off, limits raised to fit) or uses ``host``/``port``, starts
+``procs`` worker processes that each own a share of the clients, says go,
+waits for the run and the drain, and gathers the figures. Each worker runs one
+asyncio loop with a ``BufferedProtocol`` per client: no streams, no Rich, no
+frame objects on the receive path.
+
+How it measures:
+
+* Every message text carries a mark, the sending process and client, a
+  sequence number and ``time.monotonic_ns()`` taken just before the write
+  (``~chatctl-bench~0# 3 17 123456789 xxx``). CLOCK_MONOTONIC is system-wide on Linux, so
+  a receiver in another process subtracts it directly.
+* Receivers do not parse lines. Per read they count newlines and marks with
+  ``bytearray.count`` (C speed) and parse only the first and the last message
+  of the read for a latency sample, so one core takes millions of deliveries
+  per second. Lines without a mark (welcomes, joins, leaves, errors, ncat's
+  announcements) are rare and are parsed one by one; error codes are counted.
+* ``fanout`` and ``stuck`` are window-limited: a worker keeps at most
+  ``senders * window`` of its messages in flight, where a message leaves the
+  window once the slowest receiving client, in any worker, has it. So no
+  receiver falls behind without bound, and the rate is whatever the server
+  and the generator together sustain.
+* ``rate`` sends at a fixed total rate, open loop, and measures latency.
+* ``idle`` connects as many clients as it can within the time and reads the
+  server's resident memory before and after.
+* Messages lost = deliveries expected (accepted messages times receivers)
+  minus deliveries counted, after a drain.
+* Server CPU and peak RSS come from ``/proc/<pid>`` (the server bench started,
+  or ``server_pid``); the generator's CPU from ``getrusage`` in each worker.
+
+Raw mode (``raw=True``) speaks plain lines instead of chatctl frames, for line
+relays such as ``ncat --chat`` and ``benchmarks/relay.py``; those do not send a
+line back to its sender, so a message has one receiver fewer.
+
+One job a module, each importing only those below it:
+
+* ``run``: the parent's side of a run (``run_bench``): server, workers, phases, figures.
+* ``verdicts``: which side was busy, and the notes a reader must see.
+* ``target``: the server under test: ``chatctl serve`` started, its status, the stuck client.
+* ``generator``: a worker process: its asyncio clients, pumps and counters.
+* ``shared``: each worker's plan, and the counters in shared memory.
+* ``system``: ``/proc`` readings, CPU time, the open-file limit.
+* ``results`` and ``config``: what a run gives back, and what it can be asked for.
+"""
+
+from chatctl.bench.config import MAX_SIZE, MIN_SIZE, SCENARIOS, BenchConfig, BenchError
+from chatctl.bench.generator import MARK, PROBE
+from chatctl.bench.results import (
+    BenchProgress,
+    BenchResult,
+    GeneratorFigures,
+    IdleFigures,
+    Latency,
+    MachineFigures,
+    ProgressCallback,
+    ServerFigures,
+    StuckFigures,
+)
+from chatctl.bench.run import run_bench
+
+__all__ = [
+    "MARK",
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "PROBE",
+    "SCENARIOS",
+    "BenchConfig",
+    "BenchError",
+    "BenchProgress",
+    "BenchResult",
+    "GeneratorFigures",
+    "IdleFigures",
+    "Latency",
+    "MachineFigures",
+    "ProgressCallback",
+    "ServerFigures",
+    "StuckFigures",
+    "run_bench",
+]

@@ -1,0 +1,135 @@
+"""What a bench run gives back: the figures of a finished run, and progress while it runs.
+
+Plain dataclasses, so ``--json`` is ``msgspec.to_builtins`` and ``chatctl.ui.bench`` draws
+them without knowing how they were measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+
+@dataclass
+class Latency:
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    samples: int = 0
+
+
+@dataclass
+class ServerFigures:
+    spawned: bool
+    pid: int | None = None
+    command: list[str] = field(default_factory=list)
+    cpu_seconds: float | None = None
+    cpu_percent: float | None = None
+    peak_rss_bytes: int | None = None
+    rss_bytes: int | None = None
+    alive: bool | None = None
+    #: The ``server`` object of a chatctl status reply at the end (None for raw servers).
+    status: dict[str, Any] | None = None
+
+
+@dataclass
+class GeneratorFigures:
+    procs: int
+    cpu_seconds: float = 0.0
+    cpu_percent: float = 0.0
+    #: The busiest worker; near 100 % means the generator, not the server, set the pace.
+    max_proc_cpu_percent: float = 0.0
+
+
+@dataclass
+class MachineFigures:
+    """The whole machine during the run, to see whether something else competed for CPU."""
+
+    cpus: int
+    #: All processes together, in percent of one CPU (200 % = two CPUs busy).
+    busy_percent: float | None = None
+    #: What neither the server (when known) nor the generator used: other programs.
+    other_percent: float | None = None
+
+
+@dataclass
+class IdleFigures:
+    target: int
+    connected: int = 0
+    seconds_to_connect: float | None = None
+    #: Clients that answered: status reply or welcome (chatctl), the broadcast probe (raw).
+    confirmed: int = 0
+    server_rss_before_bytes: int | None = None
+    server_rss_after_bytes: int | None = None
+    server_rss_per_client_bytes: float | None = None
+    #: chatctl only: how long ``status`` took with everyone connected (connect included).
+    status_ms: float | None = None
+    connect_errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class StuckFigures:
+    cut_off: bool
+    how: str
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchResult:
+    scenario: str
+    host: str
+    port: int
+    raw: bool
+    clients: int
+    senders: int
+    size: int
+    window: int
+    rate: float | None
+    seconds: float
+    server: ServerFigures
+    generator: GeneratorFigures
+    machine: MachineFigures
+    clients_joined: int = 0
+    messages_sent: int = 0
+    messages_refused: int = 0
+    deliveries: int = 0
+    deliveries_expected: int = 0
+    lost: int = 0
+    duration_seconds: float = 0.0
+    #: When the last delivery arrived, in seconds after the start.
+    last_delivery_seconds: float | None = None
+    deliveries_per_second: float = 0.0
+    messages_per_second: float = 0.0
+    deliveries_per_server_cpu_second: float | None = None
+    latency: Latency = field(default_factory=Latency)
+    #: Error frames received, by code (throttled, server_full, ...).
+    errors: dict[str, int] = field(default_factory=dict)
+    #: Our own clients that the server disconnected, by reason.
+    disconnected: dict[str, int] = field(default_factory=dict)
+    bottleneck: str = "unknown"
+    idle: IdleFigures | None = None
+    stuck: StuckFigures | None = None
+    #: Sentences a reader must see: what shaped the figures besides speed.
+    notes: list[str] = field(default_factory=list)
+
+    def to_builtins(self) -> dict[str, Any]:
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return data
+
+
+@dataclass(frozen=True)
+class BenchProgress:
+    """What the parent knows while the bench runs, for a progress bar."""
+
+    phase: str  # "starting", "connecting", "running", "draining", "finishing"
+    elapsed: float
+    total: float
+    clients: int = 0
+    messages: int = 0
+    deliveries: int = 0
+
+
+ProgressCallback = Callable[[BenchProgress], None]

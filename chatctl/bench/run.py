@@ -1,0 +1,468 @@
+"""The parent's side of one run: start the server (or use one), start the generator
+processes, pace the phases through the shared counters, then gather the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import time
+from array import array
+from collections import Counter
+from multiprocessing.connection import Connection
+from typing import Any
+
+import msgspec
+
+from chatctl.bench.config import BenchConfig, BenchError
+from chatctl.bench.generator import PROBE, _worker_entry
+from chatctl.bench.results import (
+    BenchProgress,
+    BenchResult,
+    GeneratorFigures,
+    IdleFigures,
+    Latency,
+    MachineFigures,
+    ProgressCallback,
+    ServerFigures,
+    StuckFigures,
+)
+from chatctl.bench.shared import (
+    _CONNECTED,
+    _DELIVERED,
+    _FINISH,
+    _GO,
+    _OTHER,
+    _PROBED,
+    _READY,
+    _REFUSED,
+    _SENT,
+    _START,
+    _STATE,
+    _Plan,
+    _Slots,
+)
+from chatctl.bench.system import _alive, _machine_busy, _proc_cpu, _proc_memory
+from chatctl.bench.target import _chatctl_status, _SpawnedServer, _StuckClient
+from chatctl.bench.verdicts import _bottleneck, _notes
+
+
+def _ignore(progress: BenchProgress) -> None:
+    """The default progress callback."""
+
+
+def _percentile(ordered: list[int], fraction: float) -> float:
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index] / 1e6
+
+
+def run_bench(cfg: BenchConfig, on_progress: ProgressCallback = _ignore) -> BenchResult:
+    """Run one scenario and return its figures. Raises BenchError if it cannot run."""
+    cfg = cfg.resolved()
+    on_progress(BenchProgress("starting", 0.0, cfg.seconds))
+    server: _SpawnedServer | None = None
+    workers: list[mp.process.BaseProcess] = []
+    run: _Run | None = None
+    pid: int | None
+    try:
+        if cfg.spawns_server:
+            server = _SpawnedServer(cfg)
+            host, port, pid = "127.0.0.1", server.port, server.pid
+        else:
+            assert cfg.host is not None
+            assert cfg.port is not None
+            host, port, pid = cfg.host, cfg.port, cfg.server_pid
+        run = _Run(cfg, host, port, pid, server, on_progress)
+        return run.execute(workers)
+    finally:
+        for proc in workers:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(5)
+        if run is not None and run.stuck is not None:
+            run.stuck.close()
+        if server is not None:
+            server.stop()
+            server.remove_log()
+
+
+class _Run:
+    """The parent's side of one run."""
+
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        host: str,
+        port: int,
+        pid: int | None,
+        server: _SpawnedServer | None,
+        on_progress: ProgressCallback,
+    ) -> None:
+        self.cfg = cfg
+        self.host, self.port, self.pid = host, port, pid
+        self.server = server
+        self.on_progress = on_progress
+        self.stuck: _StuckClient | None = None
+        self.tag = secrets.token_hex(2)
+
+    def _plans(self) -> list[_Plan]:
+        cfg = self.cfg
+        assert cfg.clients is not None
+        assert cfg.senders is not None
+        plans, first = [], 0
+        for index in range(cfg.procs):
+            clients = cfg.clients // cfg.procs + (index < cfg.clients % cfg.procs)
+            senders = cfg.senders // cfg.procs + (index < cfg.senders % cfg.procs)
+            plans.append(
+                _Plan(
+                    index=index,
+                    procs=cfg.procs,
+                    scenario=cfg.scenario,
+                    host=self.host,
+                    port=self.port,
+                    raw=cfg.raw,
+                    join=cfg.join,
+                    clients=clients,
+                    senders=min(senders, clients),
+                    first=first,
+                    size=cfg.size,
+                    window=cfg.window,
+                    rate=cfg.rate,
+                    seconds=cfg.seconds,
+                    tag=self.tag,
+                )
+            )
+            first += clients
+        return plans
+
+    def _progress(self, phase: str, elapsed: float, slots: _Slots) -> None:
+        self.on_progress(
+            BenchProgress(
+                phase,
+                elapsed,
+                self.cfg.seconds,
+                clients=slots.total(_CONNECTED),
+                messages=slots.total(_SENT),
+                deliveries=slots.total(_DELIVERED),
+            )
+        )
+
+    def _check_workers(self, slots: _Slots, workers: list[mp.process.BaseProcess]) -> None:
+        for p, proc in enumerate(workers):
+            if slots.get(p, _READY) < 0 or (not proc.is_alive() and proc.exitcode):
+                raise BenchError(f"generator process {p} failed (exit code {proc.exitcode})")
+
+    def execute(self, workers: list[mp.process.BaseProcess]) -> BenchResult:
+        cfg = self.cfg
+        assert cfg.clients is not None
+        ctx = mp.get_context("spawn")
+        slots = _Slots(ctx.Array("q", _Slots.size(cfg.procs), lock=False), cfg.procs)
+        pipes: list[Connection] = []
+        for plan in self._plans():
+            receive, send = ctx.Pipe(duplex=False)
+            proc: mp.process.BaseProcess = ctx.Process(
+                target=_worker_entry, args=(plan, slots.shared, send), daemon=True
+            )
+            proc.start()
+            send.close()
+            workers.append(proc)
+            pipes.append(receive)
+
+        # set up: connect and join, then let the join notices settle
+        setup_end = time.monotonic() + 30 + cfg.clients / 50
+        while any(slots.get(p, _READY) == 0 for p in range(cfg.procs)):
+            self._check_workers(slots, workers)
+            if time.monotonic() > setup_end:
+                raise BenchError("the clients could not connect and join in time")
+            self._progress("connecting", 0.0, slots)  # setting up: the run has not begun
+            time.sleep(0.05)
+        self._check_workers(slots, workers)
+        joined = slots.total(_CONNECTED)
+        if cfg.scenario != "idle":
+            if joined < 2:
+                raise BenchError(f"only {joined} client(s) could join {self.host}:{self.port}")
+            self._settle(slots)
+        if cfg.scenario == "stuck":
+            self.stuck = _StuckClient(self.host, self.port, cfg.raw, f"stuck{self.tag}")
+            self._settle(slots)
+        status_before = self._status()
+        rss_before, _ = _proc_memory(self.pid) if self.pid else (None, None)
+        cpu_before = _proc_cpu(self.pid) if self.pid else None
+        busy_before = _machine_busy()
+
+        # go
+        start_ns = time.monotonic_ns() + 20_000_000
+        slots.shared[_START] = start_ns
+        slots.shared[_STATE] = _GO
+        idle = None
+        if cfg.scenario == "idle":
+            idle = self._idle_phase(slots, workers, start_ns, rss_before)
+        else:
+            self._run_and_drain(slots, workers, start_ns, joined)
+        end_ns = time.monotonic_ns()
+        cpu_after = _proc_cpu(self.pid) if self.pid else None
+        busy_after = _machine_busy()
+        rss, peak = _proc_memory(self.pid) if self.pid else (None, None)
+        alive = _alive(self.pid) if self.pid else None
+        status_after = self._status()
+
+        slots.shared[_STATE] = _FINISH
+        self.on_progress(BenchProgress("finishing", cfg.seconds, cfg.seconds))
+        reports = []
+        for p, receive in enumerate(pipes):
+            if not receive.poll(60):
+                raise BenchError(f"generator process {p} did not report")
+            report = receive.recv()
+            if "failed" in report:
+                raise BenchError(f"generator process {p} failed: {report['failed']}")
+            reports.append(report)
+        for proc in workers:
+            proc.join(10)
+        # Only now: reading the stuck socket to see how it ended would unblock a server
+        # that waits for it, and deliveries after the drain would hide that it froze.
+        stuck = self._stuck_verdict(status_before, status_after) if self.stuck else None
+
+        server_cpu = (
+            cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+        )
+        wall = (end_ns - start_ns) / 1e9
+        machine = MachineFigures(cpus=os.cpu_count() or 1)
+        if busy_before is not None and busy_after is not None:
+            machine.busy_percent = 100 * (busy_after - busy_before) / wall
+        return self._result(
+            reports,
+            joined=joined,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            server=ServerFigures(
+                spawned=self.server is not None,
+                pid=self.pid,
+                command=self.server.command if self.server else [],
+                cpu_seconds=server_cpu,
+                cpu_percent=None if server_cpu is None else 100 * server_cpu / wall,
+                peak_rss_bytes=peak,
+                rss_bytes=rss,
+                alive=alive,
+                status=status_after,
+            ),
+            machine=machine,
+            idle=idle,
+            stuck=stuck,
+        )
+
+    def _settle(self, slots: _Slots) -> None:
+        """Wait until no setup line (join notice, announcement) arrived for 150 ms."""
+        end = time.monotonic() + 10
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < end:
+            seen = slots.total(_OTHER)
+            if seen != last:
+                last, quiet_since = seen, time.monotonic()
+            elif time.monotonic() - quiet_since > 0.15:
+                return
+            time.sleep(0.02)
+
+    def _status(self) -> dict[str, Any] | None:
+        if self.cfg.raw:
+            return None
+        try:
+            return _chatctl_status(self.host, self.port)[0]
+        except (OSError, ConnectionError, msgspec.DecodeError):
+            return None
+
+    def _run_and_drain(
+        self, slots: _Slots, workers: list[mp.process.BaseProcess], start_ns: int, joined: int
+    ) -> None:
+        cfg = self.cfg
+        receivers = joined if cfg.echo else joined - 1
+        send_end = start_ns + int(cfg.seconds * 1e9)
+        while time.monotonic_ns() < send_end:
+            self._check_workers(slots, workers)
+            self._progress("running", (time.monotonic_ns() - start_ns) / 1e9, slots)
+            time.sleep(0.1)
+        time.sleep(0.05)  # let the workers publish their final send counts
+        hard_end = time.monotonic() + max(15.0, cfg.drain_timeout * 3)
+        last, moved = -1, time.monotonic()
+        while time.monotonic() < hard_end:
+            expected = (slots.total(_SENT) - slots.total(_REFUSED)) * receivers
+            delivered = slots.total(_DELIVERED)
+            self._progress("draining", cfg.seconds, slots)
+            if delivered >= expected:
+                break
+            if delivered != last:
+                last, moved = delivered, time.monotonic()
+            elif time.monotonic() - moved > cfg.drain_timeout:
+                break
+            time.sleep(0.02)
+        time.sleep(0.05)  # deliveries counted after the last publish
+
+    def _idle_phase(
+        self,
+        slots: _Slots,
+        workers: list[mp.process.BaseProcess],
+        start_ns: int,
+        rss_before: int | None,
+    ) -> IdleFigures:
+        cfg = self.cfg
+        assert cfg.clients is not None
+        figures = IdleFigures(target=cfg.clients, server_rss_before_bytes=rss_before)
+        end = start_ns + int((cfg.seconds + 15) * 1e9)
+        while any(slots.get(p, _READY) < 2 for p in range(cfg.procs)):
+            self._check_workers(slots, workers)
+            if time.monotonic_ns() > end:
+                break
+            self._progress("connecting", (time.monotonic_ns() - start_ns) / 1e9, slots)
+            time.sleep(0.05)
+        figures.connected = slots.total(_CONNECTED)
+        time.sleep(0.3)  # let the server finish what the last connections started
+        if self.pid:
+            figures.server_rss_after_bytes = _proc_memory(self.pid)[0]
+            if rss_before is not None and figures.server_rss_after_bytes and figures.connected:
+                grown = figures.server_rss_after_bytes - rss_before
+                figures.server_rss_per_client_bytes = grown / figures.connected
+        if cfg.raw:
+            figures.confirmed = self._probe(slots, figures.connected)
+        else:
+            figures.confirmed = figures.connected
+            timings = []
+            for _ in range(3):
+                with contextlib.suppress(OSError, ConnectionError, msgspec.DecodeError):
+                    timings.append(_chatctl_status(self.host, self.port, timeout=10)[1])
+            if timings:
+                figures.status_ms = sorted(timings)[len(timings) // 2]
+        return figures
+
+    def _probe(self, slots: _Slots, connected: int) -> int:
+        """Raw relays: one line from one more client must reach every idle client."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=5) as sock:
+                time.sleep(0.2)
+                sock.sendall(PROBE + b" are you there\n")
+                end = time.monotonic() + 5
+                while slots.total(_PROBED) < connected and time.monotonic() < end:
+                    time.sleep(0.05)
+                time.sleep(0.05)
+        except OSError:
+            return 0
+        return slots.total(_PROBED)
+
+    def _stuck_verdict(
+        self, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> StuckFigures:
+        assert self.stuck is not None
+        state = self.stuck.state()
+        evidence = [f"the stuck client's socket: {state}"]
+        cut = state != "established"
+        if before is not None and after is not None:
+            b = before.get("leave_reasons", {}).get("slow_consumer", 0)
+            a = after.get("leave_reasons", {}).get("slow_consumer", 0)
+            evidence.append(f"server status: leave_reasons.slow_consumer {b} -> {a}")
+            cut = cut or a > b
+        if self.server is not None:
+            lines = [
+                line
+                for line in self.server.log().splitlines()
+                if self.stuck.name in line and " left " in line
+            ]
+            evidence.extend(f"server log: {line}" for line in lines[-1:])
+        return StuckFigures(cut_off=cut, how=state, evidence=evidence)
+
+    def _result(
+        self,
+        reports: list[dict[str, Any]],
+        *,
+        joined: int,
+        start_ns: int,
+        end_ns: int,
+        server: ServerFigures,
+        machine: MachineFigures,
+        idle: IdleFigures | None,
+        stuck: StuckFigures | None,
+    ) -> BenchResult:
+        cfg = self.cfg
+        assert cfg.clients is not None
+        assert cfg.senders is not None
+        latencies = array("q")
+        errors: Counter[str] = Counter()
+        connect_errors: Counter[str] = Counter()
+        left: dict[str, str] = {}
+        for report in reports:
+            latencies.frombytes(report["latencies"])
+            errors.update(report["errors"])
+            connect_errors.update(report["connect_errors"])
+            for name, reason, _ in report["leaves"]:
+                if name.startswith(f"bench{self.tag}-"):  # our own clients, not the stuck one
+                    left[name] = reason
+        disconnected = Counter(left.values())
+        gen_cpu = [float(r["cpu"]) for r in reports]
+        wall = (end_ns - start_ns) / 1e9
+        generator = GeneratorFigures(
+            procs=cfg.procs,
+            cpu_seconds=sum(gen_cpu),
+            cpu_percent=100 * sum(gen_cpu) / wall,
+            max_proc_cpu_percent=100 * max(gen_cpu) / wall,
+        )
+        sent = sum(int(r["sent"]) for r in reports)
+        refused = sum(int(r["refused"]) for r in reports)
+        delivered = sum(int(r["delivered"]) for r in reports)
+        receivers = joined if cfg.echo else joined - 1
+        expected = (sent - refused) * receivers if cfg.scenario != "idle" else 0
+        last_ns = max(int(r["last_ns"]) for r in reports)
+        # At least the sending time: a room that froze early must not look fast.
+        duration = max(cfg.seconds, (last_ns - start_ns) / 1e9)
+        lost_clients = sum(int(r["disconnected"]) for r in reports)
+        if lost_clients and not disconnected:
+            disconnected["closed"] = lost_clients
+        result = BenchResult(
+            scenario=cfg.scenario,
+            host=self.host,
+            port=self.port,
+            raw=cfg.raw,
+            clients=cfg.clients,
+            senders=cfg.senders,
+            size=cfg.size,
+            window=cfg.window,
+            rate=cfg.rate if cfg.scenario == "rate" else None,
+            seconds=cfg.seconds,
+            server=server,
+            generator=generator,
+            machine=machine,
+            clients_joined=joined,
+            messages_sent=sent,
+            messages_refused=refused,
+            deliveries=delivered,
+            deliveries_expected=expected,
+            lost=max(0, expected - delivered),
+            duration_seconds=duration,
+            last_delivery_seconds=(last_ns - start_ns) / 1e9 if delivered else None,
+            deliveries_per_second=delivered / duration,
+            messages_per_second=sent / cfg.seconds,
+            errors=dict(errors),
+            disconnected=dict(disconnected),
+            idle=idle,
+            stuck=stuck,
+        )
+        if machine.busy_percent is not None:
+            ours = generator.cpu_percent + (server.cpu_percent or 0)
+            machine.other_percent = max(0.0, machine.busy_percent - ours)
+        if server.cpu_seconds and cfg.scenario != "idle":
+            result.deliveries_per_server_cpu_second = delivered / server.cpu_seconds
+        if latencies:
+            ordered = sorted(latencies)
+            result.latency = Latency(
+                p50_ms=_percentile(ordered, 0.50),
+                p99_ms=_percentile(ordered, 0.99),
+                max_ms=ordered[-1] / 1e6,
+                samples=len(ordered),
+            )
+        if idle is not None:
+            idle.connect_errors = dict(connect_errors)
+            lasts = [int(r.get("idle_last_ns", 0)) for r in reports]
+            if max(lasts):
+                idle.seconds_to_connect = (max(lasts) - start_ns) / 1e9
+        result.bottleneck = _bottleneck(result)
+        result.notes = _notes(cfg, result, connect_errors)
+        return result

@@ -1,0 +1,174 @@
+"""The server under test, as the parent sees it directly: the ``chatctl serve`` bench starts,
+a ``status`` request, and the stuck client that joins and never reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from chatctl.bench.config import BenchConfig, BenchError
+from chatctl.bench.system import _raise_nofile
+from chatctl.protocol import PROTOCOL_VERSION, Hello, StatusRequest, encode
+
+_TCP_STATES = {1: "established", 7: "reset by the server", 8: "closed by the server"}
+
+
+def _serve_options() -> set[str]:
+    """The options this ``chatctl serve`` knows (pacing and limits arrived in 0.2)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "chatctl", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**_child_env(), "COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"},
+        check=False,
+    ).stdout
+    return set(re.findall(r"--[a-z][a-z-]+", out))
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_")}
+
+
+class _SpawnedServer:
+    """``chatctl serve`` on a free loopback port, its log in a temporary file."""
+
+    def __init__(self, cfg: BenchConfig) -> None:
+        assert cfg.clients is not None
+        known = _serve_options()
+        room = cfg.clients + 64
+        wanted = {
+            "--rate": "0",  # flood pacing off: measure speed, not the policy
+            "--max-clients": str(room),
+            "--max-per-address": str(room),
+            "--max-new-per-minute": str(max(100_000, room * 60)),
+        }
+        extra = [x for option, value in wanted.items() if option in known for x in (option, value)]
+        self.command = ["chatctl", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
+        self.log_path = Path(tempfile.mkstemp(prefix="chatctl-bench-", suffix=".log")[1])
+        _raise_nofile(room + 256)  # inherited by the server
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chatctl", *self.command[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_child_env(),
+                start_new_session=True,  # Ctrl-C in the terminal reaches bench, which stops it
+            )
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self) -> int:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log())
+            if found:
+                return int(found.group(1))
+            if self.proc.poll() is not None:
+                tail = " / ".join(self.log().strip().splitlines()[-3:])
+                self.stop()
+                raise BenchError(f"chatctl serve exited with code {self.proc.returncode}: {tail}")
+            time.sleep(0.02)
+        self.stop()
+        raise BenchError("chatctl serve did not say where it listens within 20 s")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def remove_log(self) -> None:
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+
+
+def _chatctl_status(host: str, port: int, timeout: float = 5.0) -> tuple[dict[str, Any], float]:
+    """A raw ``status`` request: (the reply's ``server`` object, milliseconds it took)."""
+    started = time.perf_counter()
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(encode(StatusRequest()))
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed before the status reply")
+            data += chunk
+    elapsed = (time.perf_counter() - started) * 1000
+    reply = msgspec.json.decode(data.split(b"\n", 1)[0])
+    if not isinstance(reply, dict) or reply.get("type") != "status_reply":
+        raise ConnectionError("no status reply")
+    server = reply.get("server")
+    return (server if isinstance(server, dict) else {}), elapsed
+
+
+class _StuckClient:
+    """A client that joins and never reads again. A small receive buffer, so the kernel
+    does not absorb megabytes before the server has to decide what to do with it."""
+
+    def __init__(self, host: str, port: int, raw: bool, name: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        self.sock.settimeout(10)
+        self.sock.connect((host, port))
+        if not raw:
+            self.sock.sendall(encode(Hello(version=PROTOCOL_VERSION, name=name)))
+            head = b""
+            while b"\n" not in head:  # the welcome, then never read again
+                chunk = self.sock.recv(1)
+                if not chunk:
+                    raise BenchError("the stuck client was refused by the server")
+                head += chunk
+            if b'"welcome"' not in head:
+                raise BenchError("the stuck client could not join")
+        self.name = name
+
+    def state(self) -> str:
+        """How the connection stands; read only once the run is over.
+
+        A reset sent while the stuck client's receive window is zero may not be
+        accepted, so the socket can look established until it is read: read
+        what is there (for at most a second) until the reset or the end shows.
+        """
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+        if info[0] != 1:
+            return _TCP_STATES.get(info[0], f"tcp state {info[0]}")
+        self.sock.settimeout(0.2)
+        end = time.monotonic() + 1.0
+        try:
+            while time.monotonic() < end:
+                if not self.sock.recv(1 << 20):
+                    return "closed by the server"
+        except ConnectionResetError:
+            return "reset by the server"
+        except TimeoutError:
+            pass  # nothing more is coming: the server still holds the connection open
+        return "established"
+
+    def close(self) -> None:
+        self.sock.close()
