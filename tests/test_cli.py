@@ -401,3 +401,6 @@ def test_status_table_shows_user_names(serve: ServeProcess, clients: list[PipedC
     assert re.search(r"\bbob\b", result.stdout)
     assert "Carol.2" in result.stdout
     assert "2 user(s)" in result.stdout
+    everyone = run_chatctl("status", "--all", "--port", str(serve.port), timeout=10)
+    assert everyone.returncode == 0, everyone.stderr
+    assert "Carol.2" in everyone.stdout

@@ -285,6 +285,21 @@ def test_other_frames() -> None:
     assert alone is not None
     assert "nobody else yet" in alone.plain
     assert render_frame(Ping(), "bob") is None
+
+
+def test_a_big_rooms_welcome_counts_the_unnamed() -> None:
+    some = Welcome(version=1, name="zed", users=["a", "b"], server="s", seq=9, online=1500)
+    line = render_frame(some, "zed")
+    assert line is not None
+    assert "online: a, b and 1497 more." in line.plain
+    none = Welcome(version=1, name="zed", users=[], server="s", seq=9, online=1500)
+    line = render_frame(none, "zed")
+    assert line is not None
+    assert "online: 1499 others." in line.plain
+    complete = Welcome(version=1, name="zed", users=["a", "zed"], server="s", seq=9, online=2)
+    line = render_frame(complete, "zed")
+    assert line is not None
+    assert "online: a." in line.plain
     assert render_frame(Pong(), "bob") is None
 
 
@@ -345,6 +360,17 @@ def test_status_table_after_clean_frame_is_inert() -> None:
 
 def test_status_table_with_nobody() -> None:
     assert "nobody is connected" in plain(rendered(status_table(status_reply())))
+
+
+def test_status_table_stops_at_its_rows_and_says_how_many_more() -> None:
+    reply = status_reply(*(f"user{n}" for n in range(5)))
+    text = plain(rendered(status_table(reply, rows=3), width=200))
+    assert "user2" in text
+    assert "user3" not in text
+    assert "and 2 more: --all lists everyone" in text
+    everyone = plain(rendered(status_table(reply), width=200))
+    assert "user4" in everyone
+    assert "more:" not in everyone
 
 
 # --------------------------------------------------------------------------- server log
