@@ -7,11 +7,14 @@ reads slowly, as a server pacing a fast sender does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +155,56 @@ def test_lines_a_dead_server_never_relayed_are_listed_on_stderr() -> None:
         bot.kill()
         listener.close()
         thread.join(5 * FACTOR)
+
+
+def test_a_huge_pipe_is_read_only_as_fast_as_the_server_takes_it() -> None:
+    """``yes | chatctl join bot``: the client reads ahead a bounded amount, not the whole input.
+
+    With pacing at 5 lines/s the server takes ~25 KiB in the test's time; the rest must stay
+    in the pipe (its writer blocks) instead of in the client's memory.
+    """
+    total = 64 * 1024 * 1024
+    line = b"y" * 1023 + b"\n"
+    written = 0
+    with serve_process() as server:  # default pacing: 20 at once, then 5 per second
+        proc = subprocess.Popen(
+            [*chatctl_command(), "join", "bot", "--port", str(server.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env(),
+        )
+        assert proc.stdin is not None
+        stdin = proc.stdin
+
+        def feed() -> None:
+            nonlocal written
+            with contextlib.suppress(OSError):  # BrokenPipe once the client is killed
+                while written < total:
+                    stdin.write(line * 64)
+                    written += len(line) * 64
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        try:
+            server.log.wait_for(r"\+ bot joined")
+            # Wait until the writer is stuck: no progress for a second (or it wrote it all).
+            deadline = time.monotonic() + 20 * FACTOR
+            last, still_since = -1, time.monotonic()
+            while time.monotonic() < deadline and writer.is_alive():
+                if written != last:
+                    last, still_since = written, time.monotonic()
+                elif time.monotonic() - still_since > 1.0:
+                    break
+                time.sleep(0.05)
+            rss_kib = int(
+                re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{proc.pid}/status").read_text())[1]  # type: ignore[index]
+            )
+            assert written < total // 2, f"the client read {written} bytes ahead"
+            assert rss_kib < 100 * 1024, f"client RSS {rss_kib} KiB"
+        finally:
+            proc.kill()
+            proc.wait(5)
+            writer.join(5)
+            with contextlib.suppress(OSError):
+                stdin.close()

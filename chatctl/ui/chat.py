@@ -134,7 +134,8 @@ async def _piped(client: ChatClient) -> int:
         welcome_line(client.welcome, hint=False)
     )
     lines: asyncio.Queue[str | None] = asyncio.Queue()
-    _start_stdin_reader(asyncio.get_running_loop(), lines)
+    room = threading.BoundedSemaphore(MAX_READ_AHEAD)
+    _start_stdin_reader(asyncio.get_running_loop(), lines, room)
     receiver = asyncio.create_task(receive(client, show))
     while True:
         getting = asyncio.ensure_future(lines.get())
@@ -143,6 +144,7 @@ async def _piped(client: ChatClient) -> int:
             getting.cancel()
             return _ended(client, receiver.result(), warn)
         line = getting.result()
+        room.release()
         if line is None or line.strip() in QUIT_WORDS:
             return await _finish(client, receiver, warn)
         await send(client, line, warn)
@@ -187,6 +189,10 @@ def _ended(client: ChatClient, error: ClientError | None, warn: Show) -> int:
 
 #: Longer stdin lines are refused anyway, so the reader never holds more than this.
 _MAX_LINE = MAX_TEXT_BYTES * 4
+#: Lines read from stdin but not yet sent. The sender goes at the server's pace (5/s once
+#: the burst is spent), so ``cat big.log | chatctl join`` would otherwise hold the whole
+#: file in memory; with this bound the reader waits, and so does the pipe's writer.
+MAX_READ_AHEAD = 256
 
 
 def split_lines(chunks: Iterable[bytes], limit: int = _MAX_LINE) -> Iterator[bytes]:
@@ -219,7 +225,11 @@ def _read_chunks(fd: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _start_stdin_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+def _start_stdin_reader(
+    loop: asyncio.AbstractEventLoop,
+    lines: asyncio.Queue[str | None],
+    room: threading.BoundedSemaphore,
+) -> None:
     """Read stdin in a daemon thread and hand lines to the loop.
 
     A daemon thread because ``connect_read_pipe`` fails on regular files and
@@ -227,9 +237,11 @@ def _start_stdin_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[st
     process alive at exit while stdin stays open. It reads the file descriptor
     with ``os.read``, not ``sys.stdin``: a daemon thread blocked inside a
     buffered reader holds its lock, and the interpreter aborts at exit on it.
+    It takes one of ``room``'s slots per line, so it never reads far ahead.
     """
 
     def put(item: str | None) -> None:
+        room.acquire()  # released as the loop takes each line: at most MAX_READ_AHEAD held
         with contextlib.suppress(RuntimeError):  # the loop is gone: we are exiting anyway
             loop.call_soon_threadsafe(lines.put_nowait, item)
 
