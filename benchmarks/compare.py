@@ -207,6 +207,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def machine_facts() -> list[str]:
+    from chatctl.eventloop import choose  # as installed; CHATCTL_LOOP reaches both too
+
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.M)
     ncat = subprocess.run(["ncat", "--version"], capture_output=True, text=True, check=False)
@@ -216,6 +218,7 @@ def machine_facts() -> list[str]:
         f"- {os.cpu_count()} CPUs (`nproc`), {model.group(1) if model else 'unknown CPU'}",
         f"- Linux {platform.release()}, Python {platform.python_version()}, "
         f"{version.strip()}, ncat {ncat_version.group(1) if ncat_version else '?'}",
+        f"- chatctl's event loop (server and generator): {choose()[0]}",
         f"- {time.strftime('%Y-%m-%d %H:%M %Z')}",
     ]
 

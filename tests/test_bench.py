@@ -15,7 +15,9 @@ from tests.support import ROOT, LineReader, run_chatctl
 
 
 def test_fanout_runs_end_to_end_with_zero_loss() -> None:
-    result = run_chatctl("bench", "fanout", "--clients", "5", "--seconds", "1", "--json")
+    result = run_chatctl(
+        "bench", "fanout", "--clients", "5", "--seconds", "1", "--json", CHATCTL_LOOP="asyncio"
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["server"]["spawned"] is True
@@ -29,6 +31,7 @@ def test_fanout_runs_end_to_end_with_zero_loss() -> None:
     assert figures["latency"]["samples"] > 0
     assert figures["server"]["cpu_seconds"] is not None
     assert figures["server"]["alive"] is True
+    assert figures["server"]["event_loop"] == "asyncio"  # the loop asked for reaches the server
 
 
 @pytest.fixture

@@ -247,6 +247,7 @@ class _Run:
                 rss_bytes=rss,
                 alive=alive,
                 status=status_after,
+                event_loop=self.server.event_loop if self.server else None,
             ),
             machine=machine,
             idle=idle,

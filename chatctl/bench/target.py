@@ -20,6 +20,7 @@ import msgspec
 
 from chatctl.bench.config import BenchConfig, BenchError
 from chatctl.bench.system import _raise_nofile
+from chatctl.eventloop import LOOP_ENV
 from chatctl.protocol import PROTOCOL_VERSION, Hello, StatusRequest, encode
 
 _TCP_STATES = {1: "established", 7: "reset by the server", 8: "closed by the server"}
@@ -39,7 +40,9 @@ def _serve_options() -> set[str]:
 
 
 def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_")}
+    """Our environment without chatctl's settings (a host or password meant for something
+    else), except the event loop: the server bench starts runs on the one asked for."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_") or k == LOOP_ENV}
 
 
 class _SpawnedServer:
@@ -83,6 +86,12 @@ class _SpawnedServer:
             time.sleep(0.02)
         self.stop()
         raise BenchError("chatctl serve did not say where it listens within 20 s")
+
+    @property
+    def event_loop(self) -> str | None:
+        """The loop the server says it runs on (logged with its capacity), if it said."""
+        found = re.search(r"event loop: (\w+)", self.log())
+        return found.group(1) if found else None
 
     def log(self) -> str:
         try:

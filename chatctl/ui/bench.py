@@ -79,7 +79,8 @@ def _ms(value: float | None) -> str:
 def bench_report(r: BenchResult) -> Group:
     """The figures of one run: a heading, a two-column table, then the notes."""
     if r.server.spawned:
-        where = f"chatctl serve on {r.host}:{r.port}, started by bench (pacing off)"
+        loop = f", {r.server.event_loop}" if r.server.event_loop else ""
+        where = f"chatctl serve on {r.host}:{r.port}, started by bench (pacing off{loop})"
     else:
         kind = "raw line server" if r.raw else "server"
         where = f"{kind} at {r.host}:{r.port}, not started by bench"
