@@ -349,8 +349,9 @@ class Session(asyncio.Protocol):
             upgrade.cancel()
             raise
         early, self.early = self.early, None
-        if early:
-            loop.call_soon(_feed, raw.get_protocol(), bytes(early))
+        layer = raw.get_protocol()
+        if early and layer is not self:  # still self: start_tls failed at once, said below
+            loop.call_soon(_feed, layer, bytes(early))
         try:
             tls = await upgrade
         except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
