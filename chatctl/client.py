@@ -570,7 +570,12 @@ async def _dial(
                 f"cannot reach {where}: connection reset", "connection reset"
             ) from None
         del exc
-        why = "the server closed the connection during the TLS handshake (does it use TLS?)"
+        # A TLS chatctl server refuses before the handshake (full, throttled, address
+        # denied) with a bare close: a plain error frame would garble the handshake.
+        why = (
+            "the server closed the connection during the TLS handshake: it may be full, "
+            "limiting or refusing your address, or not use TLS"
+        )
         raise ClientError(f"{where}: {why}", why) from None
     except OSError as exc:
         why = _why(exc)

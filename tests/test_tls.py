@@ -555,3 +555,20 @@ async def test_a_frame_that_comes_with_the_end_of_the_handshake_is_answered(
         assert reply.server.protocol == 1
     finally:
         server.stop()
+
+
+def test_a_refusal_before_the_tls_handshake_names_the_likely_reasons(
+    server_cert: tuple[Path, Path, str],
+) -> None:
+    """Refused before the handshake (here: address denied), the server can only hang up."""
+    cert, key, fp = server_cert
+    server = tls_serve(cert, key, "--allow", "127.0.0.0/8", "--deny", "127.0.0.1/32")
+    try:
+        result = run_chatctl("status", "--port", str(server.port), "--fingerprint", fp)
+        line = one_error_line(result)
+        assert "during the TLS handshake" in line
+        assert "refusing your address" in line
+        assert result.returncode not in (ExitCode.OK, ExitCode.INTERNAL), result.stderr
+        server.log.wait_for(r"access_denied")
+    finally:
+        server.stop()
