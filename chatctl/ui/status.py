@@ -46,7 +46,7 @@ def _status(
     interactive: bool,
     tls: TlsOptions | None,
     password: str | None,
-    show_all: bool = False,
+    show_all: bool,
 ) -> int:
     try:
         reply = eventloop.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
