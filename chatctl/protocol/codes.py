@@ -1,0 +1,86 @@
+"""Stable codes: what ``error`` frames carry and why a connection ended.
+
+Both are ``StrEnum``: they are the strings on the wire and in ``status``, and code
+compares them as enums, so a typo is a NameError rather than a silent new reason.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes carried by ``error`` frames (see docs/protocol.md)."""
+
+    INVALID_FRAME = "invalid_frame"
+    INVALID_UTF8 = "invalid_utf8"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LONG = "frame_too_long"
+    MESSAGE_TOO_LONG = "message_too_long"
+    EMPTY_MESSAGE = "empty_message"
+    INVALID_NAME = "invalid_name"
+    NAME_TAKEN = "name_taken"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    TOO_MANY_ERRORS = "too_many_errors"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    SERVER_FULL = "server_full"
+    THROTTLED = "throttled"
+    UNEXPECTED_TLS = "unexpected_tls"
+    UNEXPECTED_HTTP = "unexpected_http"
+    SLOW_CONSUMER = "slow_consumer"
+    PING_TIMEOUT = "ping_timeout"
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105  an error code, not a password
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105  an error code, not a password
+    ACCESS_DENIED = "access_denied"
+
+
+#: After these the stream cannot be trusted to resynchronise: close the connection.
+FATAL_CODES = frozenset(
+    {ErrorCode.FRAME_TOO_LONG, ErrorCode.UNEXPECTED_TLS, ErrorCode.UNEXPECTED_HTTP}
+)
+
+
+class ProtocolError(Exception):
+    """The one error type of this module: a stable code plus a human sentence.
+
+    The sentence never quotes the offending input: it may be hostile or secret.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def fatal(self) -> bool:
+        return self.code in FATAL_CODES
+
+
+class LeaveReason(StrEnum):
+    """Why a connection ended: ``leave`` frames, the server log, ``leave_reasons`` in status.
+
+    A connection closed because of an error frame ends with that ``ErrorCode`` instead
+    (``frame_too_long``, ``too_many_errors``, the refusals): see ``Reason``.
+    """
+
+    QUIT = "quit"
+    DROPPED = "dropped"
+    SHUTDOWN = "shutdown"
+    SLOW_CONSUMER = "slow_consumer"
+    PING_TIMEOUT = "ping_timeout"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    #: The handshake was refused (the error frame said why; the refusal is counted by code).
+    REFUSED = "refused"
+    #: A TLS port: the peer spoke plain TCP, the handshake took too long, the client does not
+    #: trust our certificate, hung up mid-handshake, or anything else went wrong.
+    NOT_TLS = "not_tls"
+    TLS_HANDSHAKE_TIMEOUT = "tls_handshake_timeout"
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS_ABANDONED = "tls_abandoned"
+    TLS_ERROR = "tls_error"
+
+
+#: Every reason a connection may end with.
+Reason = LeaveReason | ErrorCode

@@ -1,0 +1,123 @@
+"""Text rules: names, message limits, and sanitising untrusted strings.
+
+Sanitising escapes rather than drops, so what was sent stays visible but inert.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+
+from chatctl.protocol.codes import ErrorCode, ProtocolError
+
+#: Longest frame (one JSON line, newline excluded) a peer may send.
+MAX_FRAME_BYTES = 32 * 1024
+#: Longest message text, counted in UTF-8 bytes and in lines.
+MAX_TEXT_BYTES = 4096
+MAX_TEXT_LINES = 100
+#: Names: ASCII letters, digits, ``_``, ``-`` and ``.``; re.ASCII because ``\w``
+#: and friends match other scripts otherwise.
+MAX_NAME_LENGTH = 32
+#: Names a ``welcome`` lists at most: each newcomer to a room of N would otherwise cost O(N)
+#: bytes, and filling the room O(N^2) (15 000 joins: 1.8 GB of names).
+WELCOME_NAMES = 100
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAME_LENGTH}}}", re.ASCII)
+
+
+def check_name(name: str) -> str:
+    """Return the name if valid, else raise ``invalid_name``."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ProtocolError(
+            ErrorCode.INVALID_NAME,
+            f"names are 1-{MAX_NAME_LENGTH} characters of ASCII letters, digits, '_', '-' or '.'",
+        )
+    return name
+
+
+def name_key(name: str) -> str:
+    """Names are unique without regard to case (they are ASCII, so lower() is exact)."""
+    return name.lower()
+
+
+def check_text(text: str, max_bytes: int = MAX_TEXT_BYTES, max_lines: int = MAX_TEXT_LINES) -> str:
+    """Return the text if it may be sent as a message, else raise why not.
+
+    Too-long text is refused whole, never truncated, so nothing is cut inside a
+    character and no one reads half a message believing it whole.
+    """
+    if not text.strip():
+        raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
+    if len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LONG, f"message longer than {max_bytes} bytes")
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    if breaks + 1 > max_lines:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LONG, f"message longer than {max_lines} lines")
+    return text
+
+
+# --------------------------------------------------------------------------- sanitising
+
+# C0 controls but newline, DEL, C1 controls, and the bidi/direction marks that can
+# make text render in an order other than the one it was sent in.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(text: str) -> str:
+    """Make untrusted text inert for any terminal: escape controls, normalise newlines.
+
+    Escaping (ESC becomes the four characters ``\\x1b``) rather than dropping
+    keeps what was sent visible. Idempotent: cleaning clean text changes nothing.
+    """
+    if text.isprintable():  # fast path: the common message has nothing to escape
+        return text
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return _UNSAFE.sub(_escape, text)
+
+
+_UNSAFE_IN_LINE = re.compile(f"\n|{_UNSAFE.pattern}")
+
+
+def clean_line(text: str) -> str:
+    """Like clean_text, for one-line fields (names, reasons): newlines are escaped too."""
+    if text.isprintable():
+        return text
+    return _UNSAFE_IN_LINE.sub(_escape, text.replace("\t", " "))
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def clean_frame(frame: S) -> S:
+    """The frame with every string inside it made inert; ``text`` fields keep newlines.
+
+    A client applies this to all it receives, so a hostile or buggy server
+    cannot reach the terminal either.
+    """
+    changes: dict[str, object] = {}
+    for field in frame.__struct_fields__:
+        value = getattr(frame, field)
+        cleaned = clean_text(value) if field == "text" and isinstance(value, str) else _clean(value)
+        if cleaned is not value:
+            changes[field] = cleaned
+    return msgspec.structs.replace(frame, **changes) if changes else frame
+
+
+def _clean(value: object) -> object:
+    if isinstance(value, str):
+        return clean_line(value)
+    if isinstance(value, msgspec.Struct):
+        return clean_frame(value)
+    if isinstance(value, list):
+        items = [_clean(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        pairs = {_clean(k): _clean(v) for k, v in value.items()}
+        return value if pairs == value else pairs
+    return value
