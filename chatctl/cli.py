@@ -17,7 +17,7 @@ import typer
 from chatctl import __version__
 from chatctl.eventloop import LoopChoiceError
 from chatctl.exitcodes import ExitCode
-from chatctl.server import ServerConfig
+from chatctl.server.config import ServerConfig
 
 if TYPE_CHECKING:
     from chatctl.client import TlsOptions

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chatctl.server import ChatServer, ServerConfig, ServerEvent
+from chatctl.server.config import ServerConfig
+from chatctl.server.core import ChatServer
+from chatctl.server.events import ServerEvent
 from tests.support import ServeProcess, serve_process
 
 

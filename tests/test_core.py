@@ -44,7 +44,9 @@ from chatctl.protocol import (
     encode,
     server_frame_decoder,
 )
-from chatctl.server import ChatServer, ServerConfig, UserJoined, UserLeft
+from chatctl.server.config import ServerConfig
+from chatctl.server.core import ChatServer
+from chatctl.server.events import UserJoined, UserLeft
 from tests.support import FACTOR, async_wait_until, within
 
 HOST = "127.0.0.1"

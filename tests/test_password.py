@@ -16,7 +16,7 @@ from chatctl import tls
 from chatctl.client import ChatClient, Refused, fetch_status
 from chatctl.exitcodes import ExitCode
 from chatctl.protocol import ErrorCode, Hello, StatusRequest, encode
-from chatctl.server import ServerConfig
+from chatctl.server.config import ServerConfig
 from chatctl.ui.serverlog import exposure_warning
 from tests.conftest import RecordingServer
 from tests.support import ServeProcess, run_chatctl

@@ -30,7 +30,7 @@ from chatctl.protocol import (
     Welcome,
     clean_frame,
 )
-from chatctl.server import (
+from chatctl.server.events import (
     Listening,
     MessageRelayed,
     Refused,

@@ -35,7 +35,8 @@ from chatctl.client import (
 )
 from chatctl.exitcodes import ExitCode
 from chatctl.protocol import ErrorCode
-from chatctl.server import ChatServer, ServerConfig
+from chatctl.server.config import ServerConfig
+from chatctl.server.core import ChatServer
 from tests.support import (
     FACTOR,
     LineReader,

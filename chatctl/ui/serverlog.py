@@ -26,19 +26,17 @@ from rich.text import Text
 
 from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
-from chatctl.server import (
-    ChatServer,
+from chatctl.server.config import ServerConfig
+from chatctl.server.core import ChatServer, Hub, raise_open_file_limit
+from chatctl.server.events import (
     Closed,
-    Hub,
     Listening,
     MessageRelayed,
     Refused,
-    ServerConfig,
     ServerEvent,
     Stopping,
     UserJoined,
     UserLeft,
-    raise_open_file_limit,
 )
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error

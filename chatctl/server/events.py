@@ -1,0 +1,61 @@
+"""What the server tells its observer: the connection log's raw material.
+
+The server calls one ``Observer`` with these; ``chatctl.ui.serverlog`` renders them,
+tests record them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Listening:
+    addresses: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class UserJoined:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class UserLeft:
+    name: str
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    address: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A connection that had not joined was closed by the server, and why."""
+
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessageRelayed:
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Stopping:
+    users: int
+
+
+ServerEvent = Listening | UserJoined | UserLeft | Refused | Closed | MessageRelayed | Stopping
+Observer = Callable[[ServerEvent], None]
+
+
+def _ignore(event: ServerEvent) -> None:
+    """The default observer, for servers embedded in tests or other programs."""
