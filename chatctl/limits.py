@@ -10,6 +10,13 @@ import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
 
+from chatctl.protocol.codes import ErrorCode
+
+#: The window of the per-address limit on new connections ("30 a minute").
+NEW_CONNECTION_WINDOW = 60.0
+#: The window of the wrong-password throttle ("three a minute").
+PASSWORD_FAILURE_WINDOW = 60.0
+
 
 class TokenBucket:
     """Flood pacing: ``burst`` messages at once, then ``rate`` per second.
@@ -55,7 +62,9 @@ class ErrorBudget:
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str
+    """Why a connection is refused, and when trying again may work."""
+
+    code: ErrorCode
     message: str
     retry_after_ms: int | None = None
 
@@ -87,17 +96,17 @@ class AddressGate:
             return None
         if self.concurrent.get(host, 0) >= self.max_concurrent:
             return Refusal(
-                "throttled",
+                ErrorCode.THROTTLED,
                 f"too many connections from your address (at most {self.max_concurrent})",
                 5000,
             )
         times = self.recent.setdefault(host, deque())
-        while times and times[0] <= now - 60.0:
+        while times and times[0] <= now - NEW_CONNECTION_WINDOW:
             times.popleft()
         if len(times) >= self.max_new_per_minute:
-            wait = times[0] + 60.0 - now
+            wait = times[0] + NEW_CONNECTION_WINDOW - now
             return Refusal(
-                "throttled",
+                ErrorCode.THROTTLED,
                 f"too many new connections from your address; try again in {wait:.0f} s",
                 max(1, int(wait * 1000)),
             )
@@ -115,7 +124,8 @@ class AddressGate:
 
     def prune(self, now: float) -> None:
         """Forget addresses not seen for a minute, so the table does not grow forever."""
-        for host in [h for h, t in self.recent.items() if not t or t[-1] <= now - 60.0]:
+        stale = now - NEW_CONNECTION_WINDOW
+        for host in [h for h, t in self.recent.items() if not t or t[-1] <= stale]:
             del self.recent[host]
 
 
@@ -126,7 +136,7 @@ class FailureThrottle:
     server's own machine is still a guesser.
     """
 
-    def __init__(self, limit: int = 3, window: float = 60.0) -> None:
+    def __init__(self, limit: int = 3, window: float = PASSWORD_FAILURE_WINDOW) -> None:
         self.limit = max(1, limit)
         self.window = window
         self.failures: dict[str, deque[float]] = {}

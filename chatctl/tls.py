@@ -33,6 +33,21 @@ HANDSHAKE_TIMEOUT = 10.0
 #: (self-signed, unknown issuer), as opposed to "this certificate is wrong" (expired,
 #: another host's): only the former may be pinned instead.
 UNKNOWN_ISSUER_CODES = frozenset({18, 19, 20, 21})
+#: OpenSSL's reasons for a first record that is not TLS at all: the peer speaks plain
+#: chatctl (or HTTP, or anything else). The server logs ``not_tls`` for them, the client
+#: says "the server does not use TLS".
+NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "RECORD_LAYER_FAILURE",
+        "PACKET_LENGTH_TOO_LONG",
+        "UNSUPPORTED_PROTOCOL",
+        "WRONG_SSL_VERSION",
+    }
+)
 
 
 class TlsSetupError(Exception):

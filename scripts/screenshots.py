@@ -26,7 +26,7 @@ from rich.text import Text
 from chatctl import __version__
 from chatctl.protocol import Joined, Left, Message, ServerFrame, Welcome
 from chatctl.server.config import ServerConfig
-from chatctl.server.core import Hub
+from chatctl.server.hub import Hub
 from chatctl.server.events import Listening, Refused, ServerEvent, UserJoined, UserLeft
 from chatctl.ui import serverlog
 from chatctl.ui.render import render_frame, welcome_line

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chatctl.server.config import ServerConfig
-from chatctl.server.core import ChatServer
 from chatctl.server.events import ServerEvent
+from chatctl.server.listener import ChatServer
 from tests.support import ServeProcess, serve_process
 
 

@@ -45,8 +45,8 @@ from chatctl.protocol import (
     server_frame_decoder,
 )
 from chatctl.server.config import ServerConfig
-from chatctl.server.core import ChatServer
 from chatctl.server.events import UserJoined, UserLeft
+from chatctl.server.listener import ChatServer
 from tests.support import FACTOR, async_wait_until, within
 
 HOST = "127.0.0.1"

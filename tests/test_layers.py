@@ -25,7 +25,7 @@ def test_protocol_is_pure() -> None:
     assert not loaded & {"asyncio", "socket", "rich", "prompt_toolkit", "typer", "selectors"}
 
 
-@pytest.mark.parametrize("core", ["chatctl.server.core", "chatctl.client", "chatctl.eventloop"])
+@pytest.mark.parametrize("core", ["chatctl.server.listener", "chatctl.client", "chatctl.eventloop"])
 def test_cores_have_no_terminal_code(core: str) -> None:
     loaded = _top_level(_modules_after_import(core))
     assert not loaded & {"rich", "prompt_toolkit", "typer"}

@@ -36,7 +36,7 @@ from chatctl.client import (
 from chatctl.exitcodes import ExitCode
 from chatctl.protocol import ErrorCode
 from chatctl.server.config import ServerConfig
-from chatctl.server.core import ChatServer
+from chatctl.server.listener import ChatServer
 from tests.support import (
     FACTOR,
     LineReader,

@@ -34,7 +34,8 @@ from chatctl.bench.shared import (
     _Plan,
     _Slots,
 )
-from chatctl.bench.system import _cpu_seconds, _raise_nofile
+from chatctl.bench.system import _cpu_seconds
+from chatctl.oslimits import raise_open_file_limit
 from chatctl.protocol import PROTOCOL_VERSION, Hello, Pong, Say, StatusRequest, encode
 
 #: Every message text starts with ``~chatctl-bench~<proc>#``; nothing else a server sends
@@ -321,7 +322,7 @@ class _Worker:
 
     async def run(self) -> dict[str, Any]:
         plan = self.plan
-        _raise_nofile(plan.clients + 256)
+        raise_open_file_limit(plan.clients + 256)
         publisher = asyncio.create_task(self._publisher())
         try:
             if plan.scenario == "idle":

@@ -1,5 +1,5 @@
-"""What bench reads from Linux and asks of it: CPU and memory of a process and of the machine
-from ``/proc``, this process's CPU time, a higher open-file limit.
+"""What bench reads from Linux: CPU and memory of a process and of the machine from
+``/proc``, and this process's CPU time.
 
 Readings return ``None`` when ``/proc`` has no answer (the process is gone, another OS): a
 figure bench cannot read is shown as unknown, not as a failure.
@@ -7,25 +7,12 @@ figure bench cannot read is shown as unknown, not as a failure.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import resource
 from pathlib import Path
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _raise_nofile(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= wanted:
-        return
-    if hard != resource.RLIM_INFINITY and hard < wanted:
-        with contextlib.suppress(ValueError, OSError):  # root may raise the hard limit
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-            return
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _cpu_seconds() -> float:

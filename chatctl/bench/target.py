@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from chatctl.bench.config import BenchConfig, BenchError
-from chatctl.bench.system import _raise_nofile
 from chatctl.eventloop import LOOP_ENV
+from chatctl.oslimits import raise_open_file_limit
 from chatctl.protocol import PROTOCOL_VERSION, Hello, StatusRequest, encode
 
 _TCP_STATES = {1: "established", 7: "reset by the server", 8: "closed by the server"}
@@ -61,7 +61,7 @@ class _SpawnedServer:
         extra = [x for option, value in wanted.items() if option in known for x in (option, value)]
         self.command = ["chatctl", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
         self.log_path = Path(tempfile.mkstemp(prefix="chatctl-bench-", suffix=".log")[1])
-        _raise_nofile(room + 256)  # inherited by the server
+        raise_open_file_limit(room + 256)  # inherited by the server
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chatctl", *self.command[1:]],

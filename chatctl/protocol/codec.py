@@ -11,19 +11,14 @@ from typing import Generic, TypeVar
 import msgspec
 
 from chatctl.protocol.codes import ErrorCode, ProtocolError
-from chatctl.protocol.frames import (
-    _CLIENT_TAGS,
-    _SERVER_TAGS,
-    ClientFrame,
-    Frame,
-    ServerFrame,
-)
+from chatctl.protocol.frames import CLIENT_TAGS, ClientFrame
+from chatctl.protocol.replies import SERVER_TAGS, ServerFrame
 from chatctl.protocol.text import MAX_FRAME_BYTES
 
 _encoder = msgspec.json.Encoder()
 
 
-def encode(frame: Frame) -> bytes:
+def encode(frame: msgspec.Struct) -> bytes:
     """One frame as one line of bytes, ready for the socket."""
     return _encoder.encode(frame) + b"\n"
 
@@ -179,7 +174,7 @@ def sniff(first_bytes: bytes) -> ProtocolError | None:
 
 def client_frame_decoder(max_frame_bytes: int = MAX_FRAME_BYTES) -> FrameDecoder[ClientFrame]:
     """What a server uses to read what clients send."""
-    return FrameDecoder(ClientFrame, _CLIENT_TAGS, max_frame_bytes)  # type: ignore[arg-type]
+    return FrameDecoder(ClientFrame, CLIENT_TAGS, max_frame_bytes)  # type: ignore[arg-type]
 
 
 #: A client reads larger frames: a status reply lists every connected user.
@@ -190,4 +185,4 @@ def server_frame_decoder(
     max_frame_bytes: int = MAX_SERVER_FRAME_BYTES,
 ) -> FrameDecoder[ServerFrame]:
     """What a client uses to read what the server sends."""
-    return FrameDecoder(ServerFrame, _SERVER_TAGS, max_frame_bytes)  # type: ignore[arg-type]
+    return FrameDecoder(ServerFrame, SERVER_TAGS, max_frame_bytes)  # type: ignore[arg-type]

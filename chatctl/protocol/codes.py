@@ -34,6 +34,13 @@ class ErrorCode(StrEnum):
     PASSWORD_REQUIRED = "password_required"  # noqa: S105  an error code, not a password
     WRONG_PASSWORD = "wrong_password"  # noqa: S105  an error code, not a password
     ACCESS_DENIED = "access_denied"
+    # version 2: rooms and private messages
+    INVALID_ROOM = "invalid_room"
+    NOT_IN_ROOM = "not_in_room"
+    ALREADY_IN_ROOM = "already_in_room"
+    TOO_MANY_ROOMS = "too_many_rooms"
+    NO_SUCH_USER = "no_such_user"
+    PRIVATE_UNSUPPORTED = "private_unsupported"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.
@@ -80,6 +87,9 @@ class LeaveReason(StrEnum):
     TLS_UNTRUSTED = "tls_untrusted"
     TLS_ABANDONED = "tls_abandoned"
     TLS_ERROR = "tls_error"
+    #: Version-1 views only (``protocol.v1``): someone parted ``#lobby`` or changed name.
+    PART = "part"
+    NICK = "nick"
 
 
 #: Every reason a connection may end with.

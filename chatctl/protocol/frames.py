@@ -1,50 +1,117 @@
-"""The frames: one msgspec struct per ``type``, client to server and server to client.
+"""The frames a client sends: one msgspec struct per ``type``.
 
 msgspec decodes a tagged union straight into these (``type`` is the tag), so
 shape and types are checked while decoding; ``docs/protocol.md`` documents each.
+Fields added in version 2 all have defaults, so a version-1 frame decodes the same
+as it always did. What the server sends is in ``chatctl.protocol.replies``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 import msgspec
 
-PROTOCOL_VERSION = 1
+#: The version this package speaks; a server also accepts every version in SUPPORTED_VERSIONS.
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
 
 Version = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
+#: A message id chosen by the client: echoed on what it caused, so the client matches its
+#: own messages by id rather than by text. Printable ASCII, no spaces, at most 64.
+MsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
 
 
-class _Frame(msgspec.Struct, frozen=True, tag_field="type"):
+class _Frame(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True):
     """Base of every frame; ``type`` on the wire is each subclass's tag."""
-
-
-# Client -> server
 
 
 def _masked(value: str | None) -> str:
     return "None" if value is None else "'***'"
 
 
-class Hello(_Frame, tag="hello", frozen=True, omit_defaults=True):
-    """First frame of a chat participant: protocol version, wanted name, room password."""
+class Hello(_Frame, tag="hello", frozen=True):
+    """First frame of a chat participant: protocol version, wanted name, room password.
+
+    ``rooms`` (version 2): the rooms to be in from the start; None means ``#lobby``.
+    """
 
     version: Version
     name: str
     password: str | None = None
+    rooms: list[str] | None = None
 
     def __repr__(self) -> str:  # never show the password, in a log or a traceback
         masked = _masked(self.password)
-        return f"Hello(version={self.version!r}, name={self.name!r}, password={masked})"
+        return (
+            f"Hello(version={self.version!r}, name={self.name!r}, password={masked}, "
+            f"rooms={self.rooms!r})"
+        )
 
 
 class Say(_Frame, tag="say", frozen=True):
-    """A message to the room; may span several lines (a paste is one message)."""
+    """A message to a room (``#lobby`` when none is named); a paste is one message.
+
+    ``action``: a ``/me`` action ("alice waves"), shown as such.
+    """
 
     text: str
+    room: str | None = None
+    id: MsgId | None = None
+    action: bool = False
 
 
-class StatusRequest(_Frame, tag="status", frozen=True, omit_defaults=True):
+class Join(_Frame, tag="join", frozen=True):
+    """Enter a room, creating it if nobody is in it (version 2)."""
+
+    room: str
+    id: MsgId | None = None
+
+
+class Part(_Frame, tag="part", frozen=True):
+    """Leave one room and stay connected (version 2)."""
+
+    room: str
+    id: MsgId | None = None
+
+
+class Msg(_Frame, tag="msg", frozen=True):
+    """A private message to one person, wherever they are (version 2)."""
+
+    to: str
+    text: str
+    id: MsgId | None = None
+    action: bool = False
+
+
+class Nick(_Frame, tag="nick", frozen=True):
+    """Change your name; the same rules as for ``hello`` (version 2)."""
+
+    name: str
+    id: MsgId | None = None
+
+
+class Away(_Frame, tag="away", frozen=True):
+    """Mark yourself away with an optional text; no ``text`` means back (version 2)."""
+
+    text: str | None = None
+    id: MsgId | None = None
+
+
+class RoomsRequest(_Frame, tag="rooms", frozen=True):
+    """List the server's rooms (version 2)."""
+
+    id: MsgId | None = None
+
+
+class WhoRequest(_Frame, tag="who", frozen=True):
+    """List a room's members (version 2)."""
+
+    room: str
+    id: MsgId | None = None
+
+
+class StatusRequest(_Frame, tag="status", frozen=True):
     """Ask for server facts; allowed with or without joining (password: the room's, if any)."""
 
     password: str | None = None
@@ -68,103 +135,16 @@ class Pong(_Frame, tag="pong", frozen=True):
     """Answer to ``ping``."""
 
 
-# Server -> client
+#: Frames only a version-2 connection may send (a version-1 one gets ``unknown_type``,
+#: as from a version-1 server).
+V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest
+ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 
 
-class Welcome(_Frame, tag="welcome", frozen=True):
-    """Handshake accepted: who is online (the newcomer included).
-
-    ``users`` holds at most ``WELCOME_NAMES`` names, the longest present first; ``online``
-    counts everyone. (0 from a server that did not send it: then ``users`` is everyone.)
-    """
-
-    version: int
-    name: str
-    users: list[str]
-    server: str
-    seq: int
-    online: int = 0
+def tags(union: object) -> frozenset[str]:
+    """The ``type`` values of a union of frames."""
+    return frozenset(str(t.__struct_config__.tag) for t in get_args(union))
 
 
-class Message(_Frame, tag="message", frozen=True):
-    """A relayed message, stamped by the server with its time and sequence number."""
-
-    seq: int
-    time: float
-    name: str
-    text: str
-
-
-class Joined(_Frame, tag="join", frozen=True):
-    """Someone entered the room."""
-
-    seq: int
-    time: float
-    name: str
-
-
-class Left(_Frame, tag="leave", frozen=True):
-    """Someone left; ``reason`` says why (quit, dropped, error, slow_consumer, ...)."""
-
-    seq: int
-    time: float
-    name: str
-    reason: str
-
-
-class UserInfo(msgspec.Struct, frozen=True):
-    """One connected participant, as ``status`` reports it."""
-
-    name: str
-    address: str
-    connected_at: float
-    idle_seconds: float
-    messages_sent: int
-    bytes_queued: int
-
-
-class ServerInfo(msgspec.Struct, frozen=True):
-    """Facts about the server itself, as ``status`` reports them."""
-
-    version: str
-    protocol: int
-    started_at: float
-    uptime_seconds: float
-    users: int
-    connections: int
-    messages_relayed: int
-    leave_reasons: dict[str, int]
-
-
-class StatusReply(_Frame, tag="status_reply", frozen=True):
-    """Answer to ``status``."""
-
-    server: ServerInfo
-    users: list[UserInfo]
-
-
-class Error(_Frame, tag="error", frozen=True, omit_defaults=True):
-    """Something the peer sent was refused; ``code`` is stable, ``message`` is for humans.
-
-    ``retry_after_ms`` comes with ``throttled``: when trying again may succeed.
-    """
-
-    code: str
-    message: str
-    retry_after_ms: int | None = None
-
-
-class Shutdown(_Frame, tag="shutdown", frozen=True):
-    """The server is going away; the connection closes next."""
-
-    reason: str
-
-
-ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong
-ServerFrame = Welcome | Message | Joined | Left | StatusReply | Error | Shutdown | Ping | Pong
-Frame = ClientFrame | ServerFrame
-
-_CLIENT_TAGS = frozenset({"hello", "say", "status", "bye", "ping", "pong"})
-_SERVER_TAGS = frozenset(
-    {"welcome", "message", "join", "leave", "status_reply", "error", "shutdown", "ping", "pong"}
-)
+CLIENT_TAGS = tags(ClientFrame)
+V2_TYPES: tuple[type, ...] = get_args(V2Request)

@@ -24,6 +24,13 @@ MAX_NAME_LENGTH = 32
 #: bytes, and filling the room O(N^2) (15 000 joins: 1.8 GB of names).
 WELCOME_NAMES = 100
 NAME_PATTERN = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_NAME_LENGTH}}}", re.ASCII)
+#: Rooms: ``#`` and 1-30 of the name characters, case-insensitive (kept in lower case).
+MAX_ROOM_LENGTH = 30
+ROOM_PATTERN = re.compile(rf"#[A-Za-z0-9_.\-]{{1,{MAX_ROOM_LENGTH}}}", re.ASCII)
+#: Where a version-1 client, and a version-2 one that names no room, is put.
+DEFAULT_ROOM = "#lobby"
+#: An away text is one line of at most this many characters.
+MAX_AWAY_LENGTH = 200
 
 
 def check_name(name: str) -> str:
@@ -34,6 +41,27 @@ def check_name(name: str) -> str:
             f"names are 1-{MAX_NAME_LENGTH} characters of ASCII letters, digits, '_', '-' or '.'",
         )
     return name
+
+
+def check_room(room: str) -> str:
+    """The room's canonical (lower-case) name, or ``invalid_room``."""
+    if not ROOM_PATTERN.fullmatch(room):
+        raise ProtocolError(
+            ErrorCode.INVALID_ROOM,
+            f"rooms are '#' and 1-{MAX_ROOM_LENGTH} of ASCII letters, digits, '_', '-' or '.'",
+        )
+    return room.lower()
+
+
+def check_away(text: str | None) -> str | None:
+    """The away text to keep (None: back), or ``invalid_frame`` for one too long."""
+    if text is None or not text.strip():
+        return None
+    if len(text) > MAX_AWAY_LENGTH:
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, f"away texts are at most {MAX_AWAY_LENGTH} characters"
+        )
+    return clean_line(text.strip())
 
 
 def name_key(name: str) -> str:

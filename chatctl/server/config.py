@@ -42,6 +42,8 @@ class ServerConfig:
     #: never). Above it they pass quietly, as on Twitch above 1 000 chatters: announcing
     #: each one to everyone makes filling a room O(N^2) frames (15 000: 112 million).
     announce_limit: int = 1000
+    #: Rooms one connection may be in at once (``too_many_rooms`` past it).
+    max_rooms: int = 50
     max_per_address: int = 16
     max_new_per_minute: int = 30
     #: Apply the per-address limits to loopback clients too.

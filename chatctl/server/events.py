@@ -44,8 +44,32 @@ class Closed:
 
 @dataclass(frozen=True)
 class MessageRelayed:
+    """A room message (``--verbose`` only); private messages are never reported."""
+
     name: str
     text: str
+    room: str = "#lobby"
+    action: bool = False
+
+
+@dataclass(frozen=True)
+class RoomEntered:
+    name: str
+    room: str
+    #: The room did not exist until this person came in.
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class RoomParted:
+    name: str
+    room: str
+
+
+@dataclass(frozen=True)
+class Renamed:
+    old: str
+    new: str
 
 
 @dataclass(frozen=True)
@@ -53,9 +77,20 @@ class Stopping:
     users: int
 
 
-ServerEvent = Listening | UserJoined | UserLeft | Refused | Closed | MessageRelayed | Stopping
+ServerEvent = (
+    Listening
+    | UserJoined
+    | UserLeft
+    | Refused
+    | Closed
+    | MessageRelayed
+    | RoomEntered
+    | RoomParted
+    | Renamed
+    | Stopping
+)
 Observer = Callable[[ServerEvent], None]
 
 
-def _ignore(event: ServerEvent) -> None:
+def ignore(event: ServerEvent) -> None:
     """The default observer, for servers embedded in tests or other programs."""

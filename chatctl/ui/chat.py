@@ -1,10 +1,12 @@
 """``chatctl join``: the line client (pipes), and what it shares with the interactive one.
 
 Without a terminal on both stdin and stdout there is no prompt at all: each
-stdin line is a message, the conversation goes to stdout as plain lines, and
-notes about the session go to stderr so a pipe carries only the conversation.
-A piped client does not reconnect: a lost connection ends it (exit 6, or 7 when
-the server announced its shutdown), after listing what was not relayed.
+stdin line is a message to the current room (with ``--commands``, a line
+starting with ``/`` is a command, as at the prompt), the conversation goes to
+stdout as plain lines, and notes about the session go to stderr so a pipe
+carries only the conversation. A piped client does not reconnect: a lost
+connection ends it (exit 6, or 7 when the server announced its shutdown), after
+listing what was not relayed.
 
 With a terminal, ``chatctl.ui.interactive`` runs the prompt instead.
 """
@@ -12,85 +14,101 @@ With a terminal, ``chatctl.ui.interactive`` runs the prompt instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from typing import TextIO
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.text import Text
 
-from chatctl import eventloop
+from chatctl import commands, eventloop
 from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
+from chatctl.protocol import Message, Private
 from chatctl.ui.access import AskUser, run_asking, worth_asking
+from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
-from chatctl.ui.render import notice_line, render_frame, unsent_line, welcome_line
+from chatctl.ui.output import Show
+from chatctl.ui.render import View, mentions, notice_line, render_frame, unsent_line, welcome_line
+from chatctl.ui.stdin import MAX_READ_AHEAD, start_stdin_reader
 
-#: What the user types to leave (besides Ctrl-D and Ctrl-C).
-QUIT_WORDS = frozenset({"exit", "/quit"})
 #: At end of piped input, wait for the server as long as frames keep coming (it may
 #: pace a fast sender), but no longer than this many seconds without any.
 SETTLE_IDLE = 10.0
 
 
-def run_join(
-    host: str,
-    port: int,
-    name: str,
-    tls: TlsOptions | None = None,
-    password: str | None = None,
-) -> int:
+@dataclass(frozen=True)
+class JoinOptions:
+    """How ``chatctl join`` connects and behaves, besides where and as whom."""
+
+    rooms: list[str] | None = None
+    tls: TlsOptions | None = None
+    password: str | None = None
+    #: Piped lines starting with ``/`` are commands (for bots); otherwise text.
+    commands: bool = False
+    #: Ring the terminal bell on a mention or a private message.
+    bell: bool = True
+
+
+def run_join(host: str, port: int, name: str, options: JoinOptions | None = None) -> int:
     """Join, chat until the user leaves or the server goes; returns the exit code.
 
     In a terminal, an unknown TLS server or a missing password is asked about
     first (``chatctl.ui.access``), before the chat prompt starts.
     """
+    base = options or JoinOptions()
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
 
-    def run(tls: TlsOptions | None, password: str | None) -> int:
-        return eventloop.run(_join(host, port, name, interactive, tls, password))
+    def attempt(tls: TlsOptions | None, password: str | None) -> int:
+        chosen = JoinOptions(base.rooms, tls, password, base.commands, base.bell)
+        return eventloop.run(_join(host, port, name, interactive, chosen))
 
-    return run_asking(run, tls, password, f"{host}:{port}")
+    return run_asking(attempt, base.tls, base.password, f"{host}:{port}")
 
 
-async def _join(
-    host: str,
-    port: int,
-    name: str,
-    interactive: bool,
-    tls: TlsOptions | None = None,
-    password: str | None = None,
-) -> int:
+async def _join(host: str, port: int, name: str, interactive: bool, options: JoinOptions) -> int:
     try:
-        client = await ChatClient.join(host, port, name, tls=tls, password=password)
+        client = await ChatClient.join(
+            host, port, name, rooms=options.rooms, tls=options.tls, password=options.password
+        )
     except ClientError as exc:
-        if worth_asking(exc, interactive, password):
+        if worth_asking(exc, interactive, options.password):
             raise AskUser(exc) from None
         print_error(str(exc))
         return exit_code_for(exc)
     if interactive:
         from chatctl.ui.interactive import run_interactive
 
-        # It closes the client(s) itself; it rejoins with the same TLS options and password.
-        return await run_interactive(client, host, port, tls=tls, password=password)
+        # It closes the client(s) itself; it rejoins with the same options.
+        return await run_interactive(client, host, port, options)
     try:
-        return await _piped(client)
+        return await _piped(client, options)
     finally:
         await client.close()
 
 
-async def receive(client: ChatClient, show: Show) -> ClientError | None:
+def welcome(client: ChatClient, *, hint: bool = True, again: bool = False) -> Text:
+    return welcome_line(client.name, client.welcome.server, client.joined, hint=hint, again=again)
+
+
+async def receive(
+    client: ChatClient, show: Show, conversation: Conversation, bell: bool = False
+) -> ClientError | None:
     """Show frames until the connection ends; the error that ended it, if any."""
     try:
         async for frame in client:
-            line = render_frame(frame, client.name)
+            line = render_frame(frame, View(client.name, multi_room=len(client.rooms) > 1))
             if line is not None:
                 show(line)
+            ring = False
+            if isinstance(frame, Private) and not client.mine(frame.name):
+                conversation.last_private = frame.name
+                ring = True
+            elif isinstance(frame, Message) and not client.mine(frame.name):
+                ring = mentions(frame.text, client.name)
+            if ring and bell:
+                show.bell()
     except ClientError as exc:
         return exc
     return None
@@ -100,43 +118,17 @@ def notice_line_now(text: str, style: str) -> Text:
     return notice_line(time.time(), text, style)
 
 
-class Show:
-    """Where lines go: Rich styles for a terminal, ``Text.plain`` for a pipe."""
-
-    def __init__(self, console: Console | None, out: TextIO | None = None) -> None:
-        self.console = console
-        self.out = out
-
-    def __call__(self, line: Text) -> None:
-        if self.console is not None:
-            self.console.print(line)
-        elif self.out is not None:
-            self.out.write(line.plain + "\n")
-            self.out.flush()
-
-
-async def send(client: ChatClient, text: str, show: Show) -> None:
-    """Send a line; blank lines are skipped, and a line too long is refused here."""
-    if not text.strip():
-        return
-    try:
-        await client.say(text)
-    except ProtocolError as exc:
-        show(notice_line_now(f"not sent: {exc.message}", "bold red"))
-
-
 # --------------------------------------------------------------------------- pipes
 
 
-async def _piped(client: ChatClient) -> int:
+async def _piped(client: ChatClient, options: JoinOptions) -> int:
     show, warn = Show(None, sys.stdout), Show(None, sys.stderr)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        welcome_line(client.welcome, hint=False)
-    )
+    Console(stderr=True, highlight=False, soft_wrap=True).print(welcome(client, hint=False))
+    conversation = Conversation()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     room = threading.BoundedSemaphore(MAX_READ_AHEAD)
-    _start_stdin_reader(asyncio.get_running_loop(), lines, room)
-    receiver = asyncio.create_task(receive(client, show))
+    start_stdin_reader(asyncio.get_running_loop(), lines, room)
+    receiver = asyncio.create_task(receive(client, show, conversation))
     while True:
         getting = asyncio.ensure_future(lines.get())
         await asyncio.wait({getting, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -145,9 +137,12 @@ async def _piped(client: ChatClient) -> int:
             return _ended(client, receiver.result(), warn)
         line = getting.result()
         room.release()
-        if line is None or line.strip() in QUIT_WORDS:
+        if line is None or line.strip() in commands.QUIT_WORDS:
             return await _finish(client, receiver, warn)
-        await send(client, line, warn)
+        # A log line starting with "/" stays text unless --commands asks otherwise.
+        command = commands.parse(line) if options.commands else commands.Text(line)
+        if await run(client, command, conversation, warn):
+            return await _finish(client, receiver, warn)
 
 
 async def _finish(
@@ -185,74 +180,3 @@ def _ended(client: ChatClient, error: ClientError | None, warn: Show) -> int:
     if error is not None:
         return exit_code_for(error)
     return ExitCode.SERVER_SHUTDOWN if client.shutdown is not None else ExitCode.OK
-
-
-#: Longer stdin lines are refused anyway, so the reader never holds more than this.
-_MAX_LINE = MAX_TEXT_BYTES * 4
-#: Lines read from stdin but not yet sent. The sender goes at the server's pace (5/s once
-#: the burst is spent), so ``cat big.log | chatctl join`` would otherwise hold the whole
-#: file in memory; with this bound the reader waits, and so does the pipe's writer.
-MAX_READ_AHEAD = 256
-
-
-def split_lines(chunks: Iterable[bytes], limit: int = _MAX_LINE) -> Iterator[bytes]:
-    """Lines from a stream of chunks, newline dropped; a line over ``limit`` is cut there.
-
-    The cut line is still yielded (it is over the message limit, so sending it
-    fails with a clear "not sent"), and the rest of it is skipped.
-    """
-    buf = b""
-    skipping = False
-    for chunk in chunks:
-        buf += chunk
-        start = 0
-        while (end := buf.find(b"\n", start)) >= 0:
-            if not skipping:
-                yield buf[start:end]
-            skipping = False
-            start = end + 1
-        buf = buf[start:]
-        if len(buf) > limit:
-            if not skipping:
-                yield buf[:limit]
-            skipping, buf = True, b""
-    if buf and not skipping:
-        yield buf
-
-
-def _read_chunks(fd: int) -> Iterator[bytes]:
-    while chunk := os.read(fd, 65536):
-        yield chunk
-
-
-def _start_stdin_reader(
-    loop: asyncio.AbstractEventLoop,
-    lines: asyncio.Queue[str | None],
-    room: threading.BoundedSemaphore,
-) -> None:
-    """Read stdin in a daemon thread and hand lines to the loop.
-
-    A daemon thread because ``connect_read_pipe`` fails on regular files and
-    hangs on /dev/null, and a worker thread blocked in read() would keep the
-    process alive at exit while stdin stays open. It reads the file descriptor
-    with ``os.read``, not ``sys.stdin``: a daemon thread blocked inside a
-    buffered reader holds its lock, and the interpreter aborts at exit on it.
-    It takes one of ``room``'s slots per line, so it never reads far ahead.
-    """
-
-    def put(item: str | None) -> None:
-        room.acquire()  # released as the loop takes each line: at most MAX_READ_AHEAD held
-        with contextlib.suppress(RuntimeError):  # the loop is gone: we are exiting anyway
-            loop.call_soon_threadsafe(lines.put_nowait, item)
-
-    def pump() -> None:
-        try:
-            if sys.stdin is not None:
-                for raw in split_lines(_read_chunks(sys.stdin.fileno())):
-                    put(raw.decode("utf-8", errors="replace").rstrip("\r"))
-        except (OSError, ValueError):
-            pass
-        finally:
-            put(None)
-
-    threading.Thread(target=pump, name="chatctl-stdin", daemon=True).start()

@@ -7,11 +7,15 @@ typed so far". The receive loop therefore just prints Rich output to stdout.
 ``raw=True`` lets Rich's colour codes through; that is safe only because every
 untrusted string was escaped by ``protocol.clean_frame`` before it got here.
 
+The prompt names the room you type into (``[#ops] alice>``); Alt-1..9 switch
+rooms, Tab completes commands, rooms and the names of the people in the room,
+Ctrl-C clears a half-typed line and leaves from an empty one.
+
 When the connection is lost, or the server shuts down, the client keeps the
-prompt and rejoins under the same name, waiting 1, 2, 4, 8, 16, then 30 seconds
-between attempts (``client.backoff``). Nothing is silently lost: lines the lost
-connection never relayed (``client.Unconfirmed``) are listed as not sent, and
-lines typed while offline are not queued but reported at once.
+prompt and rejoins under the same name and in the same rooms, waiting 1, 2, 4, 8,
+16, then 30 seconds between attempts (``client.backoff``). Nothing is silently
+lost: lines the lost connection never relayed are listed as not sent, and lines
+typed while offline are not queued but reported at once.
 """
 
 from __future__ import annotations
@@ -23,76 +27,62 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from chatctl.client import (
-    ChatClient,
-    ClientError,
-    Refused,
-    TlsOptions,
-    backoff,
-    worth_retrying,
-)
+from chatctl import commands
+from chatctl.client import ChatClient, ClientError, Refused, backoff, worth_retrying
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
-from chatctl.ui.chat import QUIT_WORDS, Show, notice_line_now, receive, send
-from chatctl.ui.render import unsent_line, welcome_line
+from chatctl.ui.chat import JoinOptions, notice_line_now, receive, welcome
+from chatctl.ui.commands import Conversation, run
+from chatctl.ui.output import Show
+from chatctl.ui.prompt import make_session
+from chatctl.ui.render import unsent_line
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.formatted_text import FormattedText
 
 #: Seconds to wait for the server to close after we said goodbye.
 LEAVE_TIMEOUT = 2.0
 
 
-async def run_interactive(
-    client: ChatClient,
-    host: str,
-    port: int,
-    *,
-    tls: TlsOptions | None = None,
-    password: str | None = None,
-) -> int:
+async def run_interactive(client: ChatClient, host: str, port: int, options: JoinOptions) -> int:
     """Chat at a prompt until the user leaves or rejoining is pointless; the exit code."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.formatted_text import FormattedText
     from prompt_toolkit.patch_stdout import patch_stdout
 
     # file=None: Rich looks up sys.stdout at each print, i.e. the patched proxy.
     console = Console(force_terminal=True, highlight=False, soft_wrap=True)
     show = Show(console)
-    session: PromptSession[str] = PromptSession(erase_when_done=True)
-    prompt = FormattedText([("bold", f"{client.name}"), ("", "> ")])
-    link = _Link(client, host, port, show, tls, password)
+    link = _Link(client, host, port, show, options)
+    session = make_session(link)
     # Raw mode for the whole session, not only while a prompt runs: keys typed between
     # one Enter and the next prompt would otherwise be echoed by the terminal itself.
     with session.input.raw_mode(), patch_stdout(raw=True):
-        show(welcome_line(client.welcome))
-        keeper = asyncio.create_task(link.keep())
+        show(welcome(client))
+        keeper = asyncio.create_task(link.keep(session))
         try:
             while True:
-                asking = asyncio.ensure_future(_ask(session, prompt))
+                asking = asyncio.ensure_future(_ask(session))
                 await asyncio.wait({asking, keeper}, return_when=asyncio.FIRST_COMPLETED)
                 if keeper.done():
                     asking.cancel()
                     await asyncio.gather(asking, return_exceptions=True)
                     return keeper.result()
                 line = asking.result()
-                if line is None or line.strip() in QUIT_WORDS:
+                if line is None or await link.send(line):
                     return await link.leave()
-                await link.send(line)
+                session.app.invalidate()  # the prompt may name another room now
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
             await link.close()
 
 
-async def _ask(session: PromptSession[str], prompt: FormattedText) -> str | None:
-    """One line from the user; None for Ctrl-D or Ctrl-C.
+async def _ask(session: PromptSession[str]) -> str | None:
+    """One line from the user; None for Ctrl-D, or Ctrl-C on an empty line.
 
     Caught here because a KeyboardInterrupt escaping a task stops the whole loop.
     """
     try:
-        return await session.prompt_async(prompt)
+        return await session.prompt_async()
     except (EOFError, KeyboardInterrupt):
         return None
 
@@ -101,32 +91,35 @@ class _Link:
     """The connection behind the prompt: ``client`` is None while offline."""
 
     def __init__(
-        self,
-        client: ChatClient,
-        host: str,
-        port: int,
-        show: Show,
-        tls: TlsOptions | None = None,
-        password: str | None = None,
+        self, client: ChatClient, host: str, port: int, show: Show, options: JoinOptions
     ) -> None:
         self.client: ChatClient | None = client
         self.host = host
         self.port = port
-        self.tls = tls
-        self.password = password
+        self.options = options
         self.name = client.name
         self.show = show
+        self.conversation = Conversation()
+        #: Where we were when the connection was lost: rejoined there.
+        self._rooms: list[str] | None = options.rooms
+        self._current: str | None = None
 
-    async def keep(self) -> int:
+    def current(self) -> ChatClient | None:
+        return self.client
+
+    async def keep(self, session: PromptSession[str]) -> int:
         """Show what arrives; after each loss, rejoin. Returns when we left or must stop."""
         while True:
             client = self.client
             assert client is not None  # noqa: S101  narrows: keep() runs only while connected
-            error = await receive(client, self.show)
+            error = await receive(client, self.show, self.conversation, self.options.bell)
             if client.leaving:
                 return ExitCode.OK
             # Offline from here: report the loss before anything else can print.
             self.client = None
+            self.name = client.name
+            self._rooms, self._current = client.rooms.names(), client.rooms.current
+            session.app.invalidate()
             delays = backoff()
             delay = next(delays)
             why = str(error) if error else f"connection to {client.where} closed by the server"
@@ -137,16 +130,23 @@ class _Link:
             code = await self._rejoin(delay, delays)
             if code is not None:
                 return code
+            session.app.invalidate()
 
     async def _rejoin(self, delay: float, delays: Iterator[float]) -> int | None:
         """Try to join again until it works (None) or cannot work (the exit code)."""
         attempt = 0
+        options = self.options
         while True:
             await asyncio.sleep(delay)
             attempt += 1
             try:
-                self.client = await ChatClient.join(
-                    self.host, self.port, self.name, tls=self.tls, password=self.password
+                client = await ChatClient.join(
+                    self.host,
+                    self.port,
+                    self.name,
+                    rooms=self._rooms,
+                    tls=options.tls,
+                    password=options.password,
                 )
             except ClientError as exc:
                 if not worth_retrying(exc):
@@ -164,16 +164,23 @@ class _Link:
                     )
                 )
                 continue
-            self.show(welcome_line(self.client.welcome, hint=False, again=True))
+            if self._current is not None and self._current in client.rooms:
+                client.rooms.switch(self._current)
+            self.client = client
+            self.show(welcome(client, hint=False, again=True))
             return None
 
-    async def send(self, line: str) -> None:
-        if not line.strip():
-            return
-        if self.client is None:
+    async def send(self, line: str) -> bool:
+        """Run one typed line; True when it asks to leave."""
+        command = commands.parse(line)
+        if isinstance(command, commands.Quit):
+            return True
+        if isinstance(command, commands.Text) and not line.strip():
+            return False
+        if self.client is None and not isinstance(command, commands.Help | commands.Mistake):
             self.show(unsent_line(time.time(), line, offline=True))
-            return
-        await send(self.client, line, self.show)
+            return False
+        return await run(self.client, command, self.conversation, self.show)
 
     async def leave(self) -> int:
         """Say goodbye if connected, and wait (a little) for the server to close."""

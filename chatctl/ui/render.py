@@ -1,32 +1,41 @@
 """How chat events look: one Rich ``Text`` per event.
 
-Untrusted strings (names, texts, reasons) only ever enter a ``Text`` as plain
-content, never as markup, and styles go on the trusted parts; the client core
-already escaped control characters (``protocol.clean_frame``). ``Text.plain``
+Untrusted strings (names, texts, reasons, rooms) only ever enter a ``Text`` as
+plain content, never as markup, and styles go on the trusted parts; the client
+core already escaped control characters (``protocol.clean_frame``). ``Text.plain``
 of the same objects is the pipe-friendly form, so both modes show the same words.
 
-Layout: ``[HH:MM:SS] name: text`` for messages, ``[HH:MM:SS] * ...`` for notices.
-Continuation lines of a multi-line message are indented past the name, so no
-line of a message can pass for another message or a notice (those start at
-column 0 with ``[``).
+Layout: ``[HH:MM:SS] name: text`` for messages, ``[HH:MM:SS] * ...`` for notices;
+with more than one room, the room comes after the stamp. Continuation lines of a
+multi-line message are indented past the name, so no line of a message can pass
+for another message or a notice (those start at column 0 with ``[``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
+from dataclasses import dataclass
 
 from rich.text import Text
 
 from chatctl.protocol import (
+    AwayState,
     Error,
     Joined,
     Left,
     Message,
+    NickChanged,
+    Parted,
+    Private,
+    RoomsReply,
+    RoomState,
     ServerFrame,
     Shutdown,
-    Welcome,
+    WhoReply,
     clean_text,
+    name_key,
 )
 
 _PALETTE = (
@@ -47,6 +56,10 @@ _PALETTE = (
     "deep_sky_blue1",
     "gold1",
 )
+#: Private messages stand out: the same colour for every one, a marker, bold.
+PRIVATE_STYLE = "bold magenta"
+#: A message that names you.
+MENTION_STYLE = "bold reverse yellow"
 
 _LEAVE_REASONS = {
     "quit": "left",
@@ -67,21 +80,64 @@ def clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
-def _stamp(timestamp: float) -> Text:
-    return Text(f"[{clock(timestamp)}] ", style="dim")
-
-
-def message_line(timestamp: float, name: str, text: str, *, own: bool = False) -> Text:
-    line = _stamp(timestamp)
-    line.append(name, style=f"bold {name_style(name)}" + (" reverse" if own else ""))
-    line.append(": ")
-    indent = "\n" + " " * (len(line.plain))
-    line.append(indent.join(text.split("\n")), style="italic" if own else "")
+def _stamp(timestamp: float, room: str | None = None) -> Text:
+    line = Text()
+    line.append(f"[{clock(timestamp)}] ", style="dim")  # the stamp alone: no base style
+    if room is not None:
+        line.append(f"{room} ", style="bold")
     return line
 
 
-def notice_line(timestamp: float, text: str, style: str = "dim") -> Text:
+def mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a word, in any case (``alice.`` yes, ``alice.b`` no)."""
+    pattern = rf"(?<![A-Za-z0-9_.\-]){re.escape(name)}(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])"
+    return re.search(pattern, text, flags=re.IGNORECASE | re.ASCII) is not None
+
+
+def _body(line: Text, text: str, style: str = "") -> Text:
+    """Append ``text``, its continuation lines indented to where it starts."""
+    indent = "\n" + " " * len(line.plain)
+    line.append(indent.join(text.split("\n")), style=style)
+    return line
+
+
+def message_line(
+    timestamp: float,
+    name: str,
+    text: str,
+    *,
+    own: bool = False,
+    room: str | None = None,
+    action: bool = False,
+    mention: bool = False,
+) -> Text:
+    line = _stamp(timestamp, room)
+    style = f"bold {name_style(name)}" + (" reverse" if own else "")
+    if action:
+        line.append("* ", style="bold")
+        line.append(name, style=style)
+        line.append(" ")
+    else:
+        line.append(name, style=style)
+        line.append(": ")
+    body_style = MENTION_STYLE if mention else ("italic" if own else "")
+    return _body(line, text, body_style)
+
+
+def private_line(
+    timestamp: float, sender: str, to: str, text: str, *, own: bool, action: bool = False
+) -> Text:
+    """``[PM from bob] hi`` / ``[PM to bob] hi``: never mistaken for a room message."""
     line = _stamp(timestamp)
+    line.append(f"[PM to {to}]" if own else f"[PM from {sender}]", style=PRIVATE_STYLE)
+    line.append(" ")
+    if action:
+        line.append(f"* {sender} ", style=PRIVATE_STYLE)
+    return _body(line, text, "magenta")
+
+
+def notice_line(timestamp: float, text: str, style: str = "dim", room: str | None = None) -> Text:
+    line = _stamp(timestamp, room)
     line.append(f"* {text}", style=style)
     return line
 
@@ -94,38 +150,97 @@ def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
     """
     line = _stamp(timestamp)
     line.append("* not sent (offline): " if offline else "* not sent: ", style="red")
-    indent = "\n" + " " * len(line.plain)
-    line.append(indent.join(clean_text(text).split("\n")), style="red")
-    return line
+    return _body(line, clean_text(text), "red")
 
 
-def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) -> Text:
-    """The welcome notice; ``again`` after a reconnection."""
-    others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
-    unnamed = welcome.online - len(others) - 1  # a big room's welcome names only some
+def _who(users: list[str], online: int, me: str) -> str:
+    others = [u for u in users if name_key(u) != name_key(me)]
+    unnamed = online - len(others) - 1  # a big room's state names only some
     who = ", ".join(others) if others else "nobody else yet"
     if unnamed > 0:
         who = f"{who} and {unnamed} more" if others else f"{unnamed} others"
+    return who
+
+
+def welcome_line(
+    name: str, server: str, rooms: list[RoomState], *, hint: bool = True, again: bool = False
+) -> Text:
+    """The welcome notice, with who is in each room; ``again`` after a reconnection."""
     verb = "reconnected to" if again else "joined"
-    text = f"{verb} {welcome.server} as {welcome.name}; online: {who}."
+    text = f"{verb} {server} as {name}"
+    if len(rooms) == 1:
+        state = rooms[0]
+        text += f" in {state.room}; online: {_who(state.users, state.online, name)}."
+    elif rooms:
+        where = "; ".join(f"{s.room}: {_who(s.users, s.online, name)}" for s in rooms)
+        text += f" in {len(rooms)} rooms; {where}."
+    else:
+        text += ", in no room yet (/join ROOM)."
     if hint:
-        text += " Type to chat; exit, /quit or Ctrl-D to leave."
+        text += " Type to chat; /help for commands, /quit to leave."
     return notice_line(time.time(), text, style="green")
 
 
-def render_frame(frame: ServerFrame, me: str) -> Text | None:
+@dataclass(frozen=True)
+class View:
+    """What rendering needs to know about us: our name, and whether to show rooms."""
+
+    me: str
+    multi_room: bool = False
+
+    def room(self, room: str | None) -> str | None:
+        return room if self.multi_room else None
+
+    def mine(self, name: str) -> bool:
+        return name_key(name) == name_key(self.me)
+
+
+def render_frame(frame: ServerFrame, me: str | View) -> Text | None:
     """The line for a frame, or None for frames a person need not see."""
+    view = me if isinstance(me, View) else View(me)
     match frame:
-        case Message(time=ts, name=name, text=text):
-            return message_line(ts, name, text, own=name.lower() == me.lower())
-        case Joined(time=ts, name=name):
-            return notice_line(ts, f"{name} joined")
-        case Left(time=ts, name=name, reason=reason):
-            return notice_line(ts, f"{name} {_LEAVE_REASONS.get(reason, f'left ({reason})')}")
+        case Message(time=ts, name=name, text=text, room=room, action=action):
+            own = view.mine(name)
+            mention = not own and mentions(text, view.me)
+            return message_line(
+                ts, name, text, own=own, room=view.room(room), action=action, mention=mention
+            )
+        case Private(time=ts, name=name, to=to, text=text, action=action, away=away):
+            line = private_line(ts, name, to, text, own=view.mine(name), action=action)
+            if away is not None and view.mine(name):
+                line.append(f"\n  ({to} is away: {away})", style="dim")
+            return line
+        case Joined(time=ts, name=name, room=room):
+            if view.mine(name):
+                return None  # the room's state said so already
+            return notice_line(ts, f"{name} joined", room=view.room(room))
+        case Parted(time=ts, name=name, room=room):
+            if view.mine(name):
+                return notice_line(ts, f"you left {room}")
+            return notice_line(ts, f"{name} left {room}", room=view.room(room))
+        case Left(time=ts, name=name, reason=reason, room=room):
+            said = _LEAVE_REASONS.get(reason, f"left ({reason})")
+            return notice_line(ts, f"{name} {said}", room=view.room(room))
+        case NickChanged(time=ts, name=old, new=new, room=room):
+            return notice_line(ts, f"{old} is now known as {new}", room=view.room(room))
+        case RoomState(room=room, users=users, online=online, topic=topic):
+            text = f"you are in {room}; online: {_who(users, online, view.me)}."
+            if topic:
+                text += f" Topic: {topic}"
+            return notice_line(time.time(), text, "green")
+        case AwayState(text=text):
+            said = f"you are away: {text}" if text else "you are back"
+            return notice_line(time.time(), said)
+        case RoomsReply(rooms=rooms):
+            listed = ", ".join(
+                f"{r.name} ({r.members})" + (f" {r.topic}" if r.topic else "") for r in rooms
+            )
+            return notice_line(time.time(), f"rooms: {listed or 'none'}")
+        case WhoReply(room=room, users=users):
+            names = [u.name + (f" (away: {u.away})" if u.away else "") for u in users]
+            return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
         case Shutdown():
             return notice_line(time.time(), "the server is shutting down", "yellow")
         case Error(code=code, message=message):
             return notice_line(time.time(), f"error: {message} ({code})", "bold red")
-        case Welcome():
-            return welcome_line(frame)
     return None

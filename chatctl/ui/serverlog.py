@@ -26,18 +26,23 @@ from rich.text import Text
 
 from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
+from chatctl.oslimits import raise_open_file_limit
 from chatctl.server.config import ServerConfig
-from chatctl.server.core import ChatServer, Hub, raise_open_file_limit
 from chatctl.server.events import (
     Closed,
     Listening,
     MessageRelayed,
     Refused,
+    Renamed,
+    RoomEntered,
+    RoomParted,
     ServerEvent,
     Stopping,
     UserJoined,
     UserLeft,
 )
+from chatctl.server.hub import Hub
+from chatctl.server.listener import ChatServer
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
 
@@ -64,8 +69,15 @@ def describe(event: ServerEvent) -> tuple[str, str]:
         case Closed(address=address, reason=reason):
             hint = _CLOSED_HINTS.get(reason)
             return f"closed {address}: {reason}" + (f" ({hint})" if hint else ""), "yellow"
-        case MessageRelayed(name=name, text=text):
-            return f"{name}: {text}".replace("\n", "\n    "), ""
+        case MessageRelayed(name=name, text=text, room=room, action=action):
+            said = f"* {name} {text}" if action else f"{name}: {text}"
+            return f"{room} {said}".replace("\n", "\n    "), ""
+        case RoomEntered(name=name, room=room, created=created):
+            return f"  {name} joined {room}" + (" (new room)" if created else ""), "dim"
+        case RoomParted(name=name, room=room):
+            return f"  {name} left {room}", "dim"
+        case Renamed(old=old, new=new):
+            return f"  {old} is now {new}", "dim"
         case Stopping(users=users):
             return f"shutting down, {users} user(s) notified", "bold yellow"
 

@@ -1,0 +1,53 @@
+"""The client core: connect, handshake, send, receive. asyncio only, no terminal code.
+
+One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
+pinning, reading frames), ``unconfirmed`` (what has not come back), ``rooms`` (the
+rooms we are in), ``core`` (``ChatClient`` and ``fetch_status``). The public names
+are re-exported here.
+"""
+
+from chatctl.client.connection import Connection, TlsOptions
+from chatctl.client.core import (
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    ChatClient,
+    backoff,
+    fetch_status,
+)
+from chatctl.client.errors import (
+    ClientError,
+    ConnectionLost,
+    FingerprintChanged,
+    Refused,
+    UnknownServer,
+    Unreachable,
+    Untrusted,
+    WrongTransport,
+    worth_retrying,
+)
+from chatctl.client.rooms import Rooms, RoomView
+from chatctl.client.unconfirmed import Unconfirmed
+
+__all__ = [
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "ChatClient",
+    "ClientError",
+    "Connection",
+    "ConnectionLost",
+    "FingerprintChanged",
+    "Refused",
+    "RoomView",
+    "Rooms",
+    "TlsOptions",
+    "Unconfirmed",
+    "UnknownServer",
+    "Unreachable",
+    "Untrusted",
+    "WrongTransport",
+    "backoff",
+    "fetch_status",
+    "worth_retrying",
+]

@@ -1,0 +1,356 @@
+"""The client core: join, the requests of protocol version 2, and the receive loop.
+
+asyncio only, no terminal code, so tests, bots and the terminal UI all drive the
+same object. ``async for frame in client`` is the receive loop; it keeps
+``rooms`` (who is where) and ``unconfirmed`` (what has not come back) up to date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from chatctl.client.connection import Connection, TlsOptions
+from chatctl.client.errors import ClientError, ConnectionLost, Refused
+from chatctl.client.rooms import Rooms
+from chatctl.client.unconfirmed import Unconfirmed
+from chatctl.protocol import (
+    PROTOCOL_VERSION,
+    Away,
+    Bye,
+    Error,
+    ErrorCode,
+    Hello,
+    Join,
+    Message,
+    Msg,
+    Nick,
+    NickChanged,
+    Part,
+    Ping,
+    Pong,
+    Private,
+    ProtocolError,
+    RoomsRequest,
+    RoomState,
+    Say,
+    ServerFrame,
+    Shutdown,
+    StatusReply,
+    StatusRequest,
+    Welcome,
+    WhoRequest,
+    check_name,
+    check_room,
+    check_text,
+    encode,
+    name_key,
+)
+
+#: Seconds to connect and to get the answer to a handshake or a status request.
+DEFAULT_TIMEOUT = 10.0
+#: Seconds of silence from the server before the client pings it, then seconds to wait
+#: for anything at all before it gives the connection up (the server's own rule for clients).
+DEFAULT_PING_INTERVAL = 60.0
+DEFAULT_PING_TIMEOUT = 30.0
+
+
+Request = Say | Msg | Join | Part | Nick | Away | RoomsRequest | WhoRequest
+
+
+def backoff(first: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> Iterator[float]:
+    """Seconds to wait before each reconnection attempt: 1, 2, 4, 8, 16, 30, 30, ..."""
+    delay = first
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * factor, cap)
+
+
+class ChatClient:
+    """A joined participant.
+
+    The receive loop answers the server's pings, pings a server that has been
+    silent for ``ping_interval`` seconds and gives the connection up (ConnectionLost)
+    when nothing at all arrives within ``ping_timeout`` more: TCP alone takes hours
+    to notice a half-open connection.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        welcome: Welcome,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+    ) -> None:
+        self._conn = conn
+        self.welcome = welcome
+        self.name = welcome.name
+        self.where = conn.where
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.unconfirmed = Unconfirmed()
+        self.rooms = Rooms()
+        #: The rooms of the handshake, as the server stated them (filled by ``join``).
+        self.joined: list[RoomState] = []
+        self.shutdown: Shutdown | None = None
+        self._backlog: deque[ServerFrame] = deque()
+        #: ``join`` requests not answered yet, with the room typed into before each.
+        self._switched: dict[str, str | None] = {}
+        self._leaving = False
+        self._ended = False
+        self._activity = asyncio.Event()  # set on every frame and when the loop ends
+
+    @classmethod
+    async def join(
+        cls,
+        host: str,
+        port: int,
+        name: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        rooms: list[str] | None = None,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        tls: TlsOptions | None = None,
+        password: str | None = None,
+    ) -> ChatClient:
+        """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
+
+        Returns once the server has put us in every room; raises Unreachable,
+        Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
+        FingerprintChanged or WrongTransport.
+        """
+        try:
+            check_name(name)  # say so before touching the network
+            wanted = None if rooms is None else list(dict.fromkeys(check_room(r) for r in rooms))
+        except ProtocolError as exc:
+            raise Refused(exc.code, exc.message) from None
+        conn = await Connection.open(host, port, timeout, tls)
+        try:
+            hello = Hello(PROTOCOL_VERSION, name, password, wanted)
+            conn.write(encode(hello))
+            reply = await conn.read_reply(timeout)
+            if isinstance(reply, Welcome):
+                client = cls(conn, reply, ping_interval, ping_timeout)
+                await client._read_rooms(len(wanted) if wanted is not None else 1, timeout)
+                return client
+        except BaseException:
+            await conn.close()
+            raise
+        await conn.close()
+        if isinstance(reply, Error):
+            retry_after = None if reply.retry_after_ms is None else reply.retry_after_ms / 1000
+            raise Refused(reply.code, reply.message, retry_after)
+        raise ClientError(
+            f"{conn.where} answered the handshake with '{reply.__struct_config__.tag}'"
+        )
+
+    async def _read_rooms(self, count: int, timeout: float) -> None:
+        """Read up to the handshake's ``room`` frames; what comes between is kept for later."""
+        while len(self.joined) < count:
+            frame = await self._conn.read_reply(timeout)
+            self.rooms.apply(frame, self.name)
+            if isinstance(frame, RoomState):
+                self.joined.append(frame)
+            else:
+                self._backlog.append(frame)
+
+    @property
+    def leaving(self) -> bool:
+        """True once ``leave`` was called."""
+        return self._leaving
+
+    @property
+    def ended(self) -> bool:
+        """True once the receive loop has ended (either way)."""
+        return self._ended
+
+    # requests
+
+    async def say(self, text: str, room: str | None = None, *, action: bool = False) -> str:
+        """Send a message to ``room`` (default: the current room); its id.
+
+        Raises ProtocolError if it is empty or too long to send, or names no room.
+        The text stays in ``unconfirmed`` until it comes back from the server.
+        """
+        check_text(text)
+        target = check_room(room) if room is not None else self.rooms.current
+        if target is None:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are in no room: /join one first")
+        id = self.unconfirmed.sent(text)
+        await self._send(Say(text, target, id, action))
+        return id
+
+    async def msg(self, to: str, text: str, *, action: bool = False) -> str:
+        """Send a private message to ``to``; its id (confirmed by the echo)."""
+        check_text(text)
+        check_name(to)
+        id = self.unconfirmed.sent(text)
+        await self._send(Msg(to, text, id, action))
+        return id
+
+    async def join_room(self, room: str) -> str:
+        """Enter ``room`` and type into it from now on; the request's id."""
+        room = check_room(room)
+        id = self.unconfirmed.new_id()
+        self._switched[id] = self.rooms.current
+        self.rooms.switch(room)
+        await self._send(Join(room, id))
+        return id
+
+    async def part(self, room: str) -> str:
+        id = self.unconfirmed.new_id()
+        await self._send(Part(check_room(room), id))
+        return id
+
+    async def nick(self, name: str) -> str:
+        id = self.unconfirmed.new_id()
+        await self._send(Nick(check_name(name), id))
+        return id
+
+    async def away(self, text: str | None) -> str:
+        id = self.unconfirmed.new_id()
+        await self._send(Away(text, id))
+        return id
+
+    async def list_rooms(self) -> str:
+        id = self.unconfirmed.new_id()
+        await self._send(RoomsRequest(id))
+        return id
+
+    async def who(self, room: str) -> str:
+        id = self.unconfirmed.new_id()
+        await self._send(WhoRequest(check_room(room), id))
+        return id
+
+    async def _send(self, frame: Request) -> None:
+        self._conn.write(encode(frame))
+        with contextlib.suppress(ConnectionError):  # the receive loop reports it
+            await self._conn.writer.drain()
+
+    async def leave(self) -> None:
+        """Say goodbye; the receive loop then ends when the server closes."""
+        if not self._leaving:
+            self._leaving = True
+            self._conn.write(encode(Bye()))
+            with contextlib.suppress(ConnectionError):
+                await self._conn.writer.drain()
+
+    # waiting
+
+    async def wait_confirmed(self, idle_timeout: float) -> bool:
+        """Wait until every message sent has come back or been refused.
+
+        Waits as long as frames keep arriving: False if none arrived for
+        ``idle_timeout`` seconds, or the receive loop ended first. The receive
+        loop must be running (someone iterating over the client) meanwhile.
+        """
+        return await self._wait_until(lambda: not self.unconfirmed, idle_timeout)
+
+    async def wait_ended(self, idle_timeout: float) -> bool:
+        """Wait until the receive loop has ended, as long as frames keep arriving."""
+        return await self._wait_until(lambda: self._ended, idle_timeout)
+
+    async def _wait_until(self, done: Callable[[], bool], idle_timeout: float) -> bool:
+        while not done():
+            if self._ended:
+                return False
+            self._activity.clear()
+            try:
+                await asyncio.wait_for(self._activity.wait(), idle_timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # the receive loop
+
+    def __aiter__(self) -> AsyncIterator[ServerFrame]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[ServerFrame]:
+        """Yield frames until the connection ends; answers pings by itself.
+
+        Ends quietly after we left or the server announced its shutdown;
+        otherwise an end of stream, or a server gone silent, raises ConnectionLost.
+        """
+        try:
+            while True:
+                if self._backlog:
+                    frame: ServerFrame | None = self._backlog.popleft()
+                else:
+                    frame = await self._next_frame()
+                    if frame is not None:
+                        self.rooms.apply(frame, self.name)
+                self._activity.set()
+                if frame is None:
+                    if self._leaving or self.shutdown is not None:
+                        return
+                    raise ConnectionLost(f"connection to {self.where} lost")
+                match frame:
+                    case Ping():
+                        self._conn.write(encode(Pong()))
+                        continue
+                    case Pong():
+                        continue
+                    case Message(name=name, id=id) | Private(name=name, id=id) if self.mine(name):
+                        self.unconfirmed.echoed(id)
+                    case Error(id=id):
+                        self.unconfirmed.refused(id)
+                        if id in self._switched:  # the join was refused: back where we were
+                            self.rooms.switch_back(self._switched.pop(id))
+                    case RoomState():
+                        self._switched.clear()
+                    case NickChanged(name=old, new=new) if self.mine(old):
+                        self.name = new
+                    case Shutdown():
+                        self.shutdown = frame
+                yield frame
+        finally:
+            self._ended = True
+            self._activity.set()
+
+    def mine(self, name: str) -> bool:
+        """Whether ``name`` is ours."""
+        return name_key(name) == name_key(self.name)
+
+    async def _next_frame(self) -> ServerFrame | None:
+        """The next frame; after ``ping_interval`` of silence, ping and wait ``ping_timeout``."""
+        try:
+            async with asyncio.timeout(self.ping_interval):
+                return await self._conn.read_frame()
+        except TimeoutError:
+            pass
+        self._conn.write(encode(Ping()))
+        try:
+            async with asyncio.timeout(self.ping_timeout):
+                return await self._conn.read_frame()
+        except TimeoutError:
+            why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
+            raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
+
+
+async def fetch_status(
+    host: str,
+    port: int,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> StatusReply:
+    """Ask a server for its status without joining."""
+    conn = await Connection.open(host, port, timeout, tls)
+    try:
+        conn.write(encode(StatusRequest(password=password)))
+        reply = await conn.read_reply(timeout)
+    finally:
+        await conn.close()
+    if isinstance(reply, StatusReply):
+        return reply
+    if isinstance(reply, Error):
+        raise Refused(reply.code, reply.message)
+    raise ClientError(f"{conn.where} answered the status request with something else")

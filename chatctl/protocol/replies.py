@@ -1,0 +1,237 @@
+"""The frames a server sends: events in rooms, answers to requests, errors.
+
+Every room event (``message``, ``join``, ``part``, ``leave``, ``nick``) carries its
+room and that room's ``seq``. Fields that version 2 added have defaults and are
+left out when unset, so a version-1 event (``room`` None) encodes exactly as it
+always did; ``chatctl.protocol.v1`` maps the rest to version-1 terms.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import msgspec
+
+from chatctl.protocol.frames import Ping, Pong, _Frame, tags
+
+
+class Welcome(_Frame, tag="welcome", frozen=True):
+    """Handshake accepted. Version 2: the rooms follow, one ``room`` frame each.
+
+    (A version-1 welcome also lists the room's users and its ``seq``: ``v1.Welcome``.)
+    """
+
+    version: int
+    name: str
+    server: str
+
+
+class RoomState(_Frame, tag="room", frozen=True):
+    """You are in ``room`` now: who is there, and the last ``seq`` before your ``join``.
+
+    ``users`` holds at most ``WELCOME_NAMES`` names, the longest present first;
+    ``online`` counts everyone, you included.
+    """
+
+    room: str
+    seq: int
+    users: list[str]
+    online: int
+    topic: str | None = None
+
+
+class Message(_Frame, tag="message", frozen=True):
+    """A relayed message, stamped by the server with its time and the room's ``seq``.
+
+    ``id``: the sender's message id, if it gave one; ``action``: a ``/me``.
+    """
+
+    seq: int
+    time: float
+    name: str
+    text: str
+    room: str | None = None
+    id: str | None = None
+    action: bool = False
+
+
+class Joined(_Frame, tag="join", frozen=True):
+    """Someone entered the room."""
+
+    seq: int
+    time: float
+    name: str
+    room: str | None = None
+
+
+class Parted(_Frame, tag="part", frozen=True):
+    """Someone left the room but is still connected (version 2).
+
+    In a room over the announce limit only the person parting is told, without ``seq``.
+    """
+
+    time: float
+    name: str
+    room: str
+    seq: int | None = None
+
+
+class Left(_Frame, tag="leave", frozen=True):
+    """Someone disconnected; ``reason`` says why (quit, dropped, slow_consumer, ...)."""
+
+    seq: int
+    time: float
+    name: str
+    reason: str
+    room: str | None = None
+
+
+class NickChanged(_Frame, tag="nick", frozen=True):
+    """``name`` is now called ``new``: one per room they are in, with its ``seq``.
+
+    Someone in no room gets one without ``room`` and ``seq``, as the answer to their ``nick``.
+    """
+
+    time: float
+    name: str
+    new: str
+    room: str | None = None
+    seq: int | None = None
+
+
+class Private(_Frame, tag="private", frozen=True):
+    """A private message: to its recipient, and echoed to its sender (version 2).
+
+    ``away``: on the sender's copy only, the recipient's away text if they are away.
+    """
+
+    time: float
+    name: str
+    to: str
+    text: str
+    id: str | None = None
+    action: bool = False
+    away: str | None = None
+
+
+class AwayState(_Frame, tag="away", frozen=True):
+    """Answer to ``away``: you are away with ``text``, or back (no ``text``)."""
+
+    name: str
+    text: str | None = None
+    id: str | None = None
+
+
+class RoomInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One room, as ``rooms_reply`` lists it."""
+
+    name: str
+    members: int
+    topic: str | None = None
+
+
+class RoomsReply(_Frame, tag="rooms_reply", frozen=True):
+    """Answer to ``rooms``: every room on the server, by name."""
+
+    rooms: list[RoomInfo]
+    id: str | None = None
+
+
+class MemberInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One person in a room, as ``who_reply`` lists them."""
+
+    name: str
+    away: str | None = None
+
+
+class WhoReply(_Frame, tag="who_reply", frozen=True):
+    """Answer to ``who``: the room's members, in the order they came in."""
+
+    room: str
+    users: list[MemberInfo]
+    id: str | None = None
+
+
+class UserInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One connected participant, as ``status`` reports it."""
+
+    name: str
+    address: str
+    connected_at: float
+    idle_seconds: float
+    messages_sent: int
+    bytes_queued: int
+    rooms: list[str] = []
+    away: str | None = None
+    protocol: int = 0
+
+
+class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One room, as ``status`` reports it."""
+
+    name: str
+    members: int
+    messages: int
+    topic: str | None = None
+
+
+class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Facts about the server itself, as ``status`` reports them."""
+
+    version: str
+    protocol: int
+    started_at: float
+    uptime_seconds: float
+    users: int
+    connections: int
+    messages_relayed: int
+    leave_reasons: dict[str, int]
+    rooms: list[RoomStatus] = []
+
+
+class StatusReply(_Frame, tag="status_reply", frozen=True):
+    """Answer to ``status``."""
+
+    server: ServerInfo
+    users: list[UserInfo]
+
+
+class Error(_Frame, tag="error", frozen=True):
+    """Something the peer sent was refused; ``code`` is stable, ``message`` is for humans.
+
+    ``retry_after_ms`` comes with ``throttled``: when trying again may succeed. ``id``
+    echoes the id of the frame refused, ``room`` names the room it was about.
+    """
+
+    code: str
+    message: str
+    retry_after_ms: int | None = None
+    id: str | None = None
+    room: str | None = None
+
+
+class Shutdown(_Frame, tag="shutdown", frozen=True):
+    """The server is going away; the connection closes next."""
+
+    reason: str
+
+
+#: Events that happen in a room: each takes the room's next ``seq``.
+RoomEvent = Message | Joined | Parted | Left | NickChanged
+ServerFrame = (
+    Welcome
+    | RoomState
+    | RoomEvent
+    | Private
+    | AwayState
+    | RoomsReply
+    | WhoReply
+    | StatusReply
+    | Error
+    | Shutdown
+    | Ping
+    | Pong
+)
+
+SERVER_TAGS = tags(ServerFrame)
+ROOM_EVENT_TYPES: tuple[type, ...] = get_args(RoomEvent)

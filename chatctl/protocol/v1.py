@@ -1,0 +1,52 @@
+"""Version 1 of the protocol, as a view of version 2: what a version-1 client receives.
+
+A version-1 client knows one room. It is put in ``#lobby`` and gets that room's
+events in the frames of the version-1 docs, each with the room's ``seq``, so its
+"every sequenced frame, once, no gaps" still holds: exactly one version-1 frame per
+event, never two. Events version 1 has no frame for are mapped to the nearest one:
+
+* someone parts ``#lobby``: ``leave`` with reason ``part``;
+* a nick change: ``leave`` of the old name with reason ``nick`` (the new name comes
+  in quietly, as joins do in big rooms, which version 1 already allows);
+* a ``/me`` action: a ``message`` whose text starts ``/me `` (what a version-1 client
+  showed for ``/me`` before there were actions).
+"""
+
+from __future__ import annotations
+
+from chatctl.protocol.codes import LeaveReason
+from chatctl.protocol.frames import _Frame
+from chatctl.protocol.replies import Joined, Left, Message, NickChanged, Parted, RoomEvent
+
+VERSION = 1
+
+
+class Welcome(_Frame, tag="welcome", frozen=True, omit_defaults=False):
+    """The version-1 welcome: the room's users (at most ``WELCOME_NAMES``) and its ``seq``."""
+
+    version: int
+    name: str
+    users: list[str]
+    server: str
+    seq: int
+    online: int
+
+
+V1Frame = Message | Joined | Left
+
+
+def view(event: RoomEvent) -> V1Frame:
+    """The version-1 frame for a ``#lobby`` event (room and ids dropped)."""
+    match event:
+        case Message(action=True):
+            return Message(event.seq, event.time, event.name, f"/me {event.text}")
+        case Message():
+            return Message(event.seq, event.time, event.name, event.text)
+        case Joined():
+            return Joined(event.seq, event.time, event.name)
+        case Left():
+            return Left(event.seq, event.time, event.name, event.reason)
+        case Parted():
+            return Left(event.seq or 0, event.time, event.name, LeaveReason.PART)
+        case NickChanged():
+            return Left(event.seq or 0, event.time, event.name, LeaveReason.NICK)

@@ -1,0 +1,221 @@
+"""What each frame does in the chat: hello, say, join, part, msg, nick, away, the lists.
+
+``protocol.check_allowed`` has already said the frame may be sent now; these
+rules look at its content. A refused frame gets an ``error`` that echoes its
+``id`` (and its room), and changes nothing; refusing a ``hello`` closes.
+Private messages are never logged or reported, even with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from chatctl.limits import Refusal
+from chatctl.protocol import (
+    DEFAULT_ROOM,
+    SUPPORTED_VERSIONS,
+    Away,
+    AwayState,
+    Bye,
+    ClientFrame,
+    ErrorCode,
+    Hello,
+    Join,
+    LeaveReason,
+    MemberInfo,
+    Msg,
+    Nick,
+    NickChanged,
+    Part,
+    Ping,
+    Pong,
+    Private,
+    ProtocolError,
+    RoomInfo,
+    RoomsReply,
+    RoomsRequest,
+    Say,
+    StatusRequest,
+    Welcome,
+    WhoReply,
+    WhoRequest,
+    check_away,
+    check_name,
+    check_room,
+    check_text,
+    clean_text,
+    encode,
+)
+from chatctl.server.events import MessageRelayed, Renamed, UserJoined
+from chatctl.server.member import Member
+from chatctl.server.session import Session
+
+if TYPE_CHECKING:  # the hub imports this module
+    from chatctl.server.hub import Hub
+
+
+def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame) -> None:
+    """Do what ``frame`` asks; ``member`` is None before a successful ``hello``."""
+    try:
+        match frame:
+            case Say():
+                assert member is not None  # noqa: S101  check_allowed: joined
+                _say(hub, member, frame)
+            case Hello():
+                _hello(hub, session, frame)
+            case StatusRequest(password=password):
+                session.greeted()
+                refusal = hub.admission.check_password(session.host, password)
+                if refusal is not None:
+                    _refuse(hub, session, refusal)
+                else:
+                    _reply(session, member, encode(hub.status()))
+            case Ping():
+                _reply(session, member, encode(Pong()))
+            case Pong():
+                pass
+            case Bye():
+                session.close(LeaveReason.QUIT)
+            case _:
+                assert member is not None  # noqa: S101  check_allowed: joined, version 2
+                _request(hub, member, frame)
+    except ProtocolError as exc:
+        session.send_error(exc, getattr(frame, "id", None), getattr(frame, "room", None))
+
+
+def _reply(session: Session, member: Member | None, data: bytes) -> None:
+    if member is not None:
+        member.send(data)  # after the broadcasts queued before it
+    else:
+        session.queue(data)
+
+
+def _refuse(hub: Hub, session: Session, refusal: Refusal) -> None:
+    session.refuse(refusal)
+    hub.refused(session, refusal.code)
+
+
+def _hello(hub: Hub, session: Session, hello: Hello) -> None:
+    config = hub.config
+    if hello.version not in SUPPORTED_VERSIONS:
+        versions = " and ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+        message = f"this server speaks protocol versions {versions}"
+        return _refuse(hub, session, Refusal(ErrorCode.UNSUPPORTED_VERSION, message))
+    refusal = hub.admission.check_password(session.host, hello.password)
+    if refusal is not None:  # before the name: who is online is none of a stranger's business
+        return _refuse(hub, session, refusal)
+    try:
+        check_name(hello.name)
+        if hub.member(hello.name) is not None:
+            raise ProtocolError(ErrorCode.NAME_TAKEN, "that name is taken")
+        rooms = _hello_rooms(hello, config.max_rooms)
+    except ProtocolError as exc:
+        return _refuse(hub, session, Refusal(exc.code, exc.message))
+    session.greeted()
+    member = Member(session, hello.name, hello.version, time.monotonic())
+    hub.add_member(member)
+    if hello.version >= 2:
+        member.send(encode(Welcome(hello.version, hello.name, hub.server_label)))
+    for room in rooms:
+        hub.enter(member, room)
+    hub.observer(UserJoined(hello.name, session.address))
+
+
+def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:
+    """The rooms a hello asks for, canonical and without repeats: ``#lobby`` by default."""
+    if hello.version == 1 or hello.rooms is None:
+        return [DEFAULT_ROOM]
+    rooms = list(dict.fromkeys(check_room(room) for room in hello.rooms))
+    if len(rooms) > max_rooms:
+        raise ProtocolError(ErrorCode.TOO_MANY_ROOMS, f"at most {max_rooms} rooms at once")
+    return rooms
+
+
+def _say(hub: Hub, member: Member, say: Say) -> None:
+    if member.version == 1:  # a version-1 server ignored fields it did not know
+        say = Say(say.text)
+    room = member.rooms.get(check_room(say.room or DEFAULT_ROOM))
+    if room is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+    config = hub.config
+    check_text(say.text, config.max_text_bytes, config.max_text_lines)
+    text = clean_text(say.text)
+    member.said(time.monotonic())
+    hub.count_message()
+    room.say(member, text, time.time(), say.id, say.action)
+    if config.report_messages:
+        hub.observer(MessageRelayed(member.name, text, room.name, say.action))
+
+
+def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
+    """The version-2 requests."""
+    match frame:
+        case Join(room=name):
+            name = check_room(name)
+            if name in member.rooms:
+                raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "you are in that room already")
+            if len(member.rooms) >= hub.config.max_rooms:
+                raise ProtocolError(
+                    ErrorCode.TOO_MANY_ROOMS, f"at most {hub.config.max_rooms} rooms at once"
+                )
+            hub.enter(member, name)
+        case Part(room=name):
+            found = member.rooms.get(check_room(name))
+            if found is None:
+                raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+            hub.part(member, found)
+        case Msg():
+            _private(hub, member, frame)
+        case Nick():
+            _nick(hub, member, frame)
+        case Away(text=text, id=id):
+            member.set_away(check_away(text))
+            member.send(encode(AwayState(member.name, member.away, id)))
+        case RoomsRequest(id=id):
+            rooms = [RoomInfo(r.name, len(r.members), r.topic) for r in hub.rooms.values()]
+            member.send(encode(RoomsReply(rooms, id)))
+        case WhoRequest(room=name, id=id):
+            name = check_room(name)
+            found = hub.rooms.get(name)  # anyone may ask; a room nobody is in is empty
+            users = [MemberInfo(m.name, m.away) for m in found.members] if found else []
+            member.send(encode(WhoReply(name, users, id)))
+
+
+def _private(hub: Hub, member: Member, msg: Msg) -> None:
+    target = hub.member(msg.to)
+    if target is None:
+        raise ProtocolError(ErrorCode.NO_SUCH_USER, "nobody of that name is online")
+    if target.version < 2:
+        raise ProtocolError(
+            ErrorCode.PRIVATE_UNSUPPORTED,
+            f"{target.name}'s client speaks protocol version 1: no private messages",
+        )
+    config = hub.config
+    check_text(msg.text, config.max_text_bytes, config.max_text_lines)
+    text = clean_text(msg.text)
+    member.said(time.monotonic())
+    private = Private(time.time(), member.name, target.name, text, msg.id, msg.action)
+    if target is not member:
+        target.send(encode(private))
+    if target.away is not None:
+        private = Private(
+            private.time, member.name, target.name, text, msg.id, msg.action, target.away
+        )
+    member.send(encode(private))
+
+
+def _nick(hub: Hub, member: Member, nick: Nick) -> None:
+    new = check_name(nick.name)
+    holder = hub.member(new)
+    if holder is not None and holder is not member:
+        raise ProtocolError(ErrorCode.NAME_TAKEN, "that name is taken")
+    old = member.name
+    if new == old:
+        return
+    hub.rename_member(member, new)
+    now = time.time()
+    told = [room.rename(member, old, now) for room in member.rooms.values()]
+    if not any(told):  # in no room, or only in big ones: the answer comes to you alone
+        member.send(encode(NickChanged(now, old, new)))
+    hub.observer(Renamed(old, new))

@@ -1,0 +1,264 @@
+"""The hub: every session, every member by name, every room by name; flush, sweep, stop.
+
+Sessions hand it their frames (``received``); what each frame does in the chat is
+``chatctl.server.chat``. Everything runs on one event loop, so the order in which
+a room queues its events is the order every member, the sender included, receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import Counter
+
+from chatctl import __version__
+from chatctl.limits import Refusal
+from chatctl.protocol import (
+    PROTOCOL_VERSION,
+    ClientFrame,
+    LeaveReason,
+    Phase,
+    Reason,
+    RoomStatus,
+    ServerInfo,
+    Shutdown,
+    StatusReply,
+    UserInfo,
+    check_allowed,
+    encode,
+    name_key,
+)
+from chatctl.server import chat
+from chatctl.server.admission import Admission
+from chatctl.server.config import ServerConfig
+from chatctl.server.events import (
+    Closed,
+    Observer,
+    Refused,
+    RoomEntered,
+    RoomParted,
+    Stopping,
+    UserLeft,
+    ignore,
+)
+from chatctl.server.member import Member
+from chatctl.server.room import Room
+from chatctl.server.session import Session
+
+#: Endings of connections that never joined that are not worth a log line or a count:
+#: a status query that hung up, a refused handshake (logged as Refused already).
+_UNREMARKABLE = frozenset(
+    {LeaveReason.DROPPED, LeaveReason.QUIT, LeaveReason.REFUSED, LeaveReason.SHUTDOWN}
+)
+
+
+class Hub:
+    """Sessions, members and rooms of one server, and the loop-iteration flush."""
+
+    def __init__(
+        self, config: ServerConfig, observer: Observer = ignore, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.config = config
+        self.observer = observer
+        #: Connections are upgraded to TLS with this context, if given.
+        self.tls = tls
+        self.admission = Admission(config)
+        self.server_label = f"chatctl {__version__}"
+        self.started_at = time.time()
+        self.sessions: set[Session] = set()
+        #: Joined members by name key, in the order they joined.
+        self.members: dict[str, Member] = {}
+        self.rooms: dict[str, Room] = {}
+        self.messages_relayed = 0
+        self.leave_reasons: Counter[str] = Counter()
+        self._by_session: dict[Session, Member] = {}
+        self._dirty_sessions: list[Session] = []
+        self._dirty_rooms: list[Room] = []
+        self._flush_scheduled = False
+        self._all_gone = asyncio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self.admission.stopping
+
+    # SessionHost: what sessions call
+
+    def admit(self, session: Session) -> Refusal | None:
+        """Take a new connection in, or say why not (counted and logged here)."""
+        refusal = self.admission.admit(session.host, len(self.sessions))
+        if refusal is not None:
+            self.refused(session, refusal.code)
+            return refusal
+        self.sessions.add(session)
+        return None
+
+    def sending(self, session: Session) -> None:
+        """``session`` queues a frame of its own (an error, a ping): the rooms' first."""
+        member = self._by_session.get(session)
+        if member is not None:
+            member.catch_up()
+
+    def received(self, session: Session, frame: ClientFrame) -> None:
+        member = self._by_session.get(session)
+        phase = Phase.CHATTING if member is not None else Phase.GREETING
+        refusal = check_allowed(phase, member.version if member else 1, frame)
+        if refusal is not None:
+            session.send_error(refusal, getattr(frame, "id", None))
+            return
+        chat.handle(self, session, member, frame)
+
+    def queued(self, session: Session) -> None:
+        self._dirty_sessions.append(session)
+        self._schedule_flush()
+
+    def ended(self, session: Session, reason: Reason) -> None:
+        self.sessions.discard(session)
+        self.admission.release(session.host)
+        if not self.sessions:
+            self._all_gone.set()
+        member = self._by_session.pop(session, None)
+        if member is None:
+            if reason not in _UNREMARKABLE:
+                self.leave_reasons[reason] += 1
+                self.observer(Closed(session.address, reason))
+            return
+        del self.members[member.key]
+        self.leave_reasons[reason] += 1
+        now = time.time()
+        for room in list(member.rooms.values()):
+            room.leave(member, reason, now, announce=not self.stopping)
+            self._forget_if_empty(room)
+        self.observer(UserLeft(member.name, session.address, reason))
+
+    # what the chat rules call
+
+    def refused(self, session: Session, code: Reason) -> None:
+        """Count and log a refused handshake (the session says why to the client)."""
+        self.leave_reasons[code] += 1
+        self.observer(Refused(session.address, code))
+
+    def member(self, name: str) -> Member | None:
+        return self.members.get(name_key(name))
+
+    def add_member(self, member: Member) -> None:
+        self.members[member.key] = member
+        self._by_session[member.session] = member
+
+    def rename_member(self, member: Member, new: str) -> None:
+        """Hold ``member`` under its new name (checked free by the caller)."""
+        del self.members[member.key]
+        member.renamed(new)
+        self.members[member.key] = member
+
+    def enter(self, member: Member, name: str) -> None:
+        """Put ``member`` in room ``name`` (canonical), creating the room if need be."""
+        room = self.rooms.get(name)
+        created = room is None
+        if room is None:
+            room = Room(name, self.config.announce_limit, self.server_label, self._room_dirty)
+            self.rooms[name] = room
+        room.enter(member, time.time())
+        self.observer(RoomEntered(member.name, name, created))
+
+    def part(self, member: Member, room: Room) -> None:
+        room.part(member, time.time())
+        self._forget_if_empty(room)
+        self.observer(RoomParted(member.name, room.name))
+
+    def _forget_if_empty(self, room: Room) -> None:
+        if not room.members and self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+
+    def count_message(self) -> None:
+        self.messages_relayed += 1
+
+    # writes: once per loop iteration
+
+    def _room_dirty(self, room: Room) -> None:
+        self._dirty_rooms.append(room)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Every room's broadcasts to its members, then every session's own queue."""
+        self._flush_scheduled = False
+        rooms, self._dirty_rooms = self._dirty_rooms, []
+        for room in rooms:
+            room.flush()
+        sessions, self._dirty_sessions = self._dirty_sessions, []
+        for session in sessions:
+            session.flush()
+
+    # timers
+
+    async def sweep(self) -> None:
+        """Check every connection's timers, periodically, until cancelled."""
+        interval = self.config.sweep_interval
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for session in list(self.sessions):
+                session.check_timers(now)
+            self.admission.prune(now)
+
+    # queries
+
+    def status(self) -> StatusReply:
+        now, mono = time.time(), time.monotonic()
+        users = [
+            UserInfo(
+                name=m.name,
+                address=m.session.address,
+                connected_at=m.session.connected_at,
+                idle_seconds=round(mono - m.last_said, 3),
+                messages_sent=m.messages_sent,
+                bytes_queued=m.session.bytes_queued,
+                rooms=list(m.rooms),
+                away=m.away,
+                protocol=m.version,
+            )
+            for m in self.members.values()
+        ]
+        rooms = [
+            RoomStatus(r.name, len(r.members), r.messages, r.topic) for r in self.rooms.values()
+        ]
+        info = ServerInfo(
+            version=__version__,
+            protocol=PROTOCOL_VERSION,
+            started_at=self.started_at,
+            uptime_seconds=round(now - self.started_at, 3),
+            users=len(users),
+            connections=len(self.sessions),
+            messages_relayed=self.messages_relayed,
+            leave_reasons=dict(self.leave_reasons),
+            rooms=rooms,
+        )
+        return StatusReply(server=info, users=users)
+
+    # shutdown
+
+    async def shut_down(self, grace: float) -> None:
+        """Tell everyone, give them ``grace`` seconds to go, then abort the rest."""
+        self.admission.stop()
+        self.observer(Stopping(users=len(self.members)))
+        notice = encode(Shutdown(reason="server shutting down"))
+        for session in list(self.sessions):
+            member = self._by_session.get(session)
+            if member is not None:
+                member.send(notice)
+            else:
+                session.queue(notice)
+            session.close(LeaveReason.SHUTDOWN)
+        if self.sessions:
+            self._all_gone.clear()
+            try:
+                await asyncio.wait_for(self._all_gone.wait(), grace)
+            except TimeoutError:
+                for session in list(self.sessions):
+                    session.abort(LeaveReason.SHUTDOWN)
+                await asyncio.sleep(0)  # let connection_lost run for the aborted

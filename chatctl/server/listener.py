@@ -1,0 +1,77 @@
+"""The listening socket: ``ChatServer`` starts the hub, accepts sessions, stops cleanly.
+
+``async with ChatServer(config) as server:`` in tests and other programs; the
+CLI wraps the same object with the connection log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from chatctl.server.config import ServerConfig
+from chatctl.server.events import Listening, Observer, ignore
+from chatctl.server.hub import Hub
+from chatctl.server.session import Session
+
+
+class ChatServer:
+    """The listening socket plus its hub."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        observer: Observer = ignore,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
+        self.hub = Hub(config, observer, tls=tls)
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Session(self.hub),
+            self.config.host,
+            self.config.port,
+            backlog=self.config.backlog,
+            reuse_address=True,
+        )
+        self._sweeper = asyncio.create_task(self.hub.sweep())
+        self.hub.observer(Listening(self.addresses))
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        if self._server is None:
+            return []
+        return [
+            (str(sock.getsockname()[0]), int(sock.getsockname()[1]))
+            for sock in self._server.sockets
+        ]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._server is not None:
+            self._server.close()
+        await self.hub.shut_down(self.config.shutdown_grace)
+        if self._server is not None:
+            # Every connection is gone by now, so this returns at once on 3.11 and 3.12+.
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> ChatServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

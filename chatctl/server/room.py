@@ -1,0 +1,153 @@
+"""A room: its members, its one ``seq``, its outbox; what happens in it.
+
+Every event in a room takes the room's next ``seq`` and is encoded once, into the
+outbox. Once per loop iteration the hub calls ``flush``: the outbox is joined
+once and each member gets those same bytes (``Member.share``), so the work per
+message does not grow with the number of members. Members speaking version 1
+(only ever in ``#lobby``) get a second outbox of version-1 frames, kept only
+while there are any of them.
+
+Joins, parts and leaves are announced while the room, counted with the person
+coming or going, holds at most ``announce_limit`` people; above it they pass
+quietly and take no ``seq`` (docs/protocol.md, "Big rooms").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import islice
+
+from chatctl.protocol import (
+    WELCOME_NAMES,
+    Joined,
+    Left,
+    Message,
+    NickChanged,
+    Parted,
+    Reason,
+    RoomEvent,
+    RoomState,
+    encode,
+    v1,
+)
+from chatctl.server.member import Member
+
+
+class Room:
+    """One room; the hub creates it on its first join and forgets it when it is empty."""
+
+    def __init__(
+        self, name: str, announce_limit: int, server: str, dirty: Callable[[Room], None]
+    ) -> None:
+        self.name = name
+        #: Members in the order they came in (a dict as an ordered set).
+        self.members: dict[Member, None] = {}
+        self.seq = 0
+        self.messages = 0
+        self.topic: str | None = None
+        self._announce_limit = announce_limit
+        self._server = server
+        self._dirty = dirty
+        self._outbox: list[bytes] = []
+        #: Parallel to ``_outbox`` while version-1 members are here (b"": nothing for them).
+        self._outbox_v1: list[bytes] = []
+        self._v1_members = 0
+
+    def __repr__(self) -> str:
+        return f"Room({self.name!r}, {len(self.members)} members, seq={self.seq})"
+
+    def outbox_for(self, version: int) -> list[bytes]:
+        """This iteration's broadcasts, encoded for members speaking ``version``."""
+        return self._outbox_v1 if version == 1 else self._outbox
+
+    def names(self) -> list[str]:
+        """Who is here, the longest present first, at most ``WELCOME_NAMES`` of them."""
+        return [m.name for m in islice(self.members, WELCOME_NAMES)]
+
+    # what happens in a room
+
+    def enter(self, member: Member, now: float) -> None:
+        """``member`` comes in: it gets the room's state (a version-1 member: its welcome),
+        then everyone, the newcomer included, its ``join``."""
+        if member.version == 1:
+            if not self._v1_members:
+                self._outbox_v1 = [b""] * len(self._outbox)
+            self._v1_members += 1
+        self.members[member] = None
+        member.entered(self, len(self._outbox))
+        online = len(self.members)
+        if member.version == 1:
+            state: v1.Welcome | RoomState = v1.Welcome(
+                v1.VERSION, member.name, self.names(), self._server, self.seq, online
+            )
+        else:
+            state = RoomState(self.name, self.seq, self.names(), online, self.topic)
+        member.send(encode(state))
+        if self._announced():
+            self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
+
+    def say(self, member: Member, text: str, now: float, id: str | None, action: bool) -> None:
+        self.messages += 1
+        self._broadcast(Message(self._next_seq(), now, member.name, text, self.name, id, action))
+
+    def part(self, member: Member, now: float) -> None:
+        """``member`` leaves the room but not the server; it is told either way."""
+        if self._announced():
+            self._broadcast(Parted(now, member.name, self.name, self._next_seq()))
+        else:
+            member.send(encode(Parted(now, member.name, self.name)))
+        self._remove(member)
+
+    def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> None:
+        """``member``'s connection ended; the others are told (not during a shutdown)."""
+        if announce and self._announced():
+            self._broadcast(Left(self._next_seq(), now, member.name, reason, self.name))
+        self._remove(member)
+
+    def rename(self, member: Member, old: str, now: float) -> bool:
+        """Tell the room that ``old`` is now ``member.name``; False if it passed quietly."""
+        if not self._announced():
+            return False
+        self._broadcast(NickChanged(now, old, member.name, self.name, self._next_seq()))
+        return True
+
+    # fan-out
+
+    def flush(self) -> None:
+        """Once per loop iteration: this iteration's broadcasts to every member."""
+        items, items_v1 = self._outbox, self._outbox_v1
+        if not items:
+            return
+        self._outbox, self._outbox_v1 = [], []
+        blob = b"".join(items)
+        if not self._v1_members:
+            for member in list(self.members):
+                member.share(self, blob, items)
+            return
+        blob_v1 = b"".join(items_v1)
+        for member in list(self.members):
+            if member.version == 1:
+                member.share(self, blob_v1, items_v1)
+            else:
+                member.share(self, blob, items)
+
+    def _broadcast(self, event: RoomEvent) -> None:
+        if not self._outbox:
+            self._dirty(self)
+        self._outbox.append(encode(event))
+        if self._v1_members:
+            self._outbox_v1.append(encode(v1.view(event)))
+
+    def _announced(self) -> bool:
+        """Whether a join or leave in a room of this size is told to everyone."""
+        return len(self.members) <= self._announce_limit
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _remove(self, member: Member) -> None:
+        member.left(self)
+        del self.members[member]
+        if member.version == 1:
+            self._v1_members -= 1

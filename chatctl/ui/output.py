@@ -1,0 +1,28 @@
+"""Where lines go: Rich styles for a terminal, ``Text.plain`` for a pipe."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+
+class Show:
+    """Prints one rendered line; in a terminal it can also ring the bell."""
+
+    def __init__(self, console: Console | None, out: TextIO | None = None) -> None:
+        self.console = console
+        self.out = out
+
+    def __call__(self, line: Text) -> None:
+        if self.console is not None:
+            self.console.print(line)
+        elif self.out is not None:
+            self.out.write(line.plain + "\n")
+            self.out.flush()
+
+    def bell(self) -> None:
+        """Ring the terminal's bell (a mention, a private message); pipes have none."""
+        if self.console is not None:
+            self.console.bell()
