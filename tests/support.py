@@ -195,9 +195,9 @@ class PipedClient:
         self.err = LineReader(self.proc.stderr)
 
     def joined(self) -> PipedClient:
-        """Wait until the server welcomed us (the welcome note goes to stderr)."""
-        self.err.wait_for(rf"joined chatctl .* as {re.escape(self.name)};")
-        self.out.wait_for(rf"\* {re.escape(self.name)} joined$")
+        """Wait until the server welcomed us into our rooms (the welcome note goes to stderr,
+        printed once the server has put us in every room)."""
+        self.err.wait_for(rf"joined chatctl .* as {re.escape(self.name)} in ")
         return self
 
     def send(self, line: str) -> None:
@@ -414,9 +414,15 @@ def tmux_terminal() -> Iterator[Terminal]:
         term.kill()
 
 
-def join_in(term: Terminal, port: int, name: str = "alice") -> Terminal:
+def prompt(name: str, room: str = "#lobby") -> str:
+    """The interactive client's prompt line: the room typed into, then the name."""
+    return f"[{room}] {name}>"
+
+
+def join_in(term: Terminal, port: int, name: str = "alice", *args: str) -> Terminal:
     """Run an interactive ``chatctl join NAME`` in the pane and wait for its prompt."""
-    term.start(*chatctl_command(), "join", name, "--host", "127.0.0.1", "--port", str(port))
-    term.wait_screen(rf"^{STAMP} \* joined .* as {name};")
-    term.wait_last(f"{name}>")
+    argv = ["join", name, "--host", "127.0.0.1", "--port", str(port), *args]
+    term.start(*chatctl_command(), *argv)
+    term.wait_screen(rf"^{STAMP} \* joined .* as {name} in ")
+    term.wait_for(lambda rows: bool(rows) and rows[-1].endswith(f"{name}>"), f"{name}'s prompt")
     return term

@@ -35,6 +35,7 @@ from chatctl.protocol import (
     Message,
     Ping,
     Pong,
+    RoomState,
     Say,
     ServerFrame,
     Welcome,
@@ -82,11 +83,11 @@ class FakeServer:
                 while (frame := decoder.next_frame()) is not None:
                     self.received.append(frame)
                     if isinstance(frame, Hello):
-                        welcome = Welcome(
-                            version=1, name=frame.name, users=[frame.name], server="fake", seq=0
-                        )
-                        writer.write(encode(welcome))
-                        writer.write(encode(Joined(seq=1, time=time.time(), name=frame.name)))
+                        writer.write(encode(Welcome(version=2, name=frame.name, server="fake")))
+                        state = RoomState(room="#lobby", seq=0, users=[frame.name], online=1)
+                        writer.write(encode(state))
+                        joined = Joined(seq=1, time=time.time(), name=frame.name, room="#lobby")
+                        writer.write(encode(joined))
                         if self.chatter is not None:
                             chat = asyncio.create_task(self._chat(writer, self.chatter))
                     for reply in self.answer(frame):
@@ -204,9 +205,10 @@ def echo(name: str, refuse: str = "") -> Answer:
         if not isinstance(frame, Say):
             return []
         if frame.text == refuse:
-            return [Error(code=ErrorCode.MESSAGE_TOO_LONG, message="too long for this server")]
+            error = Error(ErrorCode.MESSAGE_TOO_LONG, "too long for this server", id=frame.id)
+            return [error]
         text = clean_text(frame.text)
-        return [Message(seq=next(counter), time=time.time(), name=name, text=text)]
+        return [Message(next(counter), time.time(), name, text, frame.room, frame.id)]
 
     return answer
 
@@ -274,11 +276,12 @@ async def test_wait_confirmed_lasts_as_long_as_frames_keep_coming() -> None:
             decoder.feed(data)
             while (frame := decoder.next_frame()) is not None:
                 if isinstance(frame, Hello):
-                    welcome = Welcome(version=1, name="alice", users=["alice"], server="x", seq=0)
-                    writer.write(encode(welcome))
+                    writer.write(encode(Welcome(version=2, name="alice", server="x")))
+                    state = RoomState(room="#lobby", seq=0, users=["alice"], online=1)
+                    writer.write(encode(state))
                 elif isinstance(frame, Say):
                     await asyncio.sleep(0.12)
-                    message = Message(seq=next(seq), time=0.0, name="alice", text=frame.text)
+                    message = Message(next(seq), 0.0, "alice", frame.text, frame.room, frame.id)
                     writer.write(encode(message))
         writer.close()
 
@@ -300,27 +303,26 @@ async def test_wait_confirmed_lasts_as_long_as_frames_keep_coming() -> None:
         slow.close()
 
 
-def test_unconfirmed_bookkeeping() -> None:
+def test_unconfirmed_bookkeeping_is_by_id() -> None:
     pending = Unconfirmed()
     assert not pending
-    for text in ("a", "b\r\nc", "tab\there", "a", "d"):
-        pending.sent(text)
-    assert list(pending) == ["a", "b\r\nc", "tab\there", "a", "d"]
-    pending.echoed("a")  # the oldest "a"
-    assert list(pending) == ["b\r\nc", "tab\there", "a", "d"]
-    pending.echoed("b\nc")  # the server normalised the line ending
-    assert list(pending) == ["tab\there", "a", "d"]
-    assert pending.refused() == "tab\there"  # an error answers the oldest
-    pending.echoed("d")  # "a" went unechoed before "d": it cannot come any more
-    assert list(pending) == []
-    assert pending.refused() is None
-    pending.echoed("stray")  # nothing pending: harmless
-    pending.sent("x")
-    pending.sent("y")
-    pending.echoed("X, as some other server cleans it")  # no exact match: the oldest
-    assert list(pending) == ["y"]
-    assert len(pending) == 1
-    assert pending.take() == ["y"]
+    ids = [pending.sent(text) for text in ("a", "b\r\nc", "a", "d")]
+    assert len(set(ids)) == 4  # one id per message, even for the same text
+    assert list(pending) == ["a", "b\r\nc", "a", "d"]
+    assert pending.echoed(ids[2])  # the second "a": by id, not by text
+    assert list(pending) == ["a", "b\r\nc", "d"]
+    assert pending.refused(ids[1]) == "b\r\nc"
+    assert not pending.echoed(ids[1])  # gone already
+    assert not pending.echoed("someone-else.1")  # another client's id: not ours
+    assert not pending.echoed(None)
+    assert pending.refused(None) is None
+    other = Unconfirmed()
+    assert other.sent("a") not in ids  # another connection's ids differ
+    request = pending.new_id()
+    assert request not in ids
+    assert list(pending) == ["a", "d"]  # a request id is not a pending message
+    assert len(pending) == 2
+    assert pending.take() == ["a", "d"]
     assert pending.take() == []
 
 

@@ -40,9 +40,8 @@ from chatctl.protocol import (
     Shutdown,
     StatusReply,
     StatusRequest,
-    Welcome,
     encode,
-    server_frame_decoder,
+    v1,
 )
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import UserJoined, UserLeft
@@ -105,7 +104,7 @@ class Raw:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.decoder = server_frame_decoder()
+        self.decoder = v1.server_frame_decoder()  # raw sockets here speak version 1
 
     @classmethod
     async def open(cls, port: int) -> Raw:
@@ -258,15 +257,16 @@ async def test_welcome_lists_who_is_online_and_joins_are_announced(
     server: Any, join: Callable[[str], Awaitable[Peer]]
 ) -> None:
     alice = await join("alice")
-    assert alice.client.welcome.users == ["alice"]
+    [lobby] = alice.client.joined
+    assert (lobby.room, lobby.users, lobby.online) == ("#lobby", ["alice"], 1)
     assert alice.client.welcome.name == "alice"
     assert alice.client.welcome.version == PROTOCOL_VERSION
     own = await alice.expect(Joined)
-    assert own.name == "alice"
-    assert own.seq > alice.client.welcome.seq
+    assert (own.name, own.room) == ("alice", "#lobby")
+    assert own.seq == lobby.seq + 1
 
     bob = await join("Bob")
-    assert sorted(bob.client.welcome.users) == ["Bob", "alice"]
+    assert sorted(bob.client.joined[0].users) == ["Bob", "alice"]
     seen_by_alice = await alice.expect(Joined)
     assert seen_by_alice.name == "Bob"
     assert seen_by_alice.seq > own.seq
@@ -286,8 +286,8 @@ async def test_above_the_announce_limit_joins_and_leaves_pass_quietly(
     bob_joined = await bob.expect(Joined)
 
     carol = await join("carol")  # a room of 3 > 2: nobody is told, carol's own join neither
-    assert carol.client.welcome.online == 3
-    assert carol.client.welcome.seq == bob_joined.seq
+    assert carol.client.joined[0].online == 3
+    assert carol.client.joined[0].seq == bob_joined.seq
     await carol.client.say("hi")
     message = await alice.expect(Message)  # not a join: the seq runs on without a gap
     assert (message.name, message.seq) == ("carol", bob_joined.seq + 1)
@@ -307,8 +307,8 @@ async def test_a_welcome_names_at_most_welcome_names_people(
 ) -> None:
     for n in range(WELCOME_NAMES + 1):
         conn = await raw()
-        await conn.send(Hello(version=PROTOCOL_VERSION, name=f"u{n}"))
-        welcome = await conn.expect(Welcome)
+        await conn.send(Hello(version=1, name=f"u{n}"))
+        welcome = await conn.expect(v1.Welcome)
         assert welcome.online == n + 1
     assert welcome.users == [f"u{n}" for n in range(WELCOME_NAMES)]  # the longest present
     assert len(server.hub.members) == WELCOME_NAMES + 1
@@ -341,8 +341,8 @@ async def test_a_socket_that_just_closes_is_announced_as_dropped(
     alice = await join("alice")
     await alice.expect(Joined)
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="rawley"))
-    welcome = await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="rawley"))
+    welcome = await conn.expect(v1.Welcome)
     assert sorted(welcome.users) == ["alice", "rawley"]
     assert (await alice.expect(Joined)).name == "rawley"
 
@@ -384,7 +384,7 @@ async def test_server_refuses_invalid_names_itself(
     server: Any, raw: Callable[[], Awaitable[Raw]], name: str
 ) -> None:
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name=name))
+    await conn.send(Hello(version=1, name=name))
     await conn.expect_error(ErrorCode.INVALID_NAME)
     await conn.expect_eof()
     assert server.hub.members == {}
@@ -432,8 +432,8 @@ async def test_say_before_hello_is_not_joined_and_the_connection_stays(
     conn = await raw()
     await conn.send(Say(text="hello?"))
     await conn.expect_error(ErrorCode.NOT_JOINED)
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="late"))
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="late"))
+    await conn.expect(v1.Welcome)
     assert (await conn.expect(Joined)).name == "late"
     assert server.hub.messages_relayed == 0
 
@@ -442,10 +442,10 @@ async def test_hello_twice_is_already_joined(
     server: Any, raw: Callable[[], Awaitable[Raw]]
 ) -> None:
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="twice"))
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="twice"))
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="again"))
+    await conn.send(Hello(version=1, name="again"))
     await conn.expect_error(ErrorCode.ALREADY_JOINED)
     await conn.send(Ping())
     await conn.expect(Pong)
@@ -473,8 +473,8 @@ async def test_garbage_gets_error_frames_and_the_connection_stays_usable(
     await conn.send(b"".join(line for line, _ in garbage))
     for _, code in garbage:
         await conn.expect_error(code)
-    await conn.send(b"\r\n\n", Hello(version=PROTOCOL_VERSION, name="survivor"))
-    assert (await conn.expect(Welcome)).name == "survivor"
+    await conn.send(b"\r\n\n", Hello(version=1, name="survivor"))
+    assert (await conn.expect(v1.Welcome)).name == "survivor"
     await conn.expect(Joined)
     await conn.send(Say(text="still here"))
     assert (await conn.expect(Message)).text == "still here"
@@ -486,8 +486,8 @@ async def test_invalid_utf8_inside_a_string_gets_an_error_frame_not_a_dropped_co
     watcher = await join("watcher")
     await watcher.expect(Joined)
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="mallory"))
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="mallory"))
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
     await watcher.expect(Joined)
     await conn.send(b'{"type":"say","text":"caf\xe9"}\n')  # Latin-1, not UTF-8
@@ -502,8 +502,8 @@ async def test_an_overlong_frame_gets_frame_too_long_and_the_connection_closes(
     server: Any, raw: Callable[[], Awaitable[Raw]]
 ) -> None:
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="longo"))
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="longo"))
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
     conn.writer.write(b'{"type":"say","text":"' + b"a" * (MAX_FRAME_BYTES + 10))
     await conn.expect_error(ErrorCode.FRAME_TOO_LONG)
@@ -518,8 +518,8 @@ async def test_ping_is_answered_before_and_after_joining(
     conn = await raw()
     await conn.send(Ping())
     await conn.expect(Pong)
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="pinger"), Ping())
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="pinger"), Ping())
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
     await conn.expect(Pong)
 
@@ -580,8 +580,8 @@ async def test_status_on_a_raw_socket_then_join(
     await conn.send(StatusRequest())
     reply = await conn.expect(StatusReply)
     assert reply.server.connections == 1
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="curious"), StatusRequest())
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="curious"), StatusRequest())
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
     reply = await conn.expect(StatusReply)
     assert [u.name for u in reply.users] == ["curious"]
@@ -626,11 +626,11 @@ async def test_the_server_escapes_before_relaying_even_to_raw_readers(
 ) -> None:
     """What a plain ``nc`` reader gets must already be inert: the server escapes on entry."""
     reader, writer = await raw(), await raw()
-    await reader.send(Hello(version=PROTOCOL_VERSION, name="reader"))
-    await reader.expect(Welcome)
+    await reader.send(Hello(version=1, name="reader"))
+    await reader.expect(v1.Welcome)
     await reader.expect(Joined)
-    await writer.send(Hello(version=PROTOCOL_VERSION, name="writer"))
-    await writer.expect(Welcome)
+    await writer.send(Hello(version=1, name="writer"))
+    await writer.expect(v1.Welcome)
     assert (await reader.expect(Joined)).name == "writer"
     await writer.send(Say(text="\x1b]0;title\x07\x9b2J\u2066x\tend\r\nnext"))
     message = await reader.expect(Message)
@@ -642,8 +642,8 @@ async def test_message_limits_are_enforced_by_the_server_too(
     server: Any, raw: Callable[[], Awaitable[Raw]]
 ) -> None:
     conn = await raw()
-    await conn.send(Hello(version=PROTOCOL_VERSION, name="loud"))
-    await conn.expect(Welcome)
+    await conn.send(Hello(version=1, name="loud"))
+    await conn.expect(v1.Welcome)
     await conn.expect(Joined)
     await conn.send(Say(text="   \n  "))
     await conn.expect_error(ErrorCode.EMPTY_MESSAGE)
@@ -662,8 +662,8 @@ async def test_client_cleans_what_a_hostile_server_sends() -> None:
     async def evil(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readline()
         writer.write(
-            b'{"type":"welcome","version":1,"name":"me","users":["me","\\u001b[2J"],'
-            b'"server":"evil\\u0007","seq":0}\n'
+            b'{"type":"welcome","version":2,"name":"me","server":"evil\\u0007"}\n'
+            b'{"type":"room","room":"#lobby","seq":0,"users":["me","\\u001b[2J"],"online":2}\n'
             b'{"type":"message","seq":1,"time":0.0,"name":"\\u202eboss",'
             b'"text":"a\\u001b]52;c;eA==\\u0007\\nb"}\n'
         )
@@ -677,7 +677,7 @@ async def test_client_cleans_what_a_hostile_server_sends() -> None:
         client = await within(ChatClient.join(HOST, port, "me"))
         assert isinstance(client, ChatClient)
         try:
-            assert client.welcome.users == ["me", "\\x1b[2J"]
+            assert client.joined[0].users == ["me", "\\x1b[2J"]
             assert client.welcome.server == "evil\\x07"
             message = await within(anext(aiter(client)))
             assert isinstance(message, Message)
@@ -716,7 +716,7 @@ async def test_stop_is_prompt_with_a_client_that_never_reads(
 ) -> None:
     alice = await join("alice")
     stuck = await raw()
-    await stuck.send(Hello(version=PROTOCOL_VERSION, name="stuck"))  # ... and never reads
+    await stuck.send(Hello(version=1, name="stuck"))  # ... and never reads
     await async_wait_until(lambda: len(server.hub.members) == 2, what="stuck joined")
     started = time.monotonic()
     await within(server.stop(), 2.0)
@@ -734,10 +734,10 @@ async def test_stop_aborts_a_stuck_reader_whose_buffers_are_full() -> None:
     stuck = sender = None
     try:
         stuck, sender = await Raw.open(srv.port), await Raw.open(srv.port)
-        await stuck.send(Hello(version=PROTOCOL_VERSION, name="stuck"))
-        await sender.send(Hello(version=PROTOCOL_VERSION, name="sender"))
+        await stuck.send(Hello(version=1, name="stuck"))
+        await sender.send(Hello(version=1, name="sender"))
         await async_wait_until(lambda: len(srv.hub.members) == 2, what="both joined")
-        session = srv.hub.members["stuck"]
+        session = srv.hub.members["stuck"].session
         batch = encode(Say(text="x" * 4000)) * 100
         end = time.monotonic() + 20 * FACTOR
         # Neither reads: flood until the server holds unsent bytes for the stuck reader.
@@ -768,7 +768,7 @@ async def test_connection_lost_when_the_server_aborts_without_notice(
 ) -> None:
     alice = await join("alice")
     await alice.expect(Joined)
-    session = server.hub.members["alice"]
+    session = server.hub.members["alice"].session
     assert session.transport is not None
     session.transport.abort()
     with pytest.raises(ConnectionLost):

@@ -184,7 +184,7 @@ async def test_the_right_password_joins_and_the_reply_never_echoes_it(
 ) -> None:
     client = await ChatClient.join("127.0.0.1", server.port, "alice", password=PASSWORD)
     try:
-        assert client.welcome.users == ["alice"]
+        assert client.joined[0].users == ["alice"]
         reply = await fetch_status("127.0.0.1", server.port, password=PASSWORD)
         assert PASSWORD not in repr(reply)
     finally:

@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from chatctl.protocol import Bye, Hello, Joined, Message, Say, Welcome, client_frame_decoder, encode
+from chatctl.protocol import (
+    Bye,
+    Hello,
+    Joined,
+    Message,
+    RoomState,
+    Say,
+    Welcome,
+    client_frame_decoder,
+    encode,
+)
 from tests.support import (
     FACTOR,
     PipedClient,
@@ -73,17 +83,17 @@ async def test_end_of_input_waits_for_a_server_that_reads_slowly() -> None:
             decoder.feed(data)
             while (frame := decoder.next_frame()) is not None:
                 if isinstance(frame, Hello):
-                    welcome = Welcome(version=1, name="bot", users=["bot"], server="slow", seq=0)
-                    writer.write(encode(welcome))
+                    writer.write(encode(Welcome(version=2, name="bot", server="slow")))
+                    writer.write(encode(RoomState(room="#lobby", seq=0, users=["bot"], online=1)))
                     seq += 1
-                    writer.write(encode(Joined(seq=seq, time=time.time(), name="bot")))
+                    joined = Joined(seq=seq, time=time.time(), name="bot", room="#lobby")
+                    writer.write(encode(joined))
                 elif isinstance(frame, Say):
                     await asyncio.sleep(pace)
                     said.append(frame.text)
                     seq += 1
-                    writer.write(
-                        encode(Message(seq=seq, time=time.time(), name="bot", text=frame.text))
-                    )
+                    echo = Message(seq, time.time(), "bot", frame.text, frame.room, frame.id)
+                    writer.write(encode(echo))
                 elif isinstance(frame, Bye):
                     byes += 1
                     writer.close()
@@ -128,7 +138,8 @@ def test_lines_a_dead_server_never_relayed_are_listed_on_stderr() -> None:
         conn, _ = listener.accept()
         with conn, conn.makefile("rwb") as stream:
             stream.readline()  # hello
-            stream.write(encode(Welcome(version=1, name="bot", users=["bot"], server="x", seq=0)))
+            stream.write(encode(Welcome(version=2, name="bot", server="x")))
+            stream.write(encode(RoomState(room="#lobby", seq=0, users=["bot"], online=1)))
             stream.flush()
             for line in stream:
                 taken.append(line.decode())

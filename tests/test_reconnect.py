@@ -62,9 +62,9 @@ def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Term
         # A line the server takes in but never relays: it is frozen, then killed.
         first.proc.send_signal(signal.SIGSTOP)
         alice.type("in flight")
-        alice.wait_last("alice> in flight")
+        alice.wait_last("[#lobby] alice> in flight")
         alice.keys("Enter")
-        alice.wait_last("alice>")
+        alice.wait_last("[#lobby] alice>")
         first.stop(signal.SIGKILL)
 
     alice.wait_screen(lost_notice(port) + rf"\n{STAMP} \* not sent: in flight$")
@@ -74,11 +74,11 @@ def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Term
     alice.wait_screen(
         rf"^{STAMP} \* attempt 1 failed: connection refused; retrying in 2 s…$", timeout=5
     )
-    alice.wait_last("alice>")  # the prompt stays usable throughout
+    alice.wait_last("[offline] alice>")  # the prompt stays usable throughout, and says so
 
     with serving(port) as second:
         alice.wait_screen(
-            rf"^{STAMP} \* reconnected to chatctl \S+ as alice; online: nobody else yet\.$",
+            rf"^{STAMP} \* reconnected to chatctl \S+ as alice in #lobby; online: nobody else yet\.$",
             timeout=10,
         )
         bob = PipedClient("bob", port)

@@ -17,28 +17,48 @@ from rich.style import Style
 from rich.text import Text
 
 from chatctl.protocol import (
+    AwayState,
     Error,
     Joined,
     Left,
+    MemberInfo,
     Message,
+    NickChanged,
+    Parted,
     Ping,
     Pong,
+    Private,
+    RoomInfo,
+    RoomsReply,
+    RoomState,
     ServerInfo,
     Shutdown,
     StatusReply,
     UserInfo,
-    Welcome,
+    WhoReply,
     clean_frame,
 )
 from chatctl.server.events import (
     Listening,
     MessageRelayed,
     Refused,
+    Renamed,
+    RoomEntered,
+    RoomParted,
     Stopping,
     UserJoined,
     UserLeft,
 )
-from chatctl.ui.render import clock, message_line, name_style, notice_line, render_frame
+from chatctl.ui.render import (
+    View,
+    clock,
+    mentions,
+    message_line,
+    name_style,
+    notice_line,
+    render_frame,
+    welcome_line,
+)
 from chatctl.ui.serverlog import ServerLog, describe
 from chatctl.ui.status import status_table
 
@@ -110,7 +130,12 @@ def test_markup_in_names_and_notices_is_printed_literally(hostile: str) -> None:
         Joined(seq=2, time=TS, name=hostile),
         Left(seq=3, time=TS, name=hostile, reason=hostile),
         Error(code=hostile, message=hostile),
-        Welcome(version=1, name="bob", users=["bob", hostile], server=hostile, seq=0),
+        RoomState(room="#r", seq=0, users=["bob", hostile], online=2, topic=hostile),
+        Private(time=TS, name=hostile, to="bob", text=hostile, away=hostile),
+        WhoReply(room="#r", users=[MemberInfo(hostile, away=hostile)]),
+        RoomsReply(rooms=[RoomInfo("#r", 1, topic=hostile)]),
+        NickChanged(time=TS, name=hostile, new=hostile),
+        AwayState(name="bob", text=hostile),
     ]
     for frame in frames:
         line = render_frame(frame, "bob")
@@ -157,7 +182,9 @@ def test_clean_frame_then_render_lets_no_escape_through() -> None:
         Joined(seq=1, time=TS, name="x\x1b[2Jy"),
         Left(seq=1, time=TS, name="x\x1b]0;t\x07", reason="quit\x1b[6n"),
         Error(code="c\x9b", message="m\x1b]52;c;AAAA\x07"),
-        Welcome(version=1, name="bob", users=["bob", "z\x1b[2J"], server="s\x07", seq=0),
+        RoomState(room="#r\x07", seq=0, users=["bob", "z\x1b[2J"], online=2),
+        Private(time=TS, name="x\x1b[2J", to="bob", text="t\x1b]0;x\x07"),
+        NickChanged(time=TS, name="x\x1b[2J", new="y\x9b", room="#r"),
         Shutdown(reason="bye\x1b[2J"),
     ],
 )
@@ -275,28 +302,30 @@ def test_other_frames() -> None:
     error = render_frame(Error(code="message_too_long", message="too long"), "bob")
     assert error is not None
     assert re.fullmatch(rf"{STAMP} \* error: too long \(message_too_long\)", error.plain)
-    welcome = render_frame(
-        Welcome(version=1, name="bob", users=["alice", "BOB", "ci"], server="chatctl 9", seq=3),
-        "bob",
-    )
-    assert welcome is not None
-    assert "joined chatctl 9 as bob; online: alice, ci." in welcome.plain
-    alone = render_frame(Welcome(version=1, name="bob", users=["bob"], server="s", seq=0), "bob")
-    assert alone is not None
-    assert "nobody else yet" in alone.plain
+    lobby = RoomState(room="#lobby", seq=3, users=["alice", "BOB", "ci"], online=3)
+    welcome = welcome_line("bob", "chatctl 9", [lobby])
+    assert "joined chatctl 9 as bob in #lobby; online: alice, ci." in welcome.plain
+    alone = RoomState(room="#ops", seq=0, users=["bob"], online=1)
+    assert "nobody else yet" in welcome_line("bob", "s", [alone]).plain
+    both = welcome_line("bob", "s", [lobby, alone], hint=False).plain
+    assert "as bob in 2 rooms; #lobby: alice, ci; #ops: nobody else yet." in both
+    assert "in no room yet" in welcome_line("bob", "s", []).plain
+    joined = render_frame(alone, "bob")
+    assert joined is not None
+    assert "you are in #ops; online: nobody else yet." in joined.plain
     assert render_frame(Ping(), "bob") is None
 
 
-def test_a_big_rooms_welcome_counts_the_unnamed() -> None:
-    some = Welcome(version=1, name="zed", users=["a", "b"], server="s", seq=9, online=1500)
+def test_a_big_rooms_state_counts_the_unnamed() -> None:
+    some = RoomState(room="#big", seq=9, users=["a", "b"], online=1500)
     line = render_frame(some, "zed")
     assert line is not None
     assert "online: a, b and 1497 more." in line.plain
-    none = Welcome(version=1, name="zed", users=[], server="s", seq=9, online=1500)
+    none = RoomState(room="#big", seq=9, users=[], online=1500)
     line = render_frame(none, "zed")
     assert line is not None
     assert "online: 1499 others." in line.plain
-    complete = Welcome(version=1, name="zed", users=["a", "zed"], server="s", seq=9, online=2)
+    complete = RoomState(room="#big", seq=9, users=["a", "zed"], online=2)
     line = render_frame(complete, "zed")
     assert line is not None
     assert "online: a." in line.plain
@@ -417,8 +446,12 @@ def test_status_table_stops_at_its_rows_and_says_how_many_more() -> None:
             "yellow",
         ),
         (Refused("127.0.0.1:4242", "name_taken"), "refused 127.0.0.1:4242: name_taken", "yellow"),
-        (MessageRelayed("alice", "hi"), "alice: hi", ""),
-        (MessageRelayed("alice", "a\nb"), "alice: a\n    b", ""),
+        (MessageRelayed("alice", "hi"), "#lobby alice: hi", ""),
+        (MessageRelayed("alice", "a\nb", "#ops"), "#ops alice: a\n    b", ""),
+        (MessageRelayed("alice", "waves", "#ops", action=True), "#ops * alice waves", ""),
+        (RoomEntered("alice", "#ops", created=True), "  alice joined #ops (new room)", "dim"),
+        (RoomParted("alice", "#ops"), "  alice left #ops", "dim"),
+        (Renamed("alice", "alicia"), "  alice is now alicia", "dim"),
         (Stopping(users=2), "shutting down, 2 user(s) notified", "bold yellow"),
     ],
 )
@@ -436,7 +469,7 @@ def test_server_log_plain_lines_without_a_terminal() -> None:
     assert re.fullmatch(
         r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+ bob joined from 127\.0\.0\.1:4242", lines[0]
     )
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} alice: one", lines[1])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} #lobby alice: one", lines[1])
     assert lines[2] == "    two"
     assert "\x1b" not in out.getvalue()
 
@@ -450,3 +483,93 @@ def test_server_log_on_a_terminal_is_coloured_and_literal() -> None:
     assert "\x1b[" in value
     assert "[link=http://evil]x[/link] [/]" in plain(value)
     assert "\x1b]8;" not in value
+
+
+# --------------------------------------------------------------------------- rooms, PMs
+
+
+def test_lines_name_their_room_only_when_you_are_in_several() -> None:
+    frame = Message(seq=1, time=TS, name="bob", text="hi", room="#ops")
+    one = render_frame(frame, View("alice"))
+    several = render_frame(frame, View("alice", multi_room=True))
+    assert one is not None
+    assert several is not None
+    assert re.fullmatch(rf"{STAMP} bob: hi", one.plain)
+    assert re.fullmatch(rf"{STAMP} #ops bob: hi", several.plain)
+    notice = render_frame(Joined(seq=2, time=TS, name="bob", room="#ops"), View("a", True))
+    assert notice is not None
+    assert re.fullmatch(rf"{STAMP} #ops \* bob joined", notice.plain)
+
+
+def test_your_own_join_is_not_shown_twice() -> None:
+    """The room's state already said "you are in #ops"; the join that follows is silent."""
+    assert render_frame(Joined(seq=1, time=TS, name="Alice", room="#ops"), "alice") is None
+    assert render_frame(Joined(seq=1, time=TS, name="bob", room="#ops"), "alice") is not None
+
+
+def test_actions_parts_nicks_and_private_messages() -> None:
+    cases = [
+        (Message(1, TS, "bob", "waves", "#ops", action=True), "alice", r"\* bob waves"),
+        (Parted(time=TS, name="bob", room="#ops"), "alice", r"\* bob left #ops"),
+        (Parted(time=TS, name="alice", room="#ops"), "alice", r"\* you left #ops"),
+        (NickChanged(time=TS, name="bob", new="rob"), "alice", r"\* bob is now known as rob"),
+        (Private(time=TS, name="bob", to="alice", text="psst"), "alice", r"\[PM from bob\] psst"),
+        (Private(time=TS, name="alice", to="bob", text="hi"), "alice", r"\[PM to bob\] hi"),
+        (AwayState(name="alice", text="lunch"), "alice", r"\* you are away: lunch"),
+        (AwayState(name="alice"), "alice", r"\* you are back"),
+        (
+            WhoReply(room="#ops", users=[MemberInfo("a"), MemberInfo("b", "lunch")]),
+            "a",
+            r"\* in #ops: a, b \(away: lunch\)",
+        ),
+        (RoomsReply(rooms=[RoomInfo("#ops", 2)]), "a", r"\* rooms: #ops \(2\)"),
+    ]
+    for frame, me, pattern in cases:
+        line = render_frame(frame, me)  # type: ignore[arg-type]
+        assert line is not None, frame
+        assert re.fullmatch(rf"{STAMP} {pattern}", line.plain), (frame, line.plain)
+    away = render_frame(Private(time=TS, name="a", to="b", text="x", away="lunch"), "a")
+    assert away is not None
+    assert "(b is away: lunch)" in away.plain
+
+
+def test_private_messages_stand_out_from_room_messages() -> None:
+    private = render_frame(Private(time=TS, name="bob", to="alice", text="psst"), "alice")
+    public = render_frame(Message(seq=1, time=TS, name="bob", text="psst"), "alice")
+    assert private is not None
+    assert public is not None
+    assert "\x1b[1;35m" in rendered(private)  # bold magenta marker
+    assert "[PM" not in public.plain
+
+
+def test_mentions_are_whole_words_in_any_case() -> None:
+    assert mentions("hey Alice, look", "alice")
+    assert mentions("alice.", "alice")
+    assert mentions("@alice: hi", "alice")
+    assert not mentions("malice aforethought", "alice")
+    assert not mentions("alice.b is another name", "alice")
+    assert not mentions("alice-2 is someone else", "alice")
+    assert mentions("a.b: ping", "a.b")  # names with dots match literally
+    assert not mentions("axb", "a.b")
+
+
+def test_a_mention_is_highlighted_but_not_your_own() -> None:
+    theirs = render_frame(Message(seq=1, time=TS, name="bob", text="alice: ready?"), "alice")
+    mine = render_frame(Message(seq=2, time=TS, name="alice", text="alice here"), "alice")
+    plain_one = render_frame(Message(seq=3, time=TS, name="bob", text="ready?"), "alice")
+    assert theirs is not None
+    assert mine is not None
+    assert plain_one is not None
+    assert "\x1b[1;7;33m" in rendered(theirs)  # bold reverse yellow
+    assert "\x1b[1;7;33m" not in rendered(mine)
+    assert "\x1b[1;7;33m" not in rendered(plain_one)
+
+
+def test_only_the_stamp_of_a_message_is_dim() -> None:
+    """SGR 2 (dim) once, on the stamp; the name and the text are not dim."""
+    out = rendered(message_line(TS, "bob", "the body"))
+    assert out.count("\x1b[2m") == 1, repr(out)
+    body = out[out.index("the body") - 10 : out.index("the body")]
+    assert "\x1b[2m" not in body
+    assert ";2m" not in out, repr(out)  # names not bold+dim
+    assert ";2;" not in out, repr(out)

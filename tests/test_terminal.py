@@ -80,25 +80,27 @@ def say_piped(serve: ServeProcess, name: str, text: str) -> subprocess.Completed
 def test_welcome_timestamp_and_prompt(alice: Terminal) -> None:
     rows = alice.lines()
     assert re.fullmatch(
-        rf"{STAMP} \* joined chatctl \S+ as alice; online: nobody else yet\. "
-        r"Type to chat; exit, /quit or Ctrl-D to leave\.",
+        rf"{STAMP} \* joined chatctl \S+ as alice in #lobby; online: nobody else yet\. "
+        r"/help: commands, /quit: leave\.",
         rows[0],
     ), alice.show()
-    assert rows[-1] == "alice>", alice.show()
+    assert rows[-1] == "[#lobby] alice>", alice.show()
     # Exactly one prompt on the screen: nothing printed it twice or left a stale one.
-    assert sum(row.startswith("alice>") for row in rows) == 1, alice.show()
+    assert sum(row.startswith("[#lobby] alice>") for row in rows) == 1, alice.show()
 
 
 def test_half_typed_line_survives_incoming_message(serve: ServeProcess, alice: Terminal) -> None:
     alice.type("half typ")
-    alice.wait_last("alice> half typ")
+    alice.wait_last("[#lobby] alice> half typ")
 
     say_piped(serve, "bob", "hello from bob\n")
     alice.wait_screen(rf"^{STAMP} \* bob left$")
     message = rf"{STAMP} bob: hello from bob"
 
     def settled(rows: list[str]) -> bool:
-        return rows[-1:] == ["alice> half typ"] and any(re.fullmatch(message, r) for r in rows)
+        return rows[-1:] == ["[#lobby] alice> half typ"] and any(
+            re.fullmatch(message, r) for r in rows
+        )
 
     alice.wait_for(settled, "bob's message above an intact 'alice> half typ'")
     rows = alice.lines()
@@ -110,10 +112,10 @@ def test_half_typed_line_survives_incoming_message(serve: ServeProcess, alice: T
     alice.type("ed")
     alice.keys("Enter")
     alice.wait_screen(rf"^{STAMP} alice: half typed$")
-    alice.wait_last("alice>")
+    alice.wait_last("[#lobby] alice>")
     screen = alice.screen()
     assert screen.count("half typed") == 1, alice.show()
-    assert "alice> half typ" not in screen, alice.show()  # erase_when_done: no stale echo
+    assert "[#lobby] alice> half typ" not in screen, alice.show()  # erase_when_done: no stale echo
     assert relayed(serve) == 2
 
 
@@ -124,13 +126,13 @@ def test_empty_and_blank_input_are_ignored(serve: ServeProcess, alice: Terminal)
     # anything the blank lines had sent would be there too.
     alice.keys("Enter", "   ", "Enter", "\t \t", "Enter", "marker", "Enter")
     alice.wait_screen(rf"^{STAMP} alice: marker$")
-    alice.wait_last("alice>")
+    alice.wait_last("[#lobby] alice>")
 
     rows = alice.lines()
     said = [row for row in rows if re.match(rf"{STAMP} alice:", row)]
     assert said == [said[-1]], alice.show()
     assert not any("not sent" in row for row in rows), alice.show()
-    assert sum(row.startswith("alice>") for row in rows) == 1, alice.show()
+    assert sum(row.startswith("[#lobby] alice>") for row in rows) == 1, alice.show()
     assert relayed(serve) == 1
 
 
@@ -146,16 +148,15 @@ def test_typing_ahead_leaves_no_junk_on_the_screen(serve: ServeProcess, alice: T
         alice.type(word)
         alice.keys("Enter")
     alice.wait_screen(rf"^{STAMP} alice: {words[-1]}$")
-    alice.wait_last("alice>")
+    alice.wait_last("[#lobby] alice>")
 
     rows = alice.lines()
     assert re.fullmatch(rf"{STAMP} \* joined .*", rows[0]), alice.show()
-    assert re.fullmatch(rf"{STAMP} \* alice joined", rows[1]), alice.show()
-    body = rows[2:-1]
+    body = rows[1:-1]  # (no "alice joined": the welcome said so already)
     assert len(body) == len(words), alice.show()
     for row, word in zip(body, words, strict=True):
         assert re.fullmatch(rf"{STAMP} alice: {word}", row), alice.show()
-    assert rows[-1] == "alice>", alice.show()
+    assert rows[-1] == "[#lobby] alice>", alice.show()
     assert relayed(serve) == len(words)
 
 
@@ -167,7 +168,7 @@ def test_typing_ahead_leaves_no_junk_on_the_screen(serve: ServeProcess, alice: T
         pytest.param("  exit  ", ["Enter"], id="exit-with-spaces"),
         pytest.param("", ["C-d"], id="ctrl-d"),
         pytest.param("", ["C-c"], id="ctrl-c"),
-        pytest.param("half typed", ["C-c"], id="ctrl-c-half-typed"),
+        pytest.param("half typed", ["C-c", "C-c"], id="ctrl-c-twice-half-typed"),
     ],
 )
 def test_leaving_exits_zero(
@@ -175,11 +176,26 @@ def test_leaving_exits_zero(
 ) -> None:
     if typed:
         alice.type(typed)
-        alice.wait_last(f"alice> {typed}".rstrip())
+        alice.wait_last(f"[#lobby] alice> {typed}".rstrip())
     alice.keys(*keys)
     assert alice.exit_status() == 0, alice.show()
     serve.log.wait_for(r"- alice left \(quit\)")
     assert relayed(serve) == 0  # the quit word / half-typed line was not sent
+
+
+def test_ctrl_c_on_a_half_typed_line_clears_it_and_stays(
+    serve: ServeProcess, alice: Terminal
+) -> None:
+    alice.type("oops, not this")
+    alice.wait_last("[#lobby] alice> oops, not this")
+    alice.keys("C-c")
+    alice.wait_last("[#lobby] alice>")  # the line is gone, the client is still there
+    alice.type("this")
+    alice.keys("Enter")
+    alice.wait_screen(rf"^{STAMP} alice: this$")
+    assert "oops" not in alice.screen(), alice.show()
+    assert "EXIT=" not in alice.screen(), alice.show()
+    assert relayed(serve) == 1
 
 
 def test_bracketed_paste_is_one_message(
@@ -202,7 +218,7 @@ def test_bracketed_paste_is_one_message(
 
     # alice sees her own message the same way: one stamped line, two indented ones.
     alice.wait_screen(rf"^{STAMP} alice: first line\n{INDENT}second line\n{INDENT}third line$")
-    alice.wait_last("alice>")
+    alice.wait_last("[#lobby] alice>")
 
 
 HOSTILE = [
@@ -237,7 +253,7 @@ def test_hostile_text_stays_inert_on_a_real_terminal(serve: ServeProcess, alice:
 
     say_piped(serve, "evil", "\n".join(HOSTILE) + "\n")
     alice.wait_screen(rf"^{STAMP} \* evil left$")
-    alice.wait_last("alice>")
+    alice.wait_last("[#lobby] alice>")
 
     rows = alice.lines()
     shown = [row.split("evil: ", 1)[1] for row in rows if re.match(rf"{STAMP} evil: ", row)]
@@ -258,6 +274,6 @@ def test_server_shutdown_notice_then_reconnecting(serve: ServeProcess, alice: Te
         rf"{STAMP} \* connection to 127\.0\.0\.1:{serve.port} closed by the server; "
         r"reconnecting in 1 s…$"
     )
-    alice.wait_last("alice>")
+    alice.wait_last("[offline] alice>")
     alice.keys("C-d")
     assert alice.exit_status() == 0, alice.show()

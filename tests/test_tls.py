@@ -30,11 +30,11 @@ from chatctl.client import (
     TlsOptions,
     Unreachable,
     WrongTransport,
-    _Connection,
+    Connection,
     fetch_status,
 )
 from chatctl.exitcodes import ExitCode
-from chatctl.protocol import ErrorCode
+from chatctl.protocol import PROTOCOL_VERSION, ErrorCode
 from chatctl.server.config import ServerConfig
 from chatctl.server.listener import ChatServer
 from tests.support import (
@@ -224,7 +224,7 @@ def test_relay_over_tls_pinned_with_fingerprint_when_piped(
     colons = ":".join(re.findall("..", fp.removeprefix("SHA256:").upper()))
     bob = Joiner("bob", tls_server.port, "--tls", "--fingerprint", colons, config=config)
     try:
-        bob.err.wait_for(r"joined chatctl .* as bob;")
+        bob.err.wait_for(r"joined chatctl .* as bob in ")
         known = (config / tls.KNOWN_SERVERS_FILE).read_text()
         assert known == f"127.0.0.1:{tls_server.port} {fp}\n"
         # alice has no --fingerprint: the pin bob's first contact stored is enough.
@@ -430,7 +430,7 @@ async def test_the_client_gives_up_on_a_silent_tls_server(tmp_path: Path) -> Non
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(Unreachable, match=r"no TLS handshake within 0\.3 s"):
-            await _Connection.open("127.0.0.1", port, 10.0, options)
+            await Connection.open("127.0.0.1", port, 10.0, options)
         assert loop.time() - started < 5 * FACTOR
     finally:
         listener.close()
@@ -478,8 +478,8 @@ def test_first_contact_in_a_terminal_asks_then_pins_then_asks_the_password(
             term.wait_screen(r"Password for the chat room at 127\.0\.0\.1:\d+:\s*$")
             term.type("tty-secret-93be")
             term.keys("Enter")
-            term.wait_screen(r"\* joined .* as alice;")
-            term.wait_last("alice>")
+            term.wait_screen(r"\* joined .* as alice in ")
+            term.wait_last("[#lobby] alice>")
             assert "tty-secret-93be" not in term.screen()  # typed without echo
             term.type("/quit")
             term.keys("Enter")
@@ -526,8 +526,7 @@ async def test_shutdown_with_a_handshake_under_way_leaves_nothing_behind(tmp_pat
         await server.stop()
         assert loop.time() - started < 3 * FACTOR
         assert not server.hub.connections
-        assert session.handshake is not None
-        assert session.handshake.done()
+        assert not session.handshaking  # the TLS start-up ended, and said so
         assert await asyncio.wait_for(reader.read(), 5 * FACTOR) == b""  # nothing plain sent
     finally:
         writer.close()
@@ -553,7 +552,7 @@ async def test_a_frame_that_comes_with_the_end_of_the_handshake_is_answered(
                 await fetch_status("127.0.0.1", server.port, tls=options)
             assert refused.value.code == ErrorCode.PASSWORD_REQUIRED
         reply = await fetch_status("127.0.0.1", server.port, tls=options, password="pw-0d41")
-        assert reply.server.protocol == 1
+        assert reply.server.protocol == PROTOCOL_VERSION
     finally:
         server.stop()
 

@@ -86,6 +86,9 @@ from chatctl.protocol.text import (
     name_key,
 )
 
+#: Any frame, either direction.
+Frame = ClientFrame | ServerFrame
+
 __all__ = [
     "BLANK",
     "DEFAULT_ROOM",
@@ -109,6 +112,7 @@ __all__ = [
     "ClientFrame",
     "Error",
     "ErrorCode",
+    "Frame",
     "FrameDecoder",
     "Hello",
     "Join",

@@ -14,9 +14,20 @@ event, never two. Events version 1 has no frame for are mapped to the nearest on
 
 from __future__ import annotations
 
+from chatctl.protocol.codec import MAX_SERVER_FRAME_BYTES, FrameDecoder
 from chatctl.protocol.codes import LeaveReason
-from chatctl.protocol.frames import _Frame
-from chatctl.protocol.replies import Joined, Left, Message, NickChanged, Parted, RoomEvent
+from chatctl.protocol.frames import Ping, Pong, _Frame, tags
+from chatctl.protocol.replies import (
+    Error,
+    Joined,
+    Left,
+    Message,
+    NickChanged,
+    Parted,
+    RoomEvent,
+    Shutdown,
+    StatusReply,
+)
 
 VERSION = 1
 
@@ -50,3 +61,14 @@ def view(event: RoomEvent) -> V1Frame:
             return Left(event.seq or 0, event.time, event.name, LeaveReason.PART)
         case NickChanged():
             return Left(event.seq or 0, event.time, event.name, LeaveReason.NICK)
+
+
+#: What a version-1 client reads: the version-1 welcome instead of version 2's.
+ServerFrameV1 = Welcome | Message | Joined | Left | StatusReply | Error | Shutdown | Ping | Pong
+
+
+def server_frame_decoder(
+    max_frame_bytes: int = MAX_SERVER_FRAME_BYTES,
+) -> FrameDecoder[ServerFrameV1]:
+    """A decoder of what a version-1 client receives (for tests and version-1 tools)."""
+    return FrameDecoder(ServerFrameV1, tags(ServerFrameV1), max_frame_bytes)  # type: ignore[arg-type]

@@ -117,9 +117,9 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
     hub.add_member(member)
     if hello.version >= 2:
         member.send(encode(Welcome(hello.version, hello.name, hub.server_label)))
+    hub.observer(UserJoined(hello.name, session.address))
     for room in rooms:
         hub.enter(member, room)
-    hub.observer(UserJoined(hello.name, session.address))
 
 
 def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:

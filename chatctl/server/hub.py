@@ -66,7 +66,7 @@ class Hub:
         self.admission = Admission(config)
         self.server_label = f"chatctl {__version__}"
         self.started_at = time.time()
-        self.sessions: set[Session] = set()
+        self.connections: set[Session] = set()
         #: Joined members by name key, in the order they joined.
         self.members: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
@@ -86,11 +86,11 @@ class Hub:
 
     def admit(self, session: Session) -> Refusal | None:
         """Take a new connection in, or say why not (counted and logged here)."""
-        refusal = self.admission.admit(session.host, len(self.sessions))
+        refusal = self.admission.admit(session.host, len(self.connections))
         if refusal is not None:
             self.refused(session, refusal.code)
             return refusal
-        self.sessions.add(session)
+        self.connections.add(session)
         return None
 
     def sending(self, session: Session) -> None:
@@ -113,9 +113,9 @@ class Hub:
         self._schedule_flush()
 
     def ended(self, session: Session, reason: Reason) -> None:
-        self.sessions.discard(session)
+        self.connections.discard(session)
         self.admission.release(session.host)
-        if not self.sessions:
+        if not self.connections:
             self._all_gone.set()
         member = self._by_session.pop(session, None)
         if member is None:
@@ -202,7 +202,7 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
-            for session in list(self.sessions):
+            for session in list(self.connections):
                 session.check_timers(now)
             self.admission.prune(now)
 
@@ -233,7 +233,7 @@ class Hub:
             started_at=self.started_at,
             uptime_seconds=round(now - self.started_at, 3),
             users=len(users),
-            connections=len(self.sessions),
+            connections=len(self.connections),
             messages_relayed=self.messages_relayed,
             leave_reasons=dict(self.leave_reasons),
             rooms=rooms,
@@ -247,18 +247,18 @@ class Hub:
         self.admission.stop()
         self.observer(Stopping(users=len(self.members)))
         notice = encode(Shutdown(reason="server shutting down"))
-        for session in list(self.sessions):
+        for session in list(self.connections):
             member = self._by_session.get(session)
             if member is not None:
                 member.send(notice)
             else:
                 session.queue(notice)
             session.close(LeaveReason.SHUTDOWN)
-        if self.sessions:
+        if self.connections:
             self._all_gone.clear()
             try:
                 await asyncio.wait_for(self._all_gone.wait(), grace)
             except TimeoutError:
-                for session in list(self.sessions):
+                for session in list(self.connections):
                     session.abort(LeaveReason.SHUTDOWN)
                 await asyncio.sleep(0)  # let connection_lost run for the aborted

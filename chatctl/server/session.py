@@ -86,6 +86,16 @@ class Session(asyncio.Protocol):
         return self._leave_reason is not None
 
     @property
+    def handshaking(self) -> bool:
+        """The TLS start-up is under way (it ends by calling tls_ready or tls_failed)."""
+        return self._tls is not None
+
+    @property
+    def last_heard(self) -> float:
+        """When (monotonic) the last byte came from the client."""
+        return self._last_heard
+
+    @property
     def has_pending(self) -> bool:
         return bool(self._pending)
 

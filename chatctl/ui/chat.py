@@ -25,7 +25,7 @@ from rich.text import Text
 from chatctl import commands, eventloop
 from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import Message, Private
+from chatctl.protocol import Left, Message, NickChanged, Private
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
@@ -96,9 +96,17 @@ async def receive(
     client: ChatClient, show: Show, conversation: Conversation, bell: bool = False
 ) -> ClientError | None:
     """Show frames until the connection ends; the error that ended it, if any."""
+    last_shown: tuple[object, ...] = ()
     try:
         async for frame in client:
-            line = render_frame(frame, View(client.name, multi_room=len(client.rooms) > 1))
+            multi = len(client.rooms) > 1
+            if isinstance(frame, NickChanged | Left):
+                # Someone in several of our rooms: one line, not one per room.
+                key = (type(frame), frame.name, frame.time)
+                if key == last_shown:
+                    continue
+                last_shown, multi = key, False
+            line = render_frame(frame, View(client.name, multi_room=multi))
             if line is not None:
                 show(line)
             ring = False

@@ -177,7 +177,7 @@ def welcome_line(
     else:
         text += ", in no room yet (/join ROOM)."
     if hint:
-        text += " Type to chat; /help for commands, /quit to leave."
+        text += " /help: commands, /quit: leave."
     return notice_line(time.time(), text, style="green")
 
 
