@@ -711,6 +711,8 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("missing type", b'{"text":"x"}', ErrorCode.UNKNOWN_TYPE),
     ("numeric type", b'{"type":5,"text":"x"}', ErrorCode.UNKNOWN_TYPE),
     ("null type", b'{"type":null,"text":"x"}', ErrorCode.UNKNOWN_TYPE),
+    ("list type", b'{"type":["say"],"text":"x"}', ErrorCode.UNKNOWN_TYPE),
+    ("object type", b'{"type":{}}', ErrorCode.UNKNOWN_TYPE),
     ("duplicate type, last wins", b'{"type":"say","text":"x","type":"shout"}', "unknown_type"),
 ]
 

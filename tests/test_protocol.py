@@ -295,6 +295,8 @@ INVALID_LINES: list[tuple[str, bytes, ErrorCode]] = [
     ("empty-object", b"{}", BAD_TYPE),
     ("type-not-string", b'{"type":5}', BAD_TYPE),
     ("type-null", b'{"type":null}', BAD_TYPE),
+    ("type-list", b'{"type":["say"],"text":"x"}', BAD_TYPE),  # unhashable: no TypeError
+    ("type-object", b'{"type":{}}', BAD_TYPE),
     ("type-case", b'{"type":"SAY","text":"x"}', BAD_TYPE),
     # known type, missing or wrong fields
     ("say-missing-text", b'{"type":"say"}', BAD_FRAME),
@@ -391,6 +393,18 @@ def test_invalid_utf8_in_an_ignored_field_is_still_refused() -> None:
     """A frame is one UTF-8 line; bytes that are not UTF-8 anywhere in it make it invalid."""
     err = error_of(b'{"type":"say","text":"a","extra":"\xff"}\n')
     assert err.code == ErrorCode.INVALID_UTF8
+
+
+@pytest.mark.parametrize("tag", [b'["message"]', b'{"message":1}', b"{}", b"[]"])
+def test_a_type_that_is_a_list_or_object_is_unknown_type_in_both_directions(tag: bytes) -> None:
+    """Unhashable tags must not break the error path: a TypeError there dropped the peer."""
+    line = b'{"type":' + tag + b',"seq":1,"time":1.0,"name":"a","text":"x"}\n'
+    for decoder in (client_frame_decoder(), server_frame_decoder()):
+        decoder.feed(line + encode(Ping()))
+        with pytest.raises(ProtocolError) as info:
+            decoder.next_frame()
+        assert info.value.code == ErrorCode.UNKNOWN_TYPE
+        assert decoder.next_frame() == Ping()
 
 
 def test_error_messages_never_quote_the_input() -> None:

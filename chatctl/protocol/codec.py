@@ -142,8 +142,11 @@ class FrameDecoder(Generic[T]):
             raw = msgspec.json.decode(line)
         except (msgspec.MsgspecError, RecursionError):
             raw = None
-        if isinstance(raw, dict) and raw.get("type") not in self._known_tags:
-            return ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing frame type")
+        if isinstance(raw, dict):
+            tag = raw.get("type")
+            # isinstance first: a list or object tag is unhashable, and `in` would raise.
+            if not isinstance(tag, str) or tag not in self._known_tags:
+                return ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing frame type")
         return ProtocolError(ErrorCode.INVALID_FRAME, f"invalid frame: {exc}")
 
 
