@@ -763,6 +763,17 @@ async def test_malformed_input_gets_its_documented_code_and_the_connection_is_ke
         assert status["server"]["leave_reasons"] == {}
 
 
+async def test_a_duplicate_key_takes_its_last_value_on_a_real_server(conns: list[Conn]) -> None:
+    with served("--rate", "0") as srv:
+        talker = await joined(conns, srv.port, "talker")
+        await talker.send(b'{"type":"say","type":"ping"}\n')
+        await talker.expect(Pong)
+        await talker.send(b'{"type":"ping","text":1,"type":"say","text":"last wins"}\n')
+        message = await talker.expect(Message)
+        assert (message.name, message.text) == ("talker", "last wins")
+        await talker.round_trip("still here")
+
+
 HTTP_REQUESTS = [
     b"GET / HTTP/1.1\r\nHost: chat.example\r\n\r\n",
     b"GET /",  # not even a whole request line: no newline to wait for

@@ -65,6 +65,14 @@ def decode_one(line: bytes, decoder: FrameDecoder[object] | None = None) -> obje
     return decoder.next_frame()
 
 
+def drain_one(line: bytes, decoder: FrameDecoder[object]) -> object:
+    """The one frame of ``line``, and nothing left after it."""
+    decoder.feed(line + b"\n")
+    frame = decoder.next_frame()
+    assert decoder.next_frame() is None
+    return frame
+
+
 def error_of(line: bytes, decoder: FrameDecoder[object] | None = None) -> ProtocolError:
     with pytest.raises(ProtocolError) as info:
         decode_one(line, decoder)
@@ -405,6 +413,62 @@ def test_a_type_that_is_a_list_or_object_is_unknown_type_in_both_directions(tag:
             decoder.next_frame()
         assert info.value.code == ErrorCode.UNKNOWN_TYPE
         assert decoder.next_frame() == Ping()
+
+
+# docs/protocol.md, "Framing": if a key appears twice, the last value wins, ``type`` included.
+DUPLICATE_KEYS: list[tuple[str, bytes, object]] = [
+    ("type-say-then-ping", b'{"type":"say","type":"ping"}', Ping()),
+    ("type-ping-then-say", b'{"type":"ping","type":"say","text":"x"}', Say(text="x")),
+    ("type-unknown-then-say", b'{"type":"shout","type":"say","text":"x"}', Say(text="x")),
+    ("type-thrice", b'{"type":"bye","type":"ping","type":"pong"}', Pong()),
+    ("text-bad-then-good", b'{"type":"say","text":1,"text":"b"}', Say(text="b")),
+    (
+        "version-bad-then-good",
+        b'{"type":"hello","version":"1","name":"a","version":1}',
+        Hello(version=1, name="a"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "frame"),
+    [(line, frame) for _, line, frame in DUPLICATE_KEYS],
+    ids=[name for name, *_ in DUPLICATE_KEYS],
+)
+def test_a_duplicate_key_takes_its_last_value(line: bytes, frame: object) -> None:
+    assert drain_one(line, client_frame_decoder()) == frame
+
+
+def test_a_duplicate_key_takes_its_last_value_in_the_client_decoder_too() -> None:
+    message = b'{"type":"pong","seq":1,"time":1.0,"name":"a","text":"x","type":"message"}'
+    assert drain_one(message, server_frame_decoder()) == Message(
+        seq=1, time=1.0, name="a", text="x"
+    )
+    inner = encode(StatusReply(server=SERVER_INFO, users=[USER]))[:-1]
+    doubled = inner.replace(b'"users":1', b'"users":"one","users":1')  # inside "server"
+    assert doubled != inner
+    assert drain_one(doubled, server_frame_decoder()) == StatusReply(
+        server=SERVER_INFO, users=[USER]
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (b'{"type":"say","text":"x","type":"shout"}', ErrorCode.UNKNOWN_TYPE),
+        (b'{"type":"say","text":"x","type":null}', ErrorCode.UNKNOWN_TYPE),
+        (b'{"type":"say","text":"x","text":1}', ErrorCode.INVALID_FRAME),
+        (b'{"type":"say","text":"x","type":"ping","type":"hello"}', ErrorCode.INVALID_FRAME),
+    ],
+    ids=["last-type-unknown", "last-type-null", "last-text-bad", "last-type-lacks-fields"],
+)
+def test_a_duplicate_keys_bad_last_value_is_refused(line: bytes, code: ErrorCode) -> None:
+    decoder = client_frame_decoder()
+    decoder.feed(line + b"\n" + encode(Ping()))
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == code
+    assert decoder.next_frame() == Ping()
 
 
 def test_error_messages_never_quote_the_input() -> None:
