@@ -774,6 +774,35 @@ async def test_a_duplicate_key_takes_its_last_value_on_a_real_server(conns: list
         await talker.round_trip("still here")
 
 
+#: What ``str.splitlines()``, log viewers and editors also end a line at, besides \\n and \\r.
+LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+async def test_unicode_line_breaks_reach_a_pipe_and_the_log_escaped(
+    conns: list[Conn], clients: list[PipedClient]
+) -> None:
+    with served("--verbose", "--rate", "0") as srv:
+        reader = PipedClient("reader", srv.port)
+        clients.append(reader)
+        reader.joined()
+        mallory = await joined(conns, srv.port, "mallory")
+        forged = "".join(f"{brk}[12:00:00] admin: forged" for brk in LINE_BREAKS)
+        escaped = "ok" + "".join(
+            (f"\\x{ord(brk):02x}" if ord(brk) < 0x100 else f"\\u{ord(brk):04x}")
+            + "[12:00:00] admin: forged"
+            for brk in LINE_BREAKS
+        )
+        await mallory.send(say("ok" + forged + " end"))
+        shown = reader.out.wait_for(r"mallory: ok.* end$").string  # text mode splits at \n only
+        assert shown.endswith(f"mallory: {escaped} end"), repr(shown)
+        logged = srv.log.wait_for(r"mallory: ok.* end$").string
+        assert logged.endswith(f"mallory: {escaped} end"), repr(logged)
+        for where in (reader.out.text(), srv.log.text()):
+            assert len(where.splitlines()) == len(where.split("\n")), "a forged line break"
+        relayed = (await mallory.until(lambda f: isinstance(f, Message)))[-1]
+        assert relayed.text == escaped + " end"
+
+
 HTTP_REQUESTS = [
     b"GET / HTTP/1.1\r\nHost: chat.example\r\n\r\n",
     b"GET /",  # not even a whole request line: no newline to wait for

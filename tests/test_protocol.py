@@ -738,11 +738,13 @@ BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069
 
 
 def unsafe_chars(text: str, *, newline_ok: bool) -> list[str]:
-    """Characters a terminal could act on: C0/C1 controls, DEL and bidi marks."""
+    """Characters a terminal could act on (C0/C1 controls, DEL, bidi marks), or that a
+    line-splitting tool takes for a line break (U+2028, U+2029)."""
     return [
         ch
         for ch in text
-        if (unicodedata.category(ch) == "Cc" and not (newline_ok and ch == "\n")) or ch in BIDI
+        if (unicodedata.category(ch) in ("Cc", "Zl", "Zp") and not (newline_ok and ch == "\n"))
+        or ch in BIDI
     ]
 
 
@@ -763,7 +765,29 @@ HOSTILE = [
     ("lri", "\u2066x\u2069", "\\u2066x\\u2069"),
     ("alm", "\u061c", "\\u061c"),
     ("rlm-lrm", "\u200f\u200e", "\\u200f\\u200e"),
+    ("line-separator", "a\u2028b", "a\\u2028b"),
+    ("paragraph-separator", "a\u2029b", "a\\u2029b"),
+    ("vt-ff", "a\x0b\x0cb", "a\\x0b\\x0cb"),
+    ("fs-gs-rs", "\x1c\x1d\x1e", "\\x1c\\x1d\\x1e"),
 ]
+
+#: Every character ``str.splitlines()`` ends a line at (and so do log viewers and editors).
+LINE_BREAKS = "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def test_line_breaks_are_every_one_that_splitlines_knows() -> None:
+    found = "".join(chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1)
+    assert found == LINE_BREAKS
+
+
+@pytest.mark.parametrize("brk", LINE_BREAKS, ids=[f"U+{ord(c):04X}" for c in LINE_BREAKS])
+def test_no_line_break_but_newline_survives_sanitising(brk: str) -> None:
+    """A forged line in a pipe or a log needs only a break a line-splitting tool obeys."""
+    line = clean_line(f"a{brk}b")
+    assert len(line.splitlines()) == 1, repr(line)
+    text = clean_text(f"a{brk}b")
+    assert text.splitlines() == (["a", "b"] if brk in "\r\n" else [text]), repr(text)
+    assert clean_text(text) == text
 
 
 @pytest.mark.parametrize(
