@@ -38,7 +38,14 @@ from chatctl.server.events import (
     UserJoined,
     UserLeft,
 )
-from chatctl.ui.render import clock, message_line, name_style, notice_line, render_frame
+from chatctl.ui.render import (
+    clock,
+    message_line,
+    name_style,
+    notice_line,
+    render_frame,
+    unsent_line,
+)
 from chatctl.ui.serverlog import ServerLog, describe
 from chatctl.ui.status import status_table
 
@@ -216,6 +223,44 @@ def test_own_message_is_styled_differently_from_others() -> None:
     out_mine, out_theirs = rendered(mine), rendered(theirs)
     assert plain(out_mine) == plain(out_theirs)
     assert out_mine != out_theirs
+
+
+def sgr_of(line: Text) -> str:
+    """The exact bytes a truecolor terminal gets, the stamp replaced by ``[T] ``."""
+    return rendered(line).replace(f"[{clock(TS)}] ", "[T] ")
+
+
+DIM_STAMP = "\x1b[2m[T] \x1b[0m"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (message_line(TS, "bob", "hi"), f"{DIM_STAMP}\x1b[1;36mbob\x1b[0m: hi\n"),
+        (
+            message_line(TS, "bob", "hi", own=True),
+            f"{DIM_STAMP}\x1b[1;7;36mbob\x1b[0m: \x1b[3mhi\x1b[0m\n",
+        ),
+        (
+            message_line(TS, "bob", "one\ntwo"),
+            f"{DIM_STAMP}\x1b[1;36mbob\x1b[0m: one\n{' ' * 16}two\n",
+        ),
+        (
+            message_line(TS, "bob", "one\ntwo", own=True),
+            f"{DIM_STAMP}\x1b[1;7;36mbob\x1b[0m: \x1b[3mone\x1b[0m\n\x1b[3m{' ' * 16}two\x1b[0m\n",
+        ),
+        # A notice is dim as a whole; a coloured one is its colour, not dimmed too.
+        (notice_line(TS, "bob joined"), f"{DIM_STAMP}\x1b[2m* bob joined\x1b[0m\n"),
+        (notice_line(TS, "oops", "bold red"), f"{DIM_STAMP}\x1b[1;31m* oops\x1b[0m\n"),
+        (
+            unsent_line(TS, "lost"),
+            f"{DIM_STAMP}\x1b[31m* not sent: \x1b[0m\x1b[31mlost\x1b[0m\n",
+        ),
+    ],
+    ids=["message", "own", "continuation", "own-continuation", "notice", "error", "unsent"],
+)
+def test_only_the_stamp_is_dim(line: Text, expected: str) -> None:
+    assert sgr_of(line) == expected
 
 
 def test_name_style_is_stable_and_case_insensitive() -> None:

@@ -68,7 +68,14 @@ def clock(timestamp: float) -> str:
 
 
 def _stamp(timestamp: float) -> Text:
-    return Text(f"[{clock(timestamp)}] ", style="dim")
+    """A line that starts with its dim ``[HH:MM:SS]``.
+
+    The dim is a span on the stamp, not the Text's base style: a base style
+    applies to everything appended after it, and dimmed whole messages.
+    """
+    line = Text()
+    line.append(f"[{clock(timestamp)}] ", style="dim")
+    return line
 
 
 def message_line(timestamp: float, name: str, text: str, *, own: bool = False) -> Text:
