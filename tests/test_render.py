@@ -495,3 +495,19 @@ def test_server_log_on_a_terminal_is_coloured_and_literal() -> None:
     assert "\x1b[" in value
     assert "[link=http://evil]x[/link] [/]" in plain(value)
     assert "\x1b]8;" not in value
+
+
+def test_server_log_on_a_terminal_dims_only_the_time() -> None:
+    out = io.StringIO()
+    log = ServerLog(out, terminal=True)
+    log.console = Console(file=out, width=80, force_terminal=True, color_system="truecolor")
+    log(MessageRelayed("alice", "hi"))
+    log(UserJoined("bob", "127.0.0.1:4242"))
+    log(UserLeft("bob", "127.0.0.1:4242", "quit"))
+    got = re.sub(r"\d\d:\d\d:\d\d ", "T ", out.getvalue())
+    stamp = "\x1b[2mT \x1b[0m"
+    assert got == (
+        f"{stamp}alice: hi\n"
+        f"{stamp}\x1b[32m+ bob joined from 127.0.0.1:4242\x1b[0m\n"
+        f"{stamp}\x1b[2m- bob left (quit) from 127.0.0.1:4242\x1b[0m\n"
+    )

@@ -110,8 +110,9 @@ class ServerLog:
     def line(self, text: str, style: str = "") -> None:
         now = time.time()
         if self.console is not None:
-            stamp = Text(time.strftime("%H:%M:%S ", time.localtime(now)), style="dim")
-            self.console.print(stamp.append(text, style=style))
+            # Two spans: a Text with a dim base style would dim all that is appended to it.
+            stamp = time.strftime("%H:%M:%S ", time.localtime(now))
+            self.console.print(Text.assemble((stamp, "dim"), (text, style)))
         else:
             stamp_plain = time.strftime("%Y-%m-%d %H:%M:%S ", time.localtime(now))
             self.out.write(stamp_plain + text + "\n")
