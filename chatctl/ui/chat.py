@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from rich.console import Console
-from rich.text import Text
 
 from chatctl import eventloop
 from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
@@ -29,7 +28,8 @@ from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import MAX_TEXT_BYTES, ProtocolError
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
-from chatctl.ui.render import notice_line, render_frame, unsent_line, welcome_line
+from chatctl.ui.render import ChatLine, notice_line, render_frame, unsent_line, welcome_line
+from chatctl.ui.wrap import hang
 
 #: What the user types to leave (besides Ctrl-D and Ctrl-C).
 QUIT_WORDS = frozenset({"exit", "/quit"})
@@ -96,20 +96,21 @@ async def receive(client: ChatClient, show: Show) -> ClientError | None:
     return None
 
 
-def notice_line_now(text: str, style: str) -> Text:
+def notice_line_now(text: str, style: str) -> ChatLine:
     return notice_line(time.time(), text, style)
 
 
 class Show:
-    """Where lines go: Rich styles for a terminal, ``Text.plain`` for a pipe."""
+    """Where lines go: Rich styles for a terminal, wrapped to its width with a hanging
+    indent; ``Text.plain`` for a pipe, one line per line of the message."""
 
     def __init__(self, console: Console | None, out: TextIO | None = None) -> None:
         self.console = console
         self.out = out
 
-    def __call__(self, line: Text) -> None:
+    def __call__(self, line: ChatLine) -> None:
         if self.console is not None:
-            self.console.print(line)
+            self.console.print(hang(line, line.indent, self.console))
         elif self.out is not None:
             self.out.write(line.plain + "\n")
             self.out.flush()

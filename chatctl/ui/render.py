@@ -67,33 +67,51 @@ def clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
-def _stamp(timestamp: float) -> Text:
+class ChatLine(Text):
+    """A line of the conversation that knows where its head ends (``indent``).
+
+    The head is ``[HH:MM:SS] name: `` or ``[HH:MM:SS] * ``: continuation lines of a
+    multi-line message start past it, and so do the rows of a long line that the
+    interactive client wraps (``chatctl.ui.wrap``). Pipes print ``plain``, unwrapped.
+    """
+
+    indent: int = 0
+
+
+def _stamp(timestamp: float) -> ChatLine:
     """A line that starts with its dim ``[HH:MM:SS]``.
 
     The dim is a span on the stamp, not the Text's base style: a base style
     applies to everything appended after it, and dimmed whole messages.
     """
-    line = Text()
+    line = ChatLine()
     line.append(f"[{clock(timestamp)}] ", style="dim")
     return line
 
 
-def message_line(timestamp: float, name: str, text: str, *, own: bool = False) -> Text:
+def _end_of_head(line: ChatLine, extra: int = 0) -> str:
+    """Mark where the head ends (``extra`` characters on); what starts a continuation line."""
+    line.indent = len(line.plain) + extra
+    return "\n" + " " * line.indent
+
+
+def message_line(timestamp: float, name: str, text: str, *, own: bool = False) -> ChatLine:
     line = _stamp(timestamp)
     line.append(name, style=f"bold {name_style(name)}" + (" reverse" if own else ""))
     line.append(": ")
-    indent = "\n" + " " * (len(line.plain))
+    indent = _end_of_head(line)
     line.append(indent.join(text.split("\n")), style="italic" if own else "")
     return line
 
 
-def notice_line(timestamp: float, text: str, style: str = "dim") -> Text:
+def notice_line(timestamp: float, text: str, style: str = "dim") -> ChatLine:
     line = _stamp(timestamp)
+    _end_of_head(line, len("* "))
     line.append(f"* {text}", style=style)
     return line
 
 
-def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
+def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> ChatLine:
     """``* not sent: <text>``: a line of ours the server never relayed.
 
     The text is the user's own input, so it is escaped here (a piped line may
@@ -101,12 +119,12 @@ def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
     """
     line = _stamp(timestamp)
     line.append("* not sent (offline): " if offline else "* not sent: ", style="red")
-    indent = "\n" + " " * len(line.plain)
+    indent = _end_of_head(line)
     line.append(indent.join(clean_text(text).split("\n")), style="red")
     return line
 
 
-def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) -> Text:
+def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) -> ChatLine:
     """The welcome notice; ``again`` after a reconnection."""
     others = [u for u in welcome.users if u.lower() != welcome.name.lower()]
     unnamed = welcome.online - len(others) - 1  # a big room's welcome names only some
@@ -120,7 +138,7 @@ def welcome_line(welcome: Welcome, *, hint: bool = True, again: bool = False) ->
     return notice_line(time.time(), text, style="green")
 
 
-def render_frame(frame: ServerFrame, me: str) -> Text | None:
+def render_frame(frame: ServerFrame, me: str) -> ChatLine | None:
     """The line for a frame, or None for frames a person need not see."""
     match frame:
         case Message(time=ts, name=name, text=text):
