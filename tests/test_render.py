@@ -38,6 +38,7 @@ from chatctl.server.events import (
     UserJoined,
     UserLeft,
 )
+from chatctl.ui import bench, status
 from chatctl.ui.render import (
     clock,
     message_line,
@@ -48,8 +49,10 @@ from chatctl.ui.render import (
 )
 from chatctl.ui.serverlog import ServerLog, describe
 from chatctl.ui.status import status_table
+from chatctl.ui.units import size
 
 TS = 1_700_000_000.25
+KIB = 1024
 STAMP = r"\[\d{2}:\d{2}:\d{2}\]"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -401,6 +404,15 @@ def test_status_table_after_clean_frame_is_inert() -> None:
     out = rendered(status_table(reply))
     assert_inert(out)
     assert r"a\x1b[2J" in plain(out)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (2048.0, "2.0 KiB"), (1536 * KIB, "1.5 MiB")],
+)
+def test_one_byte_size_format_for_status_and_bench(n: float, text: str) -> None:
+    assert size(n) == text
+    assert status.size is bench.size is size  # one helper, not a copy each
 
 
 def test_status_table_with_nobody() -> None:

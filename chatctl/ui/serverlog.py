@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
 import ssl
@@ -26,6 +25,7 @@ from rich.text import Text
 
 from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
+from chatctl.limits import is_loopback
 from chatctl.server.config import ServerConfig
 from chatctl.server.core import ChatServer, Hub, raise_open_file_limit
 from chatctl.server.events import (
@@ -51,7 +51,7 @@ def describe(event: ServerEvent) -> tuple[str, str]:
     match event:
         case Listening(addresses=addresses):
             where = ", ".join(f"{h}:{p}" for h, p in addresses)
-            if all(_is_loopback(h) for h, _ in addresses):
+            if all(is_loopback(h) for h, _ in addresses):
                 return f"listening on {where} (this machine only)", "bold green"
             return f"listening on {where}: open to the network", "bold yellow"
         case UserJoined(name=name, address=address):
@@ -81,20 +81,13 @@ _CLOSED_HINTS = {
 
 def exposure_warning(addresses: list[tuple[str, int]], tls: bool, password: bool) -> str | None:
     """The loud warning for a server open beyond this machine with neither TLS nor a password."""
-    if tls or password or all(_is_loopback(h) for h, _ in addresses):
+    if tls or password or all(is_loopback(h) for h, _ in addresses):
         return None
     return (
         "WARNING: listening beyond this machine with neither TLS nor a password: anyone "
         "who can reach this port can read the conversation and join it. "
         "Use --tls and --password-file (README: Sharing on a LAN safely)."
     )
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class ServerLog:
