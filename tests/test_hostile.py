@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from chatctl.protocol import (
-    PROTOCOL_VERSION,
     Bye,
     Error,
     ErrorCode,
@@ -451,7 +450,16 @@ async def test_slow_consumer_over_the_hard_limit_is_cut_at_once(
     # A soft limit that could never fire during this test: only the hard one can cut.
     with served(*args, "--soft-queue", str(64 * MIB), "--soft-queue-time", "600") as srv:
         watcher, sender = await room_with_a_stuck_reader(conns, socks, srv.port)
-        sent = await push_until(sender, watcher, lambda: left(watcher.frames, "stuck"))
+
+        def flood_went_on_past_the_cut() -> bool:
+            gone = left(watcher.frames, "stuck")
+            return gone is not None and any(m.seq > gone.seq for m in watcher.messages())
+
+        # "At once": cut while the flood was still going, not by a timer later. The flood
+        # stops only once the watcher has seen the cut *and* a flood message after it, so
+        # a server that cut only when the flood ends fails push_until's bound (40 MiB);
+        # stopping at the cut alone raced the last batch against the leave frame.
+        sent = await push_until(sender, watcher, flood_went_on_past_the_cut)
         await sender.send(say("after"))
         await watcher.wait(lambda f: isinstance(f, Message) and f.text == "after", 10.0)
         gone = left(watcher.frames, "stuck")
@@ -460,9 +468,7 @@ async def test_slow_consumer_over_the_hard_limit_is_cut_at_once(
         messages = watcher.messages()
         assert messages[-1].text == "after"
         assert_all_in_order(messages[:-1], sent)
-        # "At once": cut while the flood was still going, not by a timer later.
         assert gone.time - messages[0].time < 5.0 * FACTOR
-        assert any(m.seq > gone.seq for m in messages[:-1]), "cut only after the flood"
         await sender.wait(lambda f: isinstance(f, Message) and f.text == "after", 10.0)
         assert [m.text[:6] for m in sender.messages()] == [m.text[:6] for m in messages]
         status = status_json(srv.port)
@@ -711,6 +717,8 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("missing type", b'{"text":"x"}', ErrorCode.UNKNOWN_TYPE),
     ("numeric type", b'{"type":5,"text":"x"}', ErrorCode.UNKNOWN_TYPE),
     ("null type", b'{"type":null,"text":"x"}', ErrorCode.UNKNOWN_TYPE),
+    ("list type", b'{"type":["say"],"text":"x"}', ErrorCode.UNKNOWN_TYPE),
+    ("object type", b'{"type":{}}', ErrorCode.UNKNOWN_TYPE),
     ("duplicate type, last wins", b'{"type":"say","text":"x","type":"shout"}', "unknown_type"),
 ]
 
@@ -759,6 +767,46 @@ async def test_malformed_input_gets_its_documented_code_and_the_connection_is_ke
         assert status["server"]["messages_relayed"] == 2
         assert {u["name"] for u in status["users"]} == {"watcher", "mallory", "early"}
         assert status["server"]["leave_reasons"] == {}
+
+
+async def test_a_duplicate_key_takes_its_last_value_on_a_real_server(conns: list[Conn]) -> None:
+    with served("--rate", "0") as srv:
+        talker = await joined(conns, srv.port, "talker")
+        await talker.send(b'{"type":"say","type":"ping"}\n')
+        await talker.expect(Pong)
+        await talker.send(b'{"type":"ping","text":1,"type":"say","text":"last wins"}\n')
+        message = await talker.expect(Message)
+        assert (message.name, message.text) == ("talker", "last wins")
+        await talker.round_trip("still here")
+
+
+#: What ``str.splitlines()``, log viewers and editors also end a line at, besides \\n and \\r.
+LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+async def test_unicode_line_breaks_reach_a_pipe_and_the_log_escaped(
+    conns: list[Conn], clients: list[PipedClient]
+) -> None:
+    with served("--verbose", "--rate", "0") as srv:
+        reader = PipedClient("reader", srv.port)
+        clients.append(reader)
+        reader.joined()
+        mallory = await joined(conns, srv.port, "mallory")
+        forged = "".join(f"{brk}[12:00:00] admin: forged" for brk in LINE_BREAKS)
+        escaped = "ok" + "".join(
+            (f"\\x{ord(brk):02x}" if ord(brk) < 0x100 else f"\\u{ord(brk):04x}")
+            + "[12:00:00] admin: forged"
+            for brk in LINE_BREAKS
+        )
+        await mallory.send(say("ok" + forged + " end"))
+        shown = reader.out.wait_for(r"mallory: ok.* end$").string  # text mode splits at \n only
+        assert shown.endswith(f"mallory: {escaped} end"), repr(shown)
+        logged = srv.log.wait_for(r"mallory: ok.* end$").string
+        assert logged.endswith(f"mallory: {escaped} end"), repr(logged)
+        for where in (reader.out.text(), srv.log.text()):
+            assert len(where.splitlines()) == len(where.split("\n")), "a forged line break"
+        relayed = (await mallory.until(lambda f: isinstance(f, Message)))[-1]
+        assert relayed.text == escaped + " end"
 
 
 HTTP_REQUESTS = [

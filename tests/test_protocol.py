@@ -81,6 +81,14 @@ def decode_one(line: bytes, decoder: FrameDecoder[object] | None = None) -> obje
     return decoder.next_frame()
 
 
+def drain_one(line: bytes, decoder: FrameDecoder[object]) -> object:
+    """The one frame of ``line``, and nothing left after it."""
+    decoder.feed(line + b"\n")
+    frame = decoder.next_frame()
+    assert decoder.next_frame() is None
+    return frame
+
+
 def error_of(line: bytes, decoder: FrameDecoder[object] | None = None) -> ProtocolError:
     with pytest.raises(ProtocolError) as info:
         decode_one(line, decoder)
@@ -345,6 +353,8 @@ INVALID_LINES: list[tuple[str, bytes, ErrorCode]] = [
     ("empty-object", b"{}", BAD_TYPE),
     ("type-not-string", b'{"type":5}', BAD_TYPE),
     ("type-null", b'{"type":null}', BAD_TYPE),
+    ("type-list", b'{"type":["say"],"text":"x"}', BAD_TYPE),  # unhashable: no TypeError
+    ("type-object", b'{"type":{}}', BAD_TYPE),
     ("type-case", b'{"type":"SAY","text":"x"}', BAD_TYPE),
     # known type, missing or wrong fields
     ("say-missing-text", b'{"type":"say"}', BAD_FRAME),
@@ -441,6 +451,74 @@ def test_invalid_utf8_in_an_ignored_field_is_still_refused() -> None:
     """A frame is one UTF-8 line; bytes that are not UTF-8 anywhere in it make it invalid."""
     err = error_of(b'{"type":"say","text":"a","extra":"\xff"}\n')
     assert err.code == ErrorCode.INVALID_UTF8
+
+
+@pytest.mark.parametrize("tag", [b'["message"]', b'{"message":1}', b"{}", b"[]"])
+def test_a_type_that_is_a_list_or_object_is_unknown_type_in_both_directions(tag: bytes) -> None:
+    """Unhashable tags must not break the error path: a TypeError there dropped the peer."""
+    line = b'{"type":' + tag + b',"seq":1,"time":1.0,"name":"a","text":"x"}\n'
+    for decoder in (client_frame_decoder(), server_frame_decoder()):
+        decoder.feed(line + encode(Ping()))
+        with pytest.raises(ProtocolError) as info:
+            decoder.next_frame()
+        assert info.value.code == ErrorCode.UNKNOWN_TYPE
+        assert decoder.next_frame() == Ping()
+
+
+# docs/protocol.md, "Framing": if a key appears twice, the last value wins, ``type`` included.
+DUPLICATE_KEYS: list[tuple[str, bytes, object]] = [
+    ("type-say-then-ping", b'{"type":"say","type":"ping"}', Ping()),
+    ("type-ping-then-say", b'{"type":"ping","type":"say","text":"x"}', Say(text="x")),
+    ("type-unknown-then-say", b'{"type":"shout","type":"say","text":"x"}', Say(text="x")),
+    ("type-thrice", b'{"type":"bye","type":"ping","type":"pong"}', Pong()),
+    ("text-bad-then-good", b'{"type":"say","text":1,"text":"b"}', Say(text="b")),
+    (
+        "version-bad-then-good",
+        b'{"type":"hello","version":"1","name":"a","version":1}',
+        Hello(version=1, name="a"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "frame"),
+    [(line, frame) for _, line, frame in DUPLICATE_KEYS],
+    ids=[name for name, *_ in DUPLICATE_KEYS],
+)
+def test_a_duplicate_key_takes_its_last_value(line: bytes, frame: object) -> None:
+    assert drain_one(line, client_frame_decoder()) == frame
+
+
+def test_a_duplicate_key_takes_its_last_value_in_the_client_decoder_too() -> None:
+    message = b'{"type":"pong","seq":1,"time":1.0,"name":"a","text":"x","type":"message"}'
+    assert drain_one(message, server_frame_decoder()) == Message(
+        seq=1, time=1.0, name="a", text="x"
+    )
+    inner = encode(StatusReply(server=SERVER_INFO, users=[USER]))[:-1]
+    doubled = inner.replace(b'"users":1', b'"users":"one","users":1')  # inside "server"
+    assert doubled != inner
+    assert drain_one(doubled, server_frame_decoder()) == StatusReply(
+        server=SERVER_INFO, users=[USER]
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        (b'{"type":"say","text":"x","type":"shout"}', ErrorCode.UNKNOWN_TYPE),
+        (b'{"type":"say","text":"x","type":null}', ErrorCode.UNKNOWN_TYPE),
+        (b'{"type":"say","text":"x","text":1}', ErrorCode.INVALID_FRAME),
+        (b'{"type":"say","text":"x","type":"ping","type":"hello"}', ErrorCode.INVALID_FRAME),
+    ],
+    ids=["last-type-unknown", "last-type-null", "last-text-bad", "last-type-lacks-fields"],
+)
+def test_a_duplicate_keys_bad_last_value_is_refused(line: bytes, code: ErrorCode) -> None:
+    decoder = client_frame_decoder()
+    decoder.feed(line + b"\n" + encode(Ping()))
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == code
+    assert decoder.next_frame() == Ping()
 
 
 def test_error_messages_never_quote_the_input() -> None:
@@ -710,11 +788,13 @@ BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069
 
 
 def unsafe_chars(text: str, *, newline_ok: bool) -> list[str]:
-    """Characters a terminal could act on: C0/C1 controls, DEL and bidi marks."""
+    """Characters a terminal could act on (C0/C1 controls, DEL, bidi marks), or that a
+    line-splitting tool takes for a line break (U+2028, U+2029)."""
     return [
         ch
         for ch in text
-        if (unicodedata.category(ch) == "Cc" and not (newline_ok and ch == "\n")) or ch in BIDI
+        if (unicodedata.category(ch) in ("Cc", "Zl", "Zp") and not (newline_ok and ch == "\n"))
+        or ch in BIDI
     ]
 
 
@@ -735,7 +815,29 @@ HOSTILE = [
     ("lri", "\u2066x\u2069", "\\u2066x\\u2069"),
     ("alm", "\u061c", "\\u061c"),
     ("rlm-lrm", "\u200f\u200e", "\\u200f\\u200e"),
+    ("line-separator", "a\u2028b", "a\\u2028b"),
+    ("paragraph-separator", "a\u2029b", "a\\u2029b"),
+    ("vt-ff", "a\x0b\x0cb", "a\\x0b\\x0cb"),
+    ("fs-gs-rs", "\x1c\x1d\x1e", "\\x1c\\x1d\\x1e"),
 ]
+
+#: Every character ``str.splitlines()`` ends a line at (and so do log viewers and editors).
+LINE_BREAKS = "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def test_line_breaks_are_every_one_that_splitlines_knows() -> None:
+    found = "".join(chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1)
+    assert found == LINE_BREAKS
+
+
+@pytest.mark.parametrize("brk", LINE_BREAKS, ids=[f"U+{ord(c):04X}" for c in LINE_BREAKS])
+def test_no_line_break_but_newline_survives_sanitising(brk: str) -> None:
+    """A forged line in a pipe or a log needs only a break a line-splitting tool obeys."""
+    line = clean_line(f"a{brk}b")
+    assert len(line.splitlines()) == 1, repr(line)
+    text = clean_text(f"a{brk}b")
+    assert text.splitlines() == (["a", "b"] if brk in "\r\n" else [text]), repr(text)
+    assert clean_text(text) == text
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,8 @@ def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Term
 
     with serving(port) as second:
         alice.wait_screen(
-            rf"^{STAMP} \* reconnected to chatctl \S+ as alice in #lobby; online: nobody else yet\.$",
+            rf"^{STAMP} \* reconnected to chatctl \S+ as alice in #lobby; "
+            r"online: nobody else yet\.$",
             timeout=10,
         )
         bob = PipedClient("bob", port)

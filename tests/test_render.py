@@ -49,6 +49,7 @@ from chatctl.server.events import (
     UserJoined,
     UserLeft,
 )
+from chatctl.ui import bench, status
 from chatctl.ui.render import (
     View,
     clock,
@@ -57,12 +58,15 @@ from chatctl.ui.render import (
     name_style,
     notice_line,
     render_frame,
+    unsent_line,
     welcome_line,
 )
 from chatctl.ui.serverlog import ServerLog, describe
 from chatctl.ui.status import status_table
+from chatctl.ui.units import size
 
 TS = 1_700_000_000.25
+KIB = 1024
 STAMP = r"\[\d{2}:\d{2}:\d{2}\]"
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -245,6 +249,44 @@ def test_own_message_is_styled_differently_from_others() -> None:
     assert out_mine != out_theirs
 
 
+def sgr_of(line: Text) -> str:
+    """The exact bytes a truecolor terminal gets, the stamp replaced by ``[T] ``."""
+    return rendered(line).replace(f"[{clock(TS)}] ", "[T] ")
+
+
+DIM_STAMP = "\x1b[2m[T] \x1b[0m"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (message_line(TS, "bob", "hi"), f"{DIM_STAMP}\x1b[1;36mbob\x1b[0m: hi\n"),
+        (
+            message_line(TS, "bob", "hi", own=True),
+            f"{DIM_STAMP}\x1b[1;7;36mbob\x1b[0m: \x1b[3mhi\x1b[0m\n",
+        ),
+        (
+            message_line(TS, "bob", "one\ntwo"),
+            f"{DIM_STAMP}\x1b[1;36mbob\x1b[0m: one\n{' ' * 16}two\n",
+        ),
+        (
+            message_line(TS, "bob", "one\ntwo", own=True),
+            f"{DIM_STAMP}\x1b[1;7;36mbob\x1b[0m: \x1b[3mone\x1b[0m\n\x1b[3m{' ' * 16}two\x1b[0m\n",
+        ),
+        # A notice is dim as a whole; a coloured one is its colour, not dimmed too.
+        (notice_line(TS, "bob joined"), f"{DIM_STAMP}\x1b[2m* bob joined\x1b[0m\n"),
+        (notice_line(TS, "oops", "bold red"), f"{DIM_STAMP}\x1b[1;31m* oops\x1b[0m\n"),
+        (
+            unsent_line(TS, "lost"),
+            f"{DIM_STAMP}\x1b[31m* not sent: \x1b[0m\x1b[31mlost\x1b[0m\n",
+        ),
+    ],
+    ids=["message", "own", "continuation", "own-continuation", "notice", "error", "unsent"],
+)
+def test_only_the_stamp_is_dim(line: Text, expected: str) -> None:
+    assert sgr_of(line) == expected
+
+
 def test_name_style_is_stable_and_case_insensitive() -> None:
     # Fixed values: a switch to hash() (salted per process) or to case-sensitive
     # colours would change them.
@@ -385,6 +427,15 @@ def test_status_table_after_clean_frame_is_inert() -> None:
     out = rendered(status_table(reply))
     assert_inert(out)
     assert r"a\x1b[2J" in plain(out)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (2048.0, "2.0 KiB"), (1536 * KIB, "1.5 MiB")],
+)
+def test_one_byte_size_format_for_status_and_bench(n: float, text: str) -> None:
+    assert size(n) == text
+    assert status.size is bench.size is size  # one helper, not a copy each
 
 
 def test_status_table_with_nobody() -> None:
@@ -565,11 +616,17 @@ def test_a_mention_is_highlighted_but_not_your_own() -> None:
     assert "\x1b[1;7;33m" not in rendered(plain_one)
 
 
-def test_only_the_stamp_of_a_message_is_dim() -> None:
-    """SGR 2 (dim) once, on the stamp; the name and the text are not dim."""
-    out = rendered(message_line(TS, "bob", "the body"))
-    assert out.count("\x1b[2m") == 1, repr(out)
-    body = out[out.index("the body") - 10 : out.index("the body")]
-    assert "\x1b[2m" not in body
-    assert ";2m" not in out, repr(out)  # names not bold+dim
-    assert ";2;" not in out, repr(out)
+def test_server_log_on_a_terminal_dims_only_the_time() -> None:
+    out = io.StringIO()
+    log = ServerLog(out, terminal=True)
+    log.console = Console(file=out, width=80, force_terminal=True, color_system="truecolor")
+    log(MessageRelayed("alice", "hi"))
+    log(UserJoined("bob", "127.0.0.1:4242"))
+    log(UserLeft("bob", "127.0.0.1:4242", "quit"))
+    got = re.sub(r"\d\d:\d\d:\d\d ", "T ", out.getvalue())
+    stamp = "\x1b[2mT \x1b[0m"
+    assert got == (
+        f"{stamp}#lobby alice: hi\n"
+        f"{stamp}\x1b[32m+ bob joined from 127.0.0.1:4242\x1b[0m\n"
+        f"{stamp}\x1b[2m- bob left (quit) from 127.0.0.1:4242\x1b[0m\n"
+    )

@@ -277,3 +277,27 @@ def test_server_shutdown_notice_then_reconnecting(serve: ServeProcess, alice: Te
     alice.wait_last("[offline] alice>")
     alice.keys("C-d")
     assert alice.exit_status() == 0, alice.show()
+
+
+def test_a_long_line_wraps_at_words_with_its_rows_indented_past_the_name(
+    alice: Terminal, bob: PipedClient
+) -> None:
+    # 40 words of 5 letters: the pane's column 120 falls inside a word (w017x).
+    text = " ".join(f"w{i:03d}x" for i in range(40))
+    bob.send(text)
+    alice.wait_screen(r"w039x$")
+    rows = alice.lines()
+    first = next(i for i, row in enumerate(rows) if re.match(rf"{STAMP} bob: w000x", row))
+    last = next(i for i, row in enumerate(rows) if row.endswith("w039x"))
+    wrapped = rows[first : last + 1]
+    indent = " " * len("[00:00:00] bob: ")
+    assert len(wrapped) == 3, alice.show()
+    for row in wrapped[1:]:
+        assert re.match(rf"{indent}\S", row), alice.show()
+    # Broken only between words: each row holds whole words, and together all of them.
+    words = [row[len(indent) :].split() for row in wrapped]
+    assert all(re.fullmatch(r"w\d{3}x", w) for ws in words for w in ws), alice.show()
+    assert " ".join(w for ws in words for w in ws) == text, alice.show()
+    assert all(len(row) <= 120 for row in wrapped)
+    # A pipe still gets one line per message line, unwrapped.
+    bob.out.wait_for(rf"^{STAMP} bob: {text}$")

@@ -26,11 +26,11 @@ from cryptography.x509.oid import NameOID
 
 from chatctl import tls
 from chatctl.client import (
+    Connection,
     Refused,
     TlsOptions,
     Unreachable,
     WrongTransport,
-    Connection,
     fetch_status,
 )
 from chatctl.exitcodes import ExitCode

@@ -125,20 +125,38 @@ class FrameDecoder(Generic[T]):
         except UnicodeDecodeError:
             raise ProtocolError(ErrorCode.INVALID_UTF8, "frame is not valid UTF-8") from None
         except msgspec.ValidationError as exc:
-            raise self._classify(line, exc) from None
+            return self._last_wins(line, exc)
         except RecursionError:
             raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is nested too deeply") from None
         except msgspec.DecodeError:
             raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is not valid JSON") from None
 
-    def _classify(self, line: bytes, exc: msgspec.ValidationError) -> ProtocolError:
-        # Only on the error path: find out whether the type or the fields were wrong.
+    def _last_wins(self, line: bytes, exc: msgspec.ValidationError) -> T:
+        """Only on the error path: decode again so that a duplicate key's last value wins.
+
+        The typed decoder already lets the last duplicate of a field win, but it checks a
+        repeated ``type`` (and every value of a field) as it goes, so
+        ``{"type":"say","type":"ping"}`` fails there. The generic decoder keeps the last
+        value of each key; re-encoding that dict gives unique keys to decode typed again.
+        """
         try:
             raw = msgspec.json.decode(line)
         except (msgspec.MsgspecError, RecursionError):
             raw = None
-        if isinstance(raw, dict) and raw.get("type") not in self._known_tags:
-            return ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing frame type")
+        if isinstance(raw, dict):
+            try:
+                return self._decoder.decode(_encoder.encode(raw))
+            except msgspec.ValidationError as again:
+                exc = again  # what is wrong with the frame as it stands, last values won
+        raise self._classify(raw, exc) from None
+
+    def _classify(self, raw: object, exc: msgspec.ValidationError) -> ProtocolError:
+        """Whether the type or the fields were wrong, from the generically decoded line."""
+        if isinstance(raw, dict):
+            tag = raw.get("type")
+            # isinstance first: a list or object tag is unhashable, and `in` would raise.
+            if not isinstance(tag, str) or tag not in self._known_tags:
+                return ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing frame type")
         return ProtocolError(ErrorCode.INVALID_FRAME, f"invalid frame: {exc}")
 
 

@@ -87,9 +87,13 @@ def check_text(text: str, max_bytes: int = MAX_TEXT_BYTES, max_lines: int = MAX_
 
 # --------------------------------------------------------------------------- sanitising
 
-# C0 controls but newline, DEL, C1 controls, and the bidi/direction marks that can
-# make text render in an order other than the one it was sent in.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but newline, DEL, C1 controls, the line and paragraph separators (not
+# printable, so past the fast path; str.splitlines(), log viewers and JavaScript end a line
+# there, as at VT, FF, FS-RS and NEL, which are C0/C1), and the bidi/direction marks that
+# can make text render in an order other than the one it was sent in.
+_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

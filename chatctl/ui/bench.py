@@ -13,6 +13,7 @@ from rich.text import Text
 from chatctl.bench import BenchConfig, BenchError, BenchProgress, BenchResult, run_bench
 from chatctl.exitcodes import ExitCode
 from chatctl.ui.errors import print_error
+from chatctl.ui.units import size
 
 
 def run_bench_command(cfg: BenchConfig, as_json: bool) -> int:
@@ -62,14 +63,6 @@ def number(value: float) -> str:
         if abs(value) >= limit:
             return f"{value / limit:.3g}{suffix}"
     return f"{value:.3g}" if value != int(value) else f"{int(value)}"
-
-
-def size(n: float) -> str:
-    if n < 1024:
-        return f"{n:.0f} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / 1024 / 1024:.1f} MiB"
 
 
 def _ms(value: float | None) -> str:

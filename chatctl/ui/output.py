@@ -1,4 +1,5 @@
-"""Where lines go: Rich styles for a terminal, ``Text.plain`` for a pipe."""
+"""Where lines go: Rich styles for a terminal, wrapped to its width with a hanging
+indent; ``Text.plain`` for a pipe, one line per line of the message."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
+
+from chatctl.ui.wrap import hang
 
 
 class Show:
@@ -17,7 +20,7 @@ class Show:
 
     def __call__(self, line: Text) -> None:
         if self.console is not None:
-            self.console.print(line)
+            self.console.print(hang(line, getattr(line, "indent", 0), self.console))
         elif self.out is not None:
             self.out.write(line.plain + "\n")
             self.out.flush()

@@ -80,9 +80,25 @@ def clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
-def _stamp(timestamp: float, room: str | None = None) -> Text:
-    line = Text()
-    line.append(f"[{clock(timestamp)}] ", style="dim")  # the stamp alone: no base style
+class ChatLine(Text):
+    """A line of the conversation that knows where its head ends (``indent``).
+
+    The head is ``[HH:MM:SS] name: `` or ``[HH:MM:SS] * ``: continuation lines of a
+    multi-line message start past it, and so do the rows of a long line that the
+    interactive client wraps (``chatctl.ui.wrap``). Pipes print ``plain``, unwrapped.
+    """
+
+    indent: int = 0
+
+
+def _stamp(timestamp: float, room: str | None = None) -> ChatLine:
+    """A line that starts with its dim ``[HH:MM:SS]`` (and the room, with several).
+
+    The dim is a span on the stamp, not the Text's base style: a base style
+    applies to everything appended after it, and dimmed whole messages.
+    """
+    line = ChatLine()
+    line.append(f"[{clock(timestamp)}] ", style="dim")
     if room is not None:
         line.append(f"{room} ", style="bold")
     return line
@@ -94,9 +110,10 @@ def mentions(text: str, name: str) -> bool:
     return re.search(pattern, text, flags=re.IGNORECASE | re.ASCII) is not None
 
 
-def _body(line: Text, text: str, style: str = "") -> Text:
-    """Append ``text``, its continuation lines indented to where it starts."""
-    indent = "\n" + " " * len(line.plain)
+def _body(line: ChatLine, text: str, style: str = "") -> ChatLine:
+    """Append ``text``, its continuation lines indented to where it starts (the head's end)."""
+    line.indent = len(line.plain)
+    indent = "\n" + " " * line.indent
     line.append(indent.join(text.split("\n")), style=style)
     return line
 
@@ -110,7 +127,7 @@ def message_line(
     room: str | None = None,
     action: bool = False,
     mention: bool = False,
-) -> Text:
+) -> ChatLine:
     line = _stamp(timestamp, room)
     style = f"bold {name_style(name)}" + (" reverse" if own else "")
     if action:
@@ -126,7 +143,7 @@ def message_line(
 
 def private_line(
     timestamp: float, sender: str, to: str, text: str, *, own: bool, action: bool = False
-) -> Text:
+) -> ChatLine:
     """``[PM from bob] hi`` / ``[PM to bob] hi``: never mistaken for a room message."""
     line = _stamp(timestamp)
     line.append(f"[PM to {to}]" if own else f"[PM from {sender}]", style=PRIVATE_STYLE)
@@ -136,13 +153,16 @@ def private_line(
     return _body(line, text, "magenta")
 
 
-def notice_line(timestamp: float, text: str, style: str = "dim", room: str | None = None) -> Text:
+def notice_line(
+    timestamp: float, text: str, style: str = "dim", room: str | None = None
+) -> ChatLine:
     line = _stamp(timestamp, room)
+    line.indent = len(line.plain) + len("* ")
     line.append(f"* {text}", style=style)
     return line
 
 
-def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> Text:
+def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> ChatLine:
     """``* not sent: <text>``: a line of ours the server never relayed.
 
     The text is the user's own input, so it is escaped here (a piped line may
@@ -164,7 +184,7 @@ def _who(users: list[str], online: int, me: str) -> str:
 
 def welcome_line(
     name: str, server: str, rooms: list[RoomState], *, hint: bool = True, again: bool = False
-) -> Text:
+) -> ChatLine:
     """The welcome notice, with who is in each room; ``again`` after a reconnection."""
     verb = "reconnected to" if again else "joined"
     text = f"{verb} {server} as {name}"
@@ -195,7 +215,7 @@ class View:
         return name_key(name) == name_key(self.me)
 
 
-def render_frame(frame: ServerFrame, me: str | View) -> Text | None:
+def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
     """The line for a frame, or None for frames a person need not see."""
     view = me if isinstance(me, View) else View(me)
     match frame:

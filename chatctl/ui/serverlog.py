@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
 import ssl
@@ -26,6 +25,7 @@ from rich.text import Text
 
 from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
+from chatctl.limits import is_loopback
 from chatctl.oslimits import raise_open_file_limit
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
@@ -56,7 +56,7 @@ def describe(event: ServerEvent) -> tuple[str, str]:
     match event:
         case Listening(addresses=addresses):
             where = ", ".join(f"{h}:{p}" for h, p in addresses)
-            if all(_is_loopback(h) for h, _ in addresses):
+            if all(is_loopback(h) for h, _ in addresses):
                 return f"listening on {where} (this machine only)", "bold green"
             return f"listening on {where}: open to the network", "bold yellow"
         case UserJoined(name=name, address=address):
@@ -93,20 +93,13 @@ _CLOSED_HINTS = {
 
 def exposure_warning(addresses: list[tuple[str, int]], tls: bool, password: bool) -> str | None:
     """The loud warning for a server open beyond this machine with neither TLS nor a password."""
-    if tls or password or all(_is_loopback(h) for h, _ in addresses):
+    if tls or password or all(is_loopback(h) for h, _ in addresses):
         return None
     return (
         "WARNING: listening beyond this machine with neither TLS nor a password: anyone "
         "who can reach this port can read the conversation and join it. "
         "Use --tls and --password-file (README: Sharing on a LAN safely)."
     )
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class ServerLog:
@@ -122,8 +115,9 @@ class ServerLog:
     def line(self, text: str, style: str = "") -> None:
         now = time.time()
         if self.console is not None:
-            stamp = Text(time.strftime("%H:%M:%S ", time.localtime(now)), style="dim")
-            self.console.print(stamp.append(text, style=style))
+            # Two spans: a Text with a dim base style would dim all that is appended to it.
+            stamp = time.strftime("%H:%M:%S ", time.localtime(now))
+            self.console.print(Text.assemble((stamp, "dim"), (text, style)))
         else:
             stamp_plain = time.strftime("%Y-%m-%d %H:%M:%S ", time.localtime(now))
             self.out.write(stamp_plain + text + "\n")

@@ -16,6 +16,7 @@ from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
+from chatctl.ui.units import size
 
 #: Users the table shows unless ``--all``: a room of 15 000 takes Rich 5 s to lay out,
 #: and nobody reads that many rows (``--json`` always has everyone).
@@ -78,14 +79,6 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / 1024 / 1024:.1f} MiB"
 
 
 def status_table(reply: StatusReply, rows: int | None = None) -> Group:
