@@ -15,6 +15,7 @@ from collections import Counter
 from chatctl import __version__
 from chatctl.limits import Refusal
 from chatctl.protocol import (
+    DEFAULT_ROOM,
     PROTOCOL_VERSION,
     ClientFrame,
     LeaveReason,
@@ -70,6 +71,7 @@ class Hub:
         #: Joined members by name key, in the order they joined.
         self.members: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
+        self._room(DEFAULT_ROOM)  # always there, even empty
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -153,13 +155,17 @@ class Hub:
 
     def enter(self, member: Member, name: str) -> None:
         """Put ``member`` in room ``name`` (canonical), creating the room if need be."""
+        created = name not in self.rooms
+        room = self._room(name)
+        room.enter(member, time.time())
+        self.observer(RoomEntered(member.name, name, created))
+
+    def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
-        created = room is None
         if room is None:
             room = Room(name, self.config.announce_limit, self.server_label, self._room_dirty)
             self.rooms[name] = room
-        room.enter(member, time.time())
-        self.observer(RoomEntered(member.name, name, created))
+        return room
 
     def part(self, member: Member, room: Room) -> None:
         room.part(member, time.time())
@@ -167,7 +173,9 @@ class Hub:
         self.observer(RoomParted(member.name, room.name))
 
     def _forget_if_empty(self, room: Room) -> None:
-        if not room.members and self.rooms.get(room.name) is room:
+        """An empty room is forgotten, but for ``#lobby``: version-1 clients number its
+        events from one counter for as long as the server runs."""
+        if not room.members and room.name != DEFAULT_ROOM and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
 
     def count_message(self) -> None:
