@@ -273,6 +273,7 @@ class Terminal:
         # The tmux server inherits this environment: no CHATCTL_*, and not "inside" any tmux.
         self.env = {k: v for k, v in env().items() if k not in ("TMUX", "TMUX_PANE")}
         self.socket_path = ""
+        self.bell_log = Path(os.devnull)
 
     def tmux(self, *args: str) -> str:
         proc = subprocess.run(
@@ -305,6 +306,17 @@ class Terminal:
         )  # fmt: skip
         self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
 
+    def watch_bells(self, log: Path) -> None:
+        """From now on, each bell the pane rings adds a line to ``log`` (see ``bells``)."""
+        self.bell_log = log
+        log.write_text("")
+        self.tmux("set-option", "-g", "monitor-bell", "on")
+        self.tmux("set-hook", "-g", "alert-bell", f"run-shell 'echo bell >> {log}'")
+
+    def bells(self) -> int:
+        """How many bells the pane has rung since ``watch_bells``."""
+        return len(self.bell_log.read_text().splitlines())
+
     def kill(self) -> None:
         """Stop this private tmux server (and the pane's programs) and remove its socket."""
         if not self.socket_path:
@@ -323,6 +335,10 @@ class Terminal:
     def screen(self) -> str:
         """What a person sees in the pane right now (trailing blanks trimmed by tmux)."""
         return self.tmux("capture-pane", "-p", "-t", self.target)
+
+    def styled(self) -> str:
+        """The screen with its colours and attributes, as SGR escape sequences."""
+        return self.tmux("capture-pane", "-p", "-e", "-t", self.target)
 
     def lines(self) -> list[str]:
         """The screen's lines up to the last one that is not blank."""

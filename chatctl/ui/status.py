@@ -13,7 +13,7 @@ from rich.text import Text
 from chatctl import eventloop
 from chatctl.client import ClientError, TlsOptions, fetch_status
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import StatusReply
+from chatctl.protocol import RoomStatus, StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
 from chatctl.ui.units import size
@@ -81,6 +81,28 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _rooms_cell(rooms: list[str], away: str | None, protocol: int) -> Text:
+    cell = Text(", ".join(rooms) or "-")
+    if away is not None:
+        cell.append(f" (away: {away})", style="dim")
+    if protocol == 1:
+        cell.append(" (v1)", style="dim")
+    return cell
+
+
+def _rooms_line(rooms: list[RoomStatus]) -> Text:
+    """``rooms: #lobby 3 people, 12 messages · #ops 2 people, 40 messages``"""
+    line = Text("rooms: ", style="bold")
+    for n, room in enumerate(rooms):
+        if n:
+            line.append(" · ")
+        line.append(room.name, style="bold")
+        line.append(f" {room.members} in, {room.messages} messages")
+        if room.topic:
+            line.append(f" ({room.topic})", style="dim")
+    return line
+
+
 def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     """The server facts on one line (wrapped by the terminal, not squeezed), then the users
     (the first ``rows`` of them, in the order they joined, if given)."""
@@ -99,6 +121,7 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
         ("idle", "right"),
         ("messages", "right"),
         ("queued", "right"),
+        ("rooms", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     shown = reply.users if rows is None else reply.users[:rows]
@@ -111,10 +134,14 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
             Text(duration(u.idle_seconds)),
             Text(str(u.messages_sent)),
             Text(size(u.bytes_queued)),
+            _rooms_cell(u.rooms, u.away, u.protocol),
         )
     if not reply.users:
-        table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 5)
-    parts: list[Text | Table] = [Text(caption, style="bold"), table]
+        table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 6)
+    parts: list[Text | Table] = [Text(caption, style="bold")]
+    if s.rooms:
+        parts.append(_rooms_line(s.rooms))
+    parts.append(table)
     if len(shown) < len(reply.users):
         more = len(reply.users) - len(shown)
         parts.append(Text(f"and {more} more: --all lists everyone, --json too", style="dim"))
