@@ -136,12 +136,10 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
             Text(size(u.bytes_queued)),
             _rooms_cell(u.rooms, u.away, u.protocol),
         )
-    if not reply.users:
-        table.add_row(Text("nobody is connected", style="dim"), *[Text("")] * 6)
     parts: list[Text | Table] = [Text(caption, style="bold")]
     if s.rooms:
         parts.append(_rooms_line(s.rooms))
-    parts.append(table)
+    parts.append(table if reply.users else Text("nobody is connected", style="dim"))
     if len(shown) < len(reply.users):
         more = len(reply.users) - len(shown)
         parts.append(Text(f"and {more} more: --all lists everyone, --json too", style="dim"))
