@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.text import Text
 
 from chatctl import __version__
-from chatctl.protocol import Joined, Left, Message, ServerFrame, Welcome
+from chatctl.protocol import Joined, Left, Message, Private, RoomState, ServerFrame
 from chatctl.server.config import ServerConfig
 from chatctl.server.hub import Hub
 from chatctl.server.events import Listening, Refused, ServerEvent, UserJoined, UserLeft
@@ -96,6 +96,7 @@ def server_log() -> Console:
 # --------------------------------------------------------------------------- client
 
 ME = "alice"
+ROOM = "#ops"
 
 PASTE = """\
 Traceback (most recent call last):
@@ -108,41 +109,37 @@ def conversation() -> list[tuple[float, ServerFrame]]:
     seq = iter(range(3, 100))  # 1: bob joined, 2: alice joined
 
     def say(offset: float, name: str, text: str) -> tuple[float, Message]:
-        return offset, Message(seq=next(seq), time=T0 + offset, name=name, text=text)
+        return offset, Message(next(seq), T0 + offset, name, text, ROOM)
 
     return [
-        (63, Joined(seq=2, time=T0 + 63, name=ME)),  # everyone sees their own join too
+        (63, Joined(seq=2, time=T0 + 63, name=ME, room=ROOM)),  # not shown: the welcome said so
         say(95, "bob", "morning! 2.3 goes out at 10"),
         say(104, "alice", "morning. anything we should watch?"),
         say(111, "bob", "the queue workers, they got the new retry logic"),
-        (118, Joined(seq=next(seq), time=T0 + 118, name="carol")),
+        (118, Joined(seq=next(seq), time=T0 + 118, name="carol", room=ROOM)),
         say(164, "carol", "hi all, staging fails for me:"),
         say(166, "carol", PASTE),
         say(190, "alice", "that's the empty-queue race, fixed in #812: rebase on main"),
         say(228, "carol", "rebased, green now. thanks!"),
         say(233, "bob", "then 2.3 it is. off to the deploy call"),
-        (240, Left(seq=next(seq), time=T0 + 240, name="bob", reason="quit")),
+        (236, Private(time=T0 + 236, name="bob", to=ME, text="can you watch the queue for me?")),
+        (240, Left(seq=next(seq), time=T0 + 240, name="bob", reason="quit", room=ROOM)),
         say(251, "carol", "[bold]markup[/] and \\x1b[2J arrive inert, by the way"),
     ]
 
 
 def client_view() -> Console:
     console = recording_console()
-    welcome = Welcome(
-        version=1,
-        name=ME,
-        users=["bob", ME],
-        server=f"chatctl {__version__}",
-        seq=1,
-    )
+    state = RoomState(room=ROOM, seq=1, users=["bob", ME], online=2)
     with clock_at(T0 + 63):
-        console.print(welcome_line(welcome))
+        console.print(welcome_line(ME, f"chatctl {__version__}", [state]))
     for _offset, frame in conversation():
         line = render_frame(frame, ME)
         if line is not None:
             console.print(line)
     # The prompt_toolkit input line, as chatctl.ui.chat draws it, with a reply half typed.
-    console.print(Text.assemble((ME, "bold"), "> ", "nice, merging #812 now"))
+    prompt = Text.assemble((f"[{ROOM}] ", "bold cyan"), (ME, "bold"), "> ")
+    console.print(prompt.append("nice, merging #812 now"))
     return console
 
 
