@@ -61,7 +61,7 @@ def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame
         match frame:
             case Say():
                 assert member is not None  # noqa: S101  check_allowed: joined
-                _say(hub, member, frame)
+                say(hub, member, frame)
             case Hello():
                 _hello(hub, session, frame)
             case StatusRequest(password=password):
@@ -132,20 +132,24 @@ def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:
     return rooms
 
 
-def _say(hub: Hub, member: Member, say: Say) -> None:
+def say(hub: Hub, member: Member, frame: Say) -> None:
+    """A message to a room: checked, cleaned, relayed. The hot path: the hub calls it at once."""
     if member.version == 1:  # a version-1 server ignored fields it did not know
-        say = Say(say.text)
-    room = member.rooms.get(check_room(say.room or DEFAULT_ROOM))
+        frame = Say(frame.text)
+    name = frame.room or DEFAULT_ROOM
+    room = member.rooms.get(name)  # as our own client sends it: canonical
     if room is None:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+        room = member.rooms.get(check_room(name))
+        if room is None:
+            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
     config = hub.config
-    check_text(say.text, config.max_text_bytes, config.max_text_lines)
-    text = clean_text(say.text)
-    member.said(time.monotonic())
+    check_text(frame.text, config.max_text_bytes, config.max_text_lines)
+    text = clean_text(frame.text)
+    member.said(member.session.last_heard)
     hub.count_message()
-    room.say(member, text, time.time(), say.id, say.action)
+    room.say(member, text, time.time(), frame.id, frame.action)
     if config.report_messages:
-        hub.observer(MessageRelayed(member.name, text, room.name, say.action))
+        hub.observer(MessageRelayed(member.name, text, room.name, frame.action))
 
 
 def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
@@ -194,7 +198,7 @@ def _private(hub: Hub, member: Member, msg: Msg) -> None:
     config = hub.config
     check_text(msg.text, config.max_text_bytes, config.max_text_lines)
     text = clean_text(msg.text)
-    member.said(time.monotonic())
+    member.said(member.session.last_heard)
     private = Private(time.time(), member.name, target.name, text, msg.id, msg.action)
     if target is not member:
         target.send(encode(private))

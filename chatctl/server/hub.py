@@ -20,8 +20,10 @@ from chatctl.protocol import (
     ClientFrame,
     LeaveReason,
     Phase,
+    ProtocolError,
     Reason,
     RoomStatus,
+    Say,
     ServerInfo,
     Shutdown,
     StatusReply,
@@ -103,6 +105,12 @@ class Hub:
 
     def received(self, session: Session, frame: ClientFrame) -> None:
         member = self._by_session.get(session)
+        if member is not None and frame.__class__ is Say:  # the hot path: straight to it
+            try:
+                chat.say(self, member, frame)
+            except ProtocolError as exc:
+                session.send_error(exc, frame.id, frame.room)
+            return
         phase = Phase.CHATTING if member is not None else Phase.GREETING
         refusal = check_allowed(phase, member.version if member else 1, frame)
         if refusal is not None:

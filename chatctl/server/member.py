@@ -52,17 +52,16 @@ class Member:
         The common case (in one room, nothing else queued) writes the shared bytes
         as they are: no work per message per member.
         """
-        pos = self._taken.pop(room, 0) if self._taken else 0
-        session = self.session
-        if pos == 0:
-            if not blob:
+        if self._taken:
+            pos = self._taken.pop(room, 0)
+            if pos:
+                if pos < len(items):
+                    self.session.queue(b"".join(items[pos:]))
                 return
-            if len(self.rooms) == 1 and not session.has_pending:
-                session.write(blob)
-            else:
-                session.queue(blob)
-        elif pos < len(items):
-            session.queue(b"".join(items[pos:]))
+        if len(self.rooms) == 1:
+            self.session.deliver(blob)
+        elif blob:
+            self.session.queue(blob)
 
     def entered(self, room: Room, outbox_length: int) -> None:
         """Now in ``room``; what it broadcast earlier in this iteration is not ours."""

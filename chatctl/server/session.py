@@ -96,10 +96,6 @@ class Session(asyncio.Protocol):
         return self._last_heard
 
     @property
-    def has_pending(self) -> bool:
-        return bool(self._pending)
-
-    @property
     def bytes_queued(self) -> int:
         buffered = self.transport.get_write_buffer_size() if self.transport else 0
         return self._pending_bytes + buffered
@@ -131,6 +127,13 @@ class Session(asyncio.Protocol):
         """Say why the handshake (hello or status) is refused, then close."""
         self.queue(encode(Error(refusal.code, refusal.message, refusal.retry_after_ms)))
         self.close(LeaveReason.REFUSED)
+
+    def deliver(self, data: bytes) -> None:
+        """Bytes shared by a room: written at once, or after what is already queued."""
+        if self._pending:
+            self.queue(data)
+        elif data:
+            self.write(data)
 
     def flush(self) -> None:
         """Write what is queued, in one write."""
@@ -191,13 +194,13 @@ class Session(asyncio.Protocol):
             self._tls = TlsUpgrade(self, self.transport, self._host.tls, self._config)
 
     def data_received(self, data: bytes) -> None:
-        self._last_heard = time.monotonic()
+        self._last_heard = now = time.monotonic()
         tls = self._tls
         if tls is not None:
             tls.early_bytes(data)  # the TLS layer's, or with the handshake's end: kept
             return
         self._decoder.feed(data)
-        self._process()
+        self._process(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._tls is not None:
@@ -217,7 +220,7 @@ class Session(asyncio.Protocol):
         self._opened = self._last_heard = time.monotonic()  # the hello timer starts now
         if leftover:
             self._decoder.feed(leftover)
-        self._process()
+        self._process(self._opened)
 
     def tls_failed(self, reason: Reason) -> None:
         self._tls = None
@@ -225,8 +228,11 @@ class Session(asyncio.Protocol):
 
     # reading and pacing
 
-    def _process(self) -> None:
-        """Handle buffered frames until none is left, pacing says wait, or we leave."""
+    def _process(self, now: float) -> None:
+        """Handle buffered frames until none is left, pacing says wait, or we leave.
+
+        ``now`` is when the bytes were read (one clock read for all the frames in them).
+        """
         while self._leave_reason is None:
             frame, self._held = self._held, None
             if frame is None:
@@ -240,7 +246,7 @@ class Session(asyncio.Protocol):
                 if frame is None:
                     return
             if self._costs_a_token(frame):
-                wait = self._bucket.delay(time.monotonic())
+                wait = self._bucket.delay(now)
                 if wait > 0:
                     self._pause(frame, wait)
                     return
@@ -265,7 +271,7 @@ class Session(asyncio.Protocol):
 
     def _resumed(self) -> None:
         self._resume = None
-        self._process()
+        self._process(time.monotonic())
         if self._resume is None and self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
