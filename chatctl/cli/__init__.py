@@ -1,12 +1,14 @@
 """The ``chatctl`` command: thin Typer glue over the cores and the terminal UI.
 
-One module a command (``serve``, ``join``, ``status``, ``bench``), and the options they
-share in ``options``. Importing this package loads Typer and the light modules only (no
-asyncio, ssl, Rich, prompt_toolkit or cores): every command imports what it runs
-inside its body, so ``--help``, ``--version`` and each Tab of shell completion do not
-pay for the server or the client (``benchmarks/startup.py`` measures it). The command
-modules do without ``from __future__ import annotations``: Typer reads their signatures at
-every start, and string annotations would be evaluated again each time (~10 ms of a Tab).
+One module a command (``serve``, ``join``, ``status``, ``bench``), the options they
+share in ``options``, and the Click classes that make help readable in ``command``.
+
+Importing this package loads Typer and light modules only (no asyncio, ssl, Rich,
+prompt_toolkit or cores): each command imports what it runs inside its body, so
+``--help``, ``--version`` and each Tab of shell completion do not pay for the server or
+the client (``benchmarks/startup.py`` measures it). The command modules do without
+``from __future__ import annotations``: Typer reads their signatures at every start, and
+would evaluate string annotations again each time (~10 ms of a Tab).
 """
 
 import os
@@ -17,6 +19,7 @@ import typer
 
 from chatctl import __version__
 from chatctl.cli.bench import bench
+from chatctl.cli.command import Command, Group
 from chatctl.cli.join import join
 from chatctl.cli.serve import serve
 from chatctl.cli.status import status
@@ -24,13 +27,14 @@ from chatctl.exitcodes import ExitCode
 
 app = typer.Typer(
     name="chatctl",
+    cls=Group,
     help="Terminal group chat: start a server, join it, see who is there.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 for command in (serve, join, status, bench):
-    app.command()(command)
+    app.command(cls=Command)(command)
 
 
 def _version(value: bool) -> None:

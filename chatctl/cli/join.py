@@ -21,7 +21,9 @@ from chatctl.cli.options import (
 def join(
     name: Annotated[
         str,
-        typer.Argument(help="Your name: 1-32 of A-Z a-z 0-9 _ - . (unique, any case)."),
+        typer.Argument(
+            metavar="NAME", help="Your name: 1-32 of A-Z a-z 0-9 _ - . (unique, any case)."
+        ),
     ],
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
