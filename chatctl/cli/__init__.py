@@ -1,7 +1,8 @@
 """The ``chatctl`` command: thin Typer glue over the cores and the terminal UI.
 
 One module a command (``serve``, ``join``, ``status``, ``bench``), the options they
-share in ``options``, and the Click classes that make help readable in ``command``.
+share in ``options``, and in ``command`` the Click classes that make help readable and
+start-up fast (``coercion``).
 
 Importing this package loads Typer and light modules only (no asyncio, ssl, Rich,
 prompt_toolkit or cores): each command imports what it runs inside its body, so
