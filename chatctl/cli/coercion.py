@@ -30,8 +30,10 @@ class _Deferred(RuntimeParam):
 
 
 def defer(param: Any) -> None:
-    """Make ``param`` build its coercion on first use of a value (it is built lazily anyway,
-    but on the first None too)."""
+    """Have ``param`` build its coercion at its first value other than None.
+
+    Typer's own is built at the first value, None included.
+    """
     if getattr(param, "_runtime_param", False) is not None:
         return  # built already, or not a parameter of the Typer this was written for
     descriptor: TypeDescriptor = param.type_descriptor

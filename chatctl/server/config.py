@@ -80,7 +80,7 @@ class Limit:
     name: str
     flag: str
     help: str
-    #: What the user types after the flag, as ``--help`` shows it.
+    #: What the user types after the flag, as ``--help`` shows it (a switch shows none).
     metavar: str = "N"
     #: Smallest value accepted (checked by the command line); None for a switch.
     minimum: float | None = 0
