@@ -1,16 +1,17 @@
-"""Exit codes of the ``chatctl`` command, one per cause (documented in README.md)."""
+"""Exit codes of the ``chatctl`` command, one per cause (documented in README.md).
+
+Light on purpose: every command, ``--help`` and shell completion can name an exit
+code without loading the client (asyncio, ssl). ``exit_code_for`` imports the client's
+errors when it is called, by which time the client that raised one is loaded anyway.
+"""
+
+from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from chatctl.client import (
-    ClientError,
-    ConnectionLost,
-    FingerprintChanged,
-    Refused,
-    Unreachable,
-    Untrusted,
-)
-from chatctl.protocol import ErrorCode
+if TYPE_CHECKING:
+    from chatctl.client import ClientError
 
 
 class ExitCode(IntEnum):
@@ -40,16 +41,17 @@ class ExitCode(IntEnum):
     PASSWORD = 12
 
 
-_REFUSALS = {
-    ErrorCode.NAME_TAKEN: ExitCode.NAME_TAKEN,
-    ErrorCode.INVALID_NAME: ExitCode.INVALID_NAME,
-    ErrorCode.PASSWORD_REQUIRED: ExitCode.PASSWORD,
-    ErrorCode.WRONG_PASSWORD: ExitCode.PASSWORD,
-}
-
-
 def exit_code_for(exc: ClientError) -> ExitCode:
     """The exit code for a client-core error."""
+    from chatctl.client import ConnectionLost, FingerprintChanged, Refused, Unreachable, Untrusted
+    from chatctl.protocol import ErrorCode
+
+    refusals = {
+        ErrorCode.NAME_TAKEN: ExitCode.NAME_TAKEN,
+        ErrorCode.INVALID_NAME: ExitCode.INVALID_NAME,
+        ErrorCode.PASSWORD_REQUIRED: ExitCode.PASSWORD,
+        ErrorCode.WRONG_PASSWORD: ExitCode.PASSWORD,
+    }
     if isinstance(exc, Unreachable):
         return ExitCode.UNREACHABLE
     if isinstance(exc, ConnectionLost):
@@ -58,6 +60,6 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         return ExitCode.UNTRUSTED
     if isinstance(exc, FingerprintChanged):
         return ExitCode.FINGERPRINT_CHANGED
-    if isinstance(exc, Refused) and exc.code in _REFUSALS:
-        return _REFUSALS[ErrorCode(exc.code)]
+    if isinstance(exc, Refused) and exc.code in refusals:
+        return refusals[ErrorCode(exc.code)]
     return ExitCode.REFUSED

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chatctl.bench.config import SCENARIOS
 from tests.support import ROOT, LineReader, run_chatctl
 
 
@@ -67,9 +68,15 @@ def test_raw_mode_drives_a_line_relay(relay: int) -> None:
 
 
 def test_a_bad_scenario_is_a_usage_error() -> None:
-    result = run_chatctl("bench", "shout")
+    result = run_chatctl("bench", "shout", COLUMNS="200")
     assert result.returncode == 2
-    assert re.search(r"unknown scenario 'shout'", result.stderr)
+    assert re.search(r"'shout' is not one of 'fanout', 'rate', 'idle', 'stuck'", result.stderr)
+
+
+def test_help_lists_exactly_the_scenarios_bench_runs() -> None:
+    result = run_chatctl("bench", "--help", COLUMNS="200")
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"\s{re.escape('|'.join(SCENARIOS))}\s", result.stdout), result.stdout
 
 
 def test_the_generator_core_has_no_terminal_code() -> None:

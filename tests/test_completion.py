@@ -133,6 +133,11 @@ def test_bash_completion_lists_exactly_the_matching_commands(home: dict[str, str
     assert complete("bash", "chatctl j", home) == ["join"]
 
 
+def test_bash_completion_offers_the_bench_scenarios(home: dict[str, str]) -> None:
+    assert complete("bash", "chatctl bench ", home) == ["fanout", "rate", "idle", "stuck"]
+    assert complete("bash", "chatctl bench s", home) == ["stuck"]
+
+
 def test_bash_completion_offers_options_of_a_command(home: dict[str, str]) -> None:
     options = complete("bash", "chatctl status --", home)
     assert {"--host", "--port", "--json"} <= set(options)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
+
+from tests.support import FACTOR, chatctl_command, env
+
+#: What start-up must not pay for: the event loop, TLS, the cores, the interactive terminal,
+#: and pydantic (Typer's coercion, deferred until a value needs it).
+HEAVY = {"asyncio", "ssl", "chatctl.server.core", "chatctl.client", "prompt_toolkit", "pydantic"}
 
 
 def _modules_after_import(module: str) -> set[str]:
@@ -14,6 +21,23 @@ def _modules_after_import(module: str) -> set[str]:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     return set(out.split())
+
+
+def _modules_loaded_by(*args: str, **env_extra: str) -> set[str]:
+    """Every module a real ``chatctl`` process imports, read from ``-X importtime``."""
+    result = subprocess.run(
+        [*chatctl_command(), *args],
+        env=env(PYTHONPROFILEIMPORTTIME="1", COLUMNS="100", **env_extra),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30 * FACTOR,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", result.stderr, re.M))
+    assert "chatctl.cli" in modules, result.stderr[-2000:]  # the listing is what we think
+    return modules
 
 
 def _top_level(modules: set[str]) -> set[str]:
@@ -34,3 +58,37 @@ def test_cores_have_no_terminal_code(core: str) -> None:
 def test_status_and_the_cli_do_not_load_prompt_toolkit() -> None:
     loaded = _modules_after_import("chatctl.cli, chatctl.ui.status")
     assert "prompt_toolkit" not in _top_level(loaded)
+
+
+def test_importing_the_cli_loads_no_core_and_no_terminal_code() -> None:
+    loaded = _modules_after_import("chatctl.cli")
+    assert not loaded & HEAVY
+    assert not _top_level(loaded) & {"asyncio", "ssl", "prompt_toolkit", "pydantic", "rich"}
+
+
+def test_exit_codes_load_without_the_client() -> None:
+    loaded = _modules_after_import("chatctl.exitcodes")
+    assert not loaded & HEAVY
+
+
+COMPLETE_S = {"_CHATCTL_COMPLETE": "complete_bash", "COMP_WORDS": "chatctl s", "COMP_CWORD": "1"}
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "also_not"),
+    [
+        ([], COMPLETE_S, {"rich"}),
+        (["--version"], {}, {"rich"}),
+        (["--help"], {}, set()),
+        (["serve", "--help"], {}, set()),
+        (["bench", "--help"], {}, {"chatctl.bench"}),
+    ],
+    ids=["completion", "version", "help", "serve-help", "bench-help"],
+)
+def test_light_commands_stay_light(
+    args: list[str], extra_env: dict[str, str], also_not: set[str]
+) -> None:
+    heavy = HEAVY | also_not
+    loaded = _modules_loaded_by(*args, **extra_env)
+    assert not loaded & heavy
+    assert not _top_level(loaded) & {m for m in heavy if "." not in m}  # nor their submodules

@@ -11,12 +11,10 @@ from typing import TypeVar
 import msgspec
 
 from chatctl.protocol.codes import ErrorCode, ProtocolError
+from chatctl.wirelimits import MAX_FRAME_BYTES as MAX_FRAME_BYTES
+from chatctl.wirelimits import MAX_TEXT_BYTES as MAX_TEXT_BYTES
+from chatctl.wirelimits import MAX_TEXT_LINES as MAX_TEXT_LINES
 
-#: Longest frame (one JSON line, newline excluded) a peer may send.
-MAX_FRAME_BYTES = 32 * 1024
-#: Longest message text, counted in UTF-8 bytes and in lines.
-MAX_TEXT_BYTES = 4096
-MAX_TEXT_LINES = 100
 #: Names: ASCII letters, digits, ``_``, ``-`` and ``.``; re.ASCII because ``\w``
 #: and friends match other scripts otherwise.
 MAX_NAME_LENGTH = 32

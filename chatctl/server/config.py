@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chatctl.protocol.text import MAX_FRAME_BYTES, MAX_TEXT_BYTES, MAX_TEXT_LINES
+from chatctl.wirelimits import MAX_FRAME_BYTES, MAX_TEXT_BYTES, MAX_TEXT_LINES
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,138 @@ class ServerConfig:
             self.handshake_timeout, self.ping_interval, self.ping_timeout, self.soft_queue_seconds
         )
         return max(0.01, min(1.0, shortest / 4))
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit ``chatctl serve`` takes as an option, declared once.
+
+    The CLI builds the option from this (its default from ``ServerConfig()``, its type
+    from the field's), so a flag, its help and its range are never written twice.
+    """
+
+    #: The ``ServerConfig`` field the option sets (and the command's parameter name).
+    name: str
+    flag: str
+    help: str
+    #: What the user types after the flag, as ``--help`` shows it (a switch shows none).
+    metavar: str = "N"
+    #: Smallest value accepted (checked by the command line); None for a switch.
+    minimum: float | None = 0
+    panel: str = "Limits"
+
+
+#: The limits ``chatctl serve`` takes, in ``--help`` order.
+LIMITS: tuple[Limit, ...] = (
+    Limit(
+        "rate",
+        "--rate",
+        "Messages per second per client once the burst is spent; 0 turns pacing off.",
+    ),
+    Limit("burst", "--burst", "Messages a client may send at once before pacing.", minimum=1),
+    Limit("max_clients", "--max-clients", "Connections at once; more get server_full.", minimum=1),
+    Limit(
+        "announce_limit",
+        "--announce-limit",
+        "Announce joins and leaves while the room has at most this many people (0: never).",
+    ),
+    Limit(
+        "max_rooms",
+        "--max-rooms",
+        "Rooms one connection may be in at once (too_many_rooms past it).",
+        minimum=1,
+    ),
+    Limit(
+        "max_per_address",
+        "--max-per-address",
+        "Connections at once from one address (loopback exempt).",
+        minimum=1,
+    ),
+    Limit(
+        "max_new_per_minute",
+        "--max-new-per-minute",
+        "New connections per minute from one address (loopback exempt).",
+        minimum=1,
+    ),
+    Limit(
+        "limit_loopback",
+        "--limit-loopback",
+        "Apply the per-address limits to loopback too.",
+        metavar="",
+        minimum=None,
+    ),
+    Limit(
+        "max_queue_bytes",
+        "--max-queue",
+        "Bytes queued to a client before it is cut off (slow_consumer).",
+        metavar="BYTES",
+        minimum=1,
+    ),
+    Limit(
+        "soft_queue_bytes",
+        "--soft-queue",
+        "Bytes queued to a client that, held for --soft-queue-time, cut it off.",
+        metavar="BYTES",
+        minimum=1,
+    ),
+    Limit(
+        "soft_queue_seconds",
+        "--soft-queue-time",
+        "Seconds a client may stay over --soft-queue.",
+        metavar="SECONDS",
+    ),
+    Limit(
+        "max_frame_bytes",
+        "--max-frame",
+        "Longest frame in bytes (frame_too_long, then closed).",
+        metavar="BYTES",
+        minimum=64,
+    ),
+    Limit(
+        "max_text_bytes",
+        "--max-message",
+        "Longest message text in UTF-8 bytes (message_too_long).",
+        metavar="BYTES",
+        minimum=1,
+    ),
+    Limit(
+        "max_text_lines", "--max-lines", "Most lines in one message (message_too_long).", minimum=1
+    ),
+    Limit(
+        "max_errors",
+        "--max-errors",
+        "Errors within --error-window that close a connection.",
+        minimum=1,
+    ),
+    Limit(
+        "error_window",
+        "--error-window",
+        "Seconds over which --max-errors is counted.",
+        metavar="SECONDS",
+    ),
+    Limit(
+        "handshake_timeout",
+        "--handshake-timeout",
+        "Seconds to send hello before being closed.",
+        metavar="SECONDS",
+    ),
+    Limit(
+        "ping_interval",
+        "--ping-interval",
+        "Seconds of silence before a client is pinged.",
+        metavar="SECONDS",
+    ),
+    Limit(
+        "ping_timeout",
+        "--ping-timeout",
+        "Seconds to answer a ping before being dropped.",
+        metavar="SECONDS",
+    ),
+    Limit(
+        "tls_handshake_timeout",
+        "--tls-handshake-timeout",
+        "Seconds a TLS handshake may take.",
+        metavar="SECONDS",
+        minimum=0.001,
+    ),
+)

@@ -1,0 +1,106 @@
+"""``chatctl bench``: load a server (its own or one running) and report what it sustained."""
+
+from typing import Annotated, Literal
+
+import typer
+
+from chatctl.cli.options import DEFAULT_HOST, DEFAULT_PORT
+
+#: The scenarios of ``chatctl.bench.config.SCENARIOS`` (a test keeps the two equal),
+#: spelt out so that Typer checks, completes and lists them.
+Scenario = Literal["fanout", "rate", "idle", "stuck"]
+
+
+def bench(
+    scenario: Annotated[
+        Scenario,
+        typer.Argument(
+            metavar="SCENARIO",
+            help="fanout: senders flood a room, window-limited. rate: a fixed total rate, "
+            "for latency. idle: how many idle clients connect, memory per client. "
+            "stuck: fanout plus one client that never reads.",
+        ),
+    ] = "fanout",
+    clients: Annotated[
+        int | None,
+        typer.Option("--clients", "-n", min=1, metavar="N", help="Clients (100; idle: 1000)."),
+    ] = None,
+    senders: Annotated[
+        int | None,
+        typer.Option(
+            "--senders", "-s", min=1, metavar="N", help="Clients that send (10; rate: all)."
+        ),
+    ] = None,
+    size: Annotated[
+        int, typer.Option("--size", metavar="BYTES", help="Message text length in bytes.")
+    ] = 64,
+    window: Annotated[
+        int,
+        typer.Option(
+            "--window", min=1, metavar="N", help="fanout/stuck: messages in flight per sender."
+        ),
+    ] = 32,
+    rate: Annotated[
+        float,
+        typer.Option(
+            "--rate", metavar="N", help="rate: total messages per second, all senders together."
+        ),
+    ] = 200.0,
+    seconds: Annotated[
+        float, typer.Option("--seconds", "-t", metavar="SECONDS", help="How long to send.")
+    ] = 5.0,
+    procs: Annotated[
+        int,
+        typer.Option(
+            "--procs", "-p", min=1, metavar="N", help="Generator processes sharing the clients."
+        ),
+    ] = 1,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="Drive an existing server (default: start one on loopback).",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, metavar="PORT", help="Port of an existing server."
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Plain lines, for line relays such as ncat --chat.")
+    ] = False,
+    server_pid: Annotated[
+        int | None,
+        typer.Option(
+            "--server-pid", metavar="PID", help="Read CPU and memory of this server process."
+        ),
+    ] = None,
+    join_room: Annotated[
+        bool, typer.Option("--join", help="idle: clients join the room instead of only connecting.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure a server under load: deliveries/s, latency, loss, CPU and memory."""
+    from chatctl.bench import BenchConfig
+    from chatctl.ui.bench import run_bench_command
+
+    existing = host is not None or port is not None
+    config = BenchConfig(
+        scenario=scenario,
+        clients=clients,
+        senders=senders,
+        size=size,
+        window=window,
+        rate=rate,
+        seconds=seconds,
+        procs=procs,
+        host=(host or DEFAULT_HOST) if existing else None,
+        port=(port or DEFAULT_PORT) if existing else None,
+        raw=raw,
+        server_pid=server_pid,
+        join=join_room,
+    )
+    raise typer.Exit(run_bench_command(config, as_json))

@@ -1,0 +1,72 @@
+"""``chatctl join NAME``: the interactive client in a terminal, a line mode for pipes."""
+
+from typing import Annotated
+
+import typer
+
+from chatctl.cli.options import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Fingerprint,
+    Host,
+    PasswordFile,
+    Port,
+    TlsCa,
+    UseTls,
+    password,
+    tls_options,
+)
+
+
+def join(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="Your name: 1-32 of A-Z a-z 0-9 _ - . (unique, any case)."
+        ),
+    ],
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    room: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--room",
+            "-r",
+            metavar="ROOM",
+            help="A room to be in (repeatable; '#' optional); you type into the first. "
+            "Default: lobby.",
+        ),
+    ] = None,
+    commands: Annotated[
+        bool,
+        typer.Option(
+            "--commands",
+            help="Piped: lines starting with / are commands (/join, /msg, ...), as typed "
+            "at the prompt; without it every line is text.",
+        ),
+    ] = False,
+    no_bell: Annotated[
+        bool, typer.Option("--no-bell", help="No terminal bell on a mention or private message.")
+    ] = False,
+    tls: UseTls = False,
+    tls_ca: TlsCa = None,
+    fingerprint: Fingerprint = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Join the chat as NAME. Piped stdin: each line is a message (--commands: or a command)."""
+    from chatctl.commands import room_arg
+    from chatctl.protocol import ProtocolError
+    from chatctl.ui.chat import JoinOptions, run_join
+
+    try:
+        rooms = [room_arg(r) for r in room] if room else None
+    except ProtocolError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--room") from None
+    options = JoinOptions(
+        rooms=rooms,
+        tls=tls_options(tls, tls_ca, fingerprint),
+        password=password(password_file),
+        commands=commands,
+        bell=not no_bell,
+    )
+    raise typer.Exit(run_join(host, port, name, options))

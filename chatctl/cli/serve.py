@@ -1,0 +1,139 @@
+"""``chatctl serve``: its options, the ``ServerConfig`` they make, and the server log's run.
+
+The limit options are not written here: one per entry of ``chatctl.server.config.LIMITS``
+is added to the command's signature (Typer reads ``inspect.signature``), typed as the
+``ServerConfig`` field and defaulting to it, so a limit is declared once, beside the
+field it sets.
+"""
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, get_type_hints
+
+import typer
+
+from chatctl.cli.options import DEFAULT_HOST, DEFAULT_PORT, SECURITY, PasswordFile, Port, password
+from chatctl.server.config import LIMITS, Limit, ServerConfig
+
+#: The limit options go after this parameter: panels show in order of first appearance,
+#: so Limits comes between the plain options and Security.
+_LIMITS_AFTER = "verbose"
+
+
+def _limit_parameter(
+    limit: Limit, types: dict[str, Any], defaults: ServerConfig
+) -> inspect.Parameter:
+    kind = types[limit.name]
+    option = typer.Option(
+        limit.flag,
+        metavar=None if kind is bool else limit.metavar,
+        help=limit.help,
+        min=limit.minimum,
+        rich_help_panel=limit.panel,
+    )
+    return inspect.Parameter(
+        limit.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[kind, option],
+        default=getattr(defaults, limit.name),
+    )
+
+
+def _with_limits(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` taking one option per limit, in place of its ``**limits``."""
+    signature = inspect.signature(command, eval_str=True)  # Typer reads it as it is
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in params].index(_LIMITS_AFTER) + 1
+    types, defaults = get_type_hints(ServerConfig), ServerConfig()
+    params[at:at] = [_limit_parameter(limit, types, defaults) for limit in LIMITS]
+    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return command
+
+
+@_with_limits
+def serve(
+    *,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            envvar="CHATCTL_HOST",
+            metavar="HOST",
+            help="Address to listen on; 0.0.0.0 opens the server to the LAN.",
+        ),
+    ] = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also log the text of every message.")
+    ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve TLS; without --tls-cert, with a self-signed certificate made once "
+            "and kept in the config folder. Logs its fingerprint.",
+            rich_help_panel=SECURITY,
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            metavar="FILE",
+            help="Certificate (PEM chain) to serve (implies --tls).",
+            rich_help_panel=SECURITY,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            metavar="FILE",
+            help="Its private key (PEM), if not in the --tls-cert file.",
+            rich_help_panel=SECURITY,
+        ),
+    ] = None,
+    password_file: PasswordFile = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            metavar="CIDR",
+            help="Only these networks may connect (CIDR, repeatable).",
+            rich_help_panel=SECURITY,
+        ),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deny",
+            metavar="CIDR",
+            help="These networks may not connect (CIDR, repeatable; wins over --allow).",
+            rich_help_panel=SECURITY,
+        ),
+    ] = None,
+    **limits: Any,
+) -> None:
+    """Run a chat server and show its live connection log (Ctrl-C stops it)."""
+    from chatctl.limits import parse_networks
+    from chatctl.ui.serverlog import TlsSetup, run_serve
+
+    for flag, networks in (("--allow", allow), ("--deny", deny)):
+        try:
+            parse_networks(networks or [])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=flag) from None
+    if tls_key is not None and tls_cert is None:
+        raise typer.BadParameter("needs --tls-cert", param_hint="--tls-key")
+    config = ServerConfig(
+        host=host,
+        port=port,
+        report_messages=verbose,
+        password=password(password_file),
+        allow=tuple(allow or ()),
+        deny=tuple(deny or ()),
+        **limits,
+    )
+    setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None
+    raise typer.Exit(run_serve(config, setup))

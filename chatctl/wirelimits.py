@@ -1,0 +1,13 @@
+"""The protocol's default size limits, as bare numbers.
+
+A module of its own, importing nothing: ``chatctl.server.config`` takes its defaults
+from here, and ``chatctl serve --help`` or a Tab of shell completion read those
+without loading the protocol (msgspec and every frame). ``chatctl.protocol``
+re-exports them.
+"""
+
+#: Longest frame (one JSON line, newline excluded) a peer may send.
+MAX_FRAME_BYTES = 32 * 1024
+#: Longest message text, counted in UTF-8 bytes and in lines.
+MAX_TEXT_BYTES = 4096
+MAX_TEXT_LINES = 100
