@@ -201,28 +201,28 @@ class ChatClient:
         return id
 
     async def part(self, room: str) -> str:
-        id = self.unconfirmed.new_id()
-        await self._send(Part(check_room(room), id))
-        return id
+        room = check_room(room)
+        return await self._request(lambda id: Part(room, id))
 
     async def nick(self, name: str) -> str:
-        id = self.unconfirmed.new_id()
-        await self._send(Nick(check_name(name), id))
-        return id
+        name = check_name(name)
+        return await self._request(lambda id: Nick(name, id))
 
     async def away(self, text: str | None) -> str:
-        id = self.unconfirmed.new_id()
-        await self._send(Away(text, id))
-        return id
+        """Away with ``text``, or back (None)."""
+        return await self._request(lambda id: Away(text, id))
 
     async def list_rooms(self) -> str:
-        id = self.unconfirmed.new_id()
-        await self._send(RoomsRequest(id))
-        return id
+        return await self._request(RoomsRequest)
 
     async def who(self, room: str) -> str:
+        room = check_room(room)
+        return await self._request(lambda id: WhoRequest(room, id))
+
+    async def _request(self, make: Callable[[str], Request]) -> str:
+        """Send the frame ``make`` builds around a new id; the id (errors about it carry it)."""
         id = self.unconfirmed.new_id()
-        await self._send(WhoRequest(check_room(room), id))
+        await self._send(make(id))
         return id
 
     async def _send(self, frame: Request) -> None:

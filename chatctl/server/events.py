@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chatctl.protocol.codes import Reason
+
 
 @dataclass(frozen=True)
 class Listening:
@@ -25,13 +27,13 @@ class UserJoined:
 class UserLeft:
     name: str
     address: str
-    reason: str
+    reason: Reason | str
 
 
 @dataclass(frozen=True)
 class Refused:
     address: str
-    code: str
+    code: Reason | str
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Closed:
     """A connection that had not joined was closed by the server, and why."""
 
     address: str
-    reason: str
+    reason: Reason | str
 
 
 @dataclass(frozen=True)
