@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +27,12 @@ class RecordingServer(ChatServer):
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # `python -X dev -m pytest` (README, .ci/run) with pytest-xdist: the workers are new
+    # interpreters, so they are told to run in development mode too (warnings as errors
+    # need the ResourceWarnings that only development mode emits). support.env() keeps it
+    # from the chatctl processes the tests start.
+    if sys.flags.dev_mode:
+        os.environ["PYTHONDEVMODE"] = "1"
     config.addinivalue_line(
         "markers", "server_config(**fields): ServerConfig fields for the `server` fixture"
     )

@@ -72,6 +72,11 @@ def chatctl_command() -> list[str]:
 def env(**extra: str) -> dict[str, str]:
     """A clean environment for a child: no colour surprises, no inherited CHATCTL_*."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_")}
+    # A terminal's size comes from the terminal (tmux's pane), never from the runner's
+    # environment: pytest-xdist workers inherit a COLUMNS that would shrink every pane.
+    base.pop("COLUMNS", None)
+    base.pop("LINES", None)
+    base.pop("PYTHONDEVMODE", None)  # (the test runner's own; a test that wants it says so)
     base.update({"PYTHONUNBUFFERED": "1", "TERM": base.get("TERM", "xterm-256color")})
     # Never the user's own config folder (TLS certificate, known servers): a scratch one.
     base["CHATCTL_CONFIG_DIR"] = SCRATCH_CONFIG_DIR
