@@ -4,11 +4,12 @@ One module a command (``serve``, ``join``, ``status``, ``bench``), the options t
 share in ``options``, the Typer app in ``app``, and in ``command`` the Click classes
 that make help readable and start-up fast (``coercion``).
 
-Importing this package loads nothing but ``os`` and ``sys``: ``main`` imports the
-app when it runs. The app loads Typer and light modules only (no asyncio, ssl, Rich,
-prompt_toolkit or cores): each command imports what it runs inside its body, so
-``--help``, ``--version`` and each Tab of shell completion do not pay for the server or
-the client (``benchmarks/startup.py`` measures it).
+Importing this package loads nothing but ``os`` and ``sys``: ``main`` first lets
+``quickcomplete`` answer a shell completion request from a table made from the app
+(no Typer: each Tab is a new process), and imports the app only otherwise. The app
+loads Typer and light modules only (no asyncio, ssl, Rich, prompt_toolkit or cores):
+each command imports what it runs inside its body, so ``--help`` and ``--version`` do
+not pay for the server or the client (``benchmarks/startup.py`` measures it).
 """
 
 import os
@@ -17,6 +18,12 @@ import sys
 
 def main() -> None:
     """Entry point: no traceback reaches a user unless CHATCTL_DEBUG is set."""
+    if os.environ.get("_CHATCTL_COMPLETE"):
+        from chatctl.cli.quickcomplete import answer
+
+        code = answer()
+        if code is not None:
+            sys.exit(code)
     from chatctl.cli.app import app
     from chatctl.exitcodes import ExitCode
 

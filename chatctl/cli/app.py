@@ -1,7 +1,8 @@
 """The Typer app: the root options and the four commands, as Typer builds them.
 
-Imported by ``chatctl.cli.main`` when it runs, not with the package. The command
-modules do without ``from __future__ import annotations``: Typer reads their
+Imported by ``chatctl.cli.main`` only once it knows it needs Typer: a completion
+request that ``chatctl.cli.quickcomplete`` can answer never loads this module. The
+command modules do without ``from __future__ import annotations``: Typer reads their
 signatures at every start, and would evaluate string annotations again each time.
 """
 
