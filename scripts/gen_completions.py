@@ -1,6 +1,6 @@
-"""Regenerate the shell completion scripts shipped in ``completions/``.
+"""Regenerate the shell completion scripts in ``completions/`` and the table behind them.
 
-    python scripts/gen_completions.py          # rewrite the three files
+    python scripts/gen_completions.py          # rewrite the four files
     python scripts/gen_completions.py --check  # exit 1 if any file is stale
 
 Each script is what the installed ``chatctl`` prints for
@@ -9,6 +9,11 @@ same on every machine: surrounding blank lines are stripped (zsh only autoloads 
 file whose *first* line is ``#compdef``), the file ends with one newline, and an
 absolute path to the executable, should a future Typer embed one, becomes the bare
 command name. The wheel installs the files into ``share/`` (see pyproject.toml).
+
+The fourth file, ``chatctl/cli/completion_data.py``, is the table from which
+``chatctl`` answers a completion request without importing Typer: every command,
+option and choice with its zsh and fish lines, read off the Typer app in this process
+by ``chatctl.cli.completion_table``. The app is the one source of both.
 
 One change of substance, for zsh: Typer's script ends with ``compdef``, which is
 right when the script is sourced from ``.zshrc`` but, in a file autoloaded from
@@ -29,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLETIONS = ROOT / "completions"
+TABLE = ROOT / "chatctl" / "cli" / "completion_data.py"
 PROG = "chatctl"
 
 #: shell -> file in completions/
@@ -97,6 +103,13 @@ def normalise(script: str, executable: str, shell: str) -> str:
     return script + "\n"
 
 
+def table() -> str:
+    """``completion_data.py`` as the Typer app makes it (imported here: it loads Typer)."""
+    from chatctl.cli.completion_table import build, source
+
+    return source(build())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -108,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
     executable = find_chatctl()
     stale: list[str] = []
-    for shell, filename in FILES.items():
-        path = COMPLETIONS / filename
-        wanted = generate(shell, executable)
+    wanted_files = [(COMPLETIONS / name, shell) for shell, name in FILES.items()]
+    for path, shell in [*wanted_files, (TABLE, "table")]:
+        wanted = table() if shell == "table" else generate(shell, executable)
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == wanted:
             continue

@@ -99,25 +99,59 @@ def test_generated_scripts_are_machine_independent() -> None:
     )
 
 
-def test_check_reports_stale_file_and_regeneration_fixes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The generator, writing into copies of completions/ and of the table."""
     gen = load_generator()
     copy = tmp_path / "completions"
     shutil.copytree(COMPLETIONS, copy)
-    (copy / "chatctl.fish").write_text("# stale\n")
+    table = tmp_path / "completion_data.py"
+    shutil.copy(gen.TABLE, table)
     monkeypatch.setattr(gen, "COMPLETIONS", copy)
+    monkeypatch.setattr(gen, "TABLE", table)
+    return gen
 
-    assert gen.main(["--check"]) == 1
+
+def test_check_reports_stale_file_and_regeneration_fixes_it(
+    generator: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = generator.COMPLETIONS
+    (copy / "chatctl.fish").write_text("# stale\n")
+
+    assert generator.main(["--check"]) == 1
     err = capsys.readouterr().err
     assert "chatctl.fish" in err
     assert "_chatctl" not in err
+    assert "completion_data" not in err
     assert "gen_completions.py" in err
     assert (copy / "chatctl.fish").read_text() == "# stale\n", "--check must not write"
 
-    assert gen.main([]) == 0
-    assert gen.main(["--check"]) == 0
+    assert generator.main([]) == 0
+    assert generator.main(["--check"]) == 0
     assert (copy / "chatctl.fish").read_bytes() == (COMPLETIONS / "chatctl.fish").read_bytes()
+
+
+def test_check_reports_a_stale_table_and_regeneration_fixes_it(
+    generator: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table: Path = generator.TABLE
+    current = table.read_text()
+    table.write_text(current.replace('"--max-clients"', '"--max-client"'))
+
+    assert generator.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "completion_data.py (table)" in err
+    assert "chatctl.fish" not in err
+
+    assert generator.main([]) == 0
+    assert table.read_text() == current
+
+
+def test_the_table_is_what_the_app_makes() -> None:
+    gen = load_generator()
+    assert gen.TABLE.read_text(encoding="utf-8") == gen.table(), (
+        f"chatctl/cli/completion_data.py is stale, {REGENERATE}"
+    )
 
 
 # --------------------------------------------------------------------------- requests

@@ -66,6 +66,12 @@ def test_importing_the_cli_loads_no_core_and_no_terminal_code() -> None:
     assert not _top_level(loaded) & {"asyncio", "ssl", "prompt_toolkit", "pydantic", "rich"}
 
 
+def test_the_completion_fast_path_loads_no_typer_click_or_rich() -> None:
+    for module in ("chatctl.cli", "chatctl.cli.quickcomplete"):
+        loaded = _top_level(_modules_after_import(module))
+        assert not loaded & {"typer", "click", "rich", "pydantic", "asyncio", "shlex"}, module
+
+
 def test_exit_codes_load_without_the_client() -> None:
     loaded = _modules_after_import("chatctl.exitcodes")
     assert not loaded & HEAVY
@@ -77,7 +83,7 @@ COMPLETE_S = {"_CHATCTL_COMPLETE": "complete_bash", "COMP_WORDS": "chatctl s", "
 @pytest.mark.parametrize(
     ("args", "extra_env", "also_not"),
     [
-        ([], COMPLETE_S, {"rich"}),
+        ([], COMPLETE_S, {"typer", "rich", "chatctl.cli.app"}),
         (["--version"], {}, {"rich"}),
         (["--help"], {}, set()),
         (["serve", "--help"], {}, set()),

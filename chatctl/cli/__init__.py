@@ -1,61 +1,32 @@
 """The ``chatctl`` command: thin Typer glue over the cores and the terminal UI.
 
 One module a command (``serve``, ``join``, ``status``, ``bench``), the options they
-share in ``options``, and in ``command`` the Click classes that make help readable and
-start-up fast (``coercion``).
+share in ``options``, the Typer app in ``app``, and in ``command`` the Click classes
+that make help readable and start-up fast (``coercion``).
 
-Importing this package loads Typer and light modules only (no asyncio, ssl, Rich,
-prompt_toolkit or cores): each command imports what it runs inside its body, so
-``--help``, ``--version`` and each Tab of shell completion do not pay for the server or
-the client (``benchmarks/startup.py`` measures it). The command modules do without
-``from __future__ import annotations``: Typer reads their signatures at every start, and
-would evaluate string annotations again each time (~10 ms of a Tab).
+Importing this package loads nothing but ``os`` and ``sys``: ``main`` first lets
+``quickcomplete`` answer a shell completion request from a table made from the app
+(no Typer: each Tab is a new process), and imports the app only otherwise. The app
+loads Typer and light modules only (no asyncio, ssl, Rich, prompt_toolkit or cores):
+each command imports what it runs inside its body, so ``--help`` and ``--version`` do
+not pay for the server or the client (``benchmarks/startup.py`` measures it).
 """
 
 import os
 import sys
-from typing import Annotated
-
-import typer
-
-from chatctl import __version__
-from chatctl.cli.bench import bench
-from chatctl.cli.command import Command, Group
-from chatctl.cli.join import join
-from chatctl.cli.serve import serve
-from chatctl.cli.status import status
-from chatctl.exitcodes import ExitCode
-
-app = typer.Typer(
-    name="chatctl",
-    cls=Group,
-    help="Terminal group chat: start a server, join it, see who is there.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-for command in (serve, join, status, bench):
-    app.command(cls=Command)(command)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"chatctl {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """Terminal group chat: start a server, join it, see who is there."""
 
 
 def main() -> None:
     """Entry point: no traceback reaches a user unless CHATCTL_DEBUG is set."""
+    if os.environ.get("_CHATCTL_COMPLETE"):
+        from chatctl.cli.quickcomplete import answer
+
+        code = answer()
+        if code is not None:
+            sys.exit(code)
+    from chatctl.cli.app import app
+    from chatctl.exitcodes import ExitCode
+
     try:
         app()
     except KeyboardInterrupt:

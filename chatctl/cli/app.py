@@ -1,0 +1,45 @@
+"""The Typer app: the root options and the four commands, as Typer builds them.
+
+Imported by ``chatctl.cli.main`` only once it knows it needs Typer: a completion
+request that ``chatctl.cli.quickcomplete`` can answer never loads this module. The
+command modules do without ``from __future__ import annotations``: Typer reads their
+signatures at every start, and would evaluate string annotations again each time.
+"""
+
+from typing import Annotated
+
+import typer
+
+from chatctl import __version__
+from chatctl.cli.bench import bench
+from chatctl.cli.command import Command, Group
+from chatctl.cli.join import join
+from chatctl.cli.serve import serve
+from chatctl.cli.status import status
+
+app = typer.Typer(
+    name="chatctl",
+    cls=Group,
+    help="Terminal group chat: start a server, join it, see who is there.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+for command in (serve, join, status, bench):
+    app.command(cls=Command)(command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chatctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Terminal group chat: start a server, join it, see who is there."""
