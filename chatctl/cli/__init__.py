@@ -24,6 +24,11 @@ def main() -> None:
         code = answer()
         if code is not None:
             sys.exit(code)
+    if sys.argv[1:] == ["--version"]:  # what a script asks first; the same line Typer prints
+        from chatctl import version_line
+
+        sys.stdout.write(version_line() + "\n")
+        sys.exit(0)
     from chatctl.cli.app import app
     from chatctl.exitcodes import ExitCode
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from chatctl import __version__
+from chatctl import version_line
 from chatctl.cli.bench import bench
 from chatctl.cli.command import Command, Group
 from chatctl.cli.join import join
@@ -31,7 +31,7 @@ for command in (serve, join, status, bench):
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"chatctl {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 
