@@ -70,7 +70,9 @@ def test_raw_mode_drives_a_line_relay(relay: int) -> None:
 def test_a_bad_scenario_is_a_usage_error() -> None:
     result = run_chatctl("bench", "shout", COLUMNS="200")
     assert result.returncode == 2
-    assert re.search(r"'shout' is not one of 'fanout', 'rate', 'idle', 'stuck'", result.stderr)
+    assert re.search(
+        r"'shout' is not one of 'fanout', 'rate', 'idle', 'stuck', 'rooms'", result.stderr
+    )
 
 
 def test_help_lists_exactly_the_scenarios_bench_runs() -> None:

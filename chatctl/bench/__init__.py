@@ -47,8 +47,8 @@ One job a module, each importing only those below it:
 * ``results`` and ``config``: what a run gives back, and what it can be asked for.
 """
 
+from chatctl.bench.clients import MARK, PROBE
 from chatctl.bench.config import MAX_SIZE, MIN_SIZE, SCENARIOS, BenchConfig, BenchError
-from chatctl.bench.generator import MARK, PROBE
 from chatctl.bench.results import (
     BenchProgress,
     BenchResult,
