@@ -43,8 +43,7 @@ from chatctl.protocol import (
     check_away,
     check_name,
     check_room,
-    check_text,
-    clean_text,
+    clean_message,
     encode,
 )
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
@@ -143,8 +142,7 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
         if room is None:
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
     config = hub.config
-    check_text(frame.text, config.max_text_bytes, config.max_text_lines)
-    text = clean_text(frame.text)
+    text = clean_message(frame.text, config.max_text_bytes, config.max_text_lines)
     member.said(member.session.last_heard)
     hub.count_message()
     room.say(member, text, time.time(), frame.id, frame.action)
@@ -196,8 +194,7 @@ def _private(hub: Hub, member: Member, msg: Msg) -> None:
             f"{target.name}'s client speaks protocol version 1: no private messages",
         )
     config = hub.config
-    check_text(msg.text, config.max_text_bytes, config.max_text_lines)
-    text = clean_text(msg.text)
+    text = clean_message(msg.text, config.max_text_bytes, config.max_text_lines)
     member.said(member.session.last_heard)
     private = Private(time.time(), member.name, target.name, text, msg.id, msg.action)
     if target is not member:
