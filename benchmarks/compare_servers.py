@@ -77,11 +77,14 @@ class Baseline:
         venv = self.dir / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         print(f"building the baseline {self.ref} ({self.sha[:7]}) in {venv}", file=sys.stderr)
-        subprocess.run(
+        pip = subprocess.run(
             [str(venv / "bin" / "pip"), "install", "-q", f"{src}[speed]"],
-            check=True,
-            stdout=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if pip.returncode != 0:
+            raise RuntimeError(f"pip could not install the baseline: {pip.stderr.strip()}")
         self.chatctl = venv / "bin" / "chatctl"
         version = subprocess.run(
             [str(self.chatctl), "--version"], capture_output=True, text=True, check=True

@@ -82,7 +82,6 @@ from chatctl.protocol.text import (
     check_text,
     clean_frame,
     clean_line,
-    clean_message,
     clean_text,
     name_key,
 )
@@ -156,7 +155,6 @@ __all__ = [
     "check_text",
     "clean_frame",
     "clean_line",
-    "clean_message",
     "clean_text",
     "client_frame_decoder",
     "encode",

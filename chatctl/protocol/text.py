@@ -83,17 +83,6 @@ def check_text(text: str, max_bytes: int = MAX_TEXT_BYTES, max_lines: int = MAX_
     return text
 
 
-def clean_message(
-    text: str, max_bytes: int = MAX_TEXT_BYTES, max_lines: int = MAX_TEXT_LINES
-) -> str:
-    """``clean_text(check_text(text, ...))``, with the common message (one line of printable
-    ASCII, not blank, within the limit) let through by three C-speed tests: this runs once
-    per message the server relays."""
-    if text.isascii() and text.isprintable() and 0 < len(text) <= max_bytes and not text.isspace():
-        return text
-    return clean_text(check_text(text, max_bytes, max_lines))
-
-
 # --------------------------------------------------------------------------- sanitising
 
 # C0 controls but newline, DEL, C1 controls, the line and paragraph separators (not
