@@ -168,7 +168,7 @@ def test_bash_completion_lists_exactly_the_matching_commands(home: dict[str, str
 
 
 def test_bash_completion_offers_the_bench_scenarios(home: dict[str, str]) -> None:
-    assert complete("bash", "chatctl bench ", home) == ["fanout", "rate", "idle", "stuck"]
+    assert complete("bash", "chatctl bench ", home) == ["fanout", "rate", "idle", "stuck", "rooms"]
     assert complete("bash", "chatctl bench s", home) == ["stuck"]
 
 

@@ -65,7 +65,8 @@ def test_arguments_show_as_typed() -> None:
     assert re.search(r"^│ \*\s+NAME\s+Your name: ", join, re.M), join
     bench = help_of("bench")
     assert "Usage: chatctl bench [OPTIONS] [SCENARIO]" in bench
-    assert re.search(r"^│\s+SCENARIO\s+fanout\|rate\|idle\|stuck\s+fanout: ", bench, re.M), bench
+    scenarios = r"^│\s+SCENARIO\s+fanout\|rate\|idle\|stuck\|rooms\s+fanout: "
+    assert re.search(scenarios, bench, re.M), bench
 
 
 def test_serve_has_one_limit_option_per_declared_limit() -> None:

@@ -10,25 +10,31 @@ frame objects on the receive path.
 
 How it measures:
 
-* Every message text carries a mark, the sending process and client, a
+* Every message text carries a mark, the sending process and room, the client, a
   sequence number and ``time.monotonic_ns()`` taken just before the write
-  (``~chatctl-bench~0# 3 17 123456789 xxx``). CLOCK_MONOTONIC is system-wide on Linux, so
-  a receiver in another process subtracts it directly.
+  (``~chatctl-bench~0# 3 17 123456789 xxx``; ``0#12`` in room 12 of ``rooms``).
+  CLOCK_MONOTONIC is system-wide on Linux, so a receiver in another process subtracts it
+  directly.
 * Receivers do not parse lines. Per read they count newlines and marks with
   ``bytearray.count`` (C speed) and parse only the first and the last message
   of the read for a latency sample, so one core takes millions of deliveries
   per second. Lines without a mark (welcomes, joins, leaves, errors, ncat's
   announcements) are rare and are parsed one by one; error codes are counted.
-* ``fanout`` and ``stuck`` are window-limited: a worker keeps at most
+* ``fanout``, ``stuck`` and ``rooms`` are window-limited: per room, a worker keeps at most
   ``senders * window`` of its messages in flight, where a message leaves the
-  window once the slowest receiving client, in any worker, has it. So no
+  window once the slowest client in that room, in any worker, has it. So no
   receiver falls behind without bound, and the rate is whatever the server
   and the generator together sustain.
-* ``rate`` sends at a fixed total rate, open loop, and measures latency.
+* ``rate`` (and ``rooms --rate``) sends at a fixed total rate, open loop, and measures
+  latency.
+* ``rooms``: R rooms of M members, a client in one room or in several
+  (``layout`` says who is where); the single-room scenarios are one room, the
+  server's default. Bench speaks protocol version 2, and version 1 to a server that
+  refuses a version-2 hello with ``unsupported_version`` (single-room scenarios only).
 * ``idle`` connects as many clients as it can within the time and reads the
   server's resident memory before and after.
-* Messages lost = deliveries expected (accepted messages times receivers)
-  minus deliveries counted, after a drain.
+* Messages lost = deliveries expected (messages accepted into each room times its
+  receivers) minus deliveries counted, after a drain.
 * Server CPU and peak RSS come from ``/proc/<pid>`` (the server bench started,
   or ``server_pid``); the generator's CPU from ``getrusage`` in each worker.
 
@@ -38,17 +44,22 @@ line back to its sender, so a message has one receiver fewer.
 
 One job a module, each importing only those below it:
 
-* ``run``: the parent's side of a run (``run_bench``): server, workers, phases, figures.
+* ``run``: the parent's side of a run (``run_bench``): server, workers, phases.
+* ``figures``: the result of a finished run from the workers' reports.
 * ``verdicts``: which side was busy, and the notes a reader must see.
-* ``target``: the server under test: ``chatctl serve`` started, its status, the stuck client.
-* ``generator``: a worker process: its asyncio clients, pumps and counters.
+* ``target``: the server under test: ``chatctl serve`` started, its protocol version, its
+  status, the stuck client.
+* ``worker``: a worker process: its clients, counters and shared progress; ``pumps`` (how
+  it sends) and ``idle`` (the idle run).
+* ``clients``: the connections, and the receivers' hot path.
 * ``shared``: each worker's plan, and the counters in shared memory.
-* ``system``: ``/proc`` readings, CPU time, the open-file limit.
+* ``layout``: who is in which room and who sends where.
+* ``system``: ``/proc`` readings and CPU time.
 * ``results`` and ``config``: what a run gives back, and what it can be asked for.
 """
 
+from chatctl.bench.clients import MARK, PROBE
 from chatctl.bench.config import MAX_SIZE, MIN_SIZE, SCENARIOS, BenchConfig, BenchError
-from chatctl.bench.generator import MARK, PROBE
 from chatctl.bench.results import (
     BenchProgress,
     BenchResult,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-SCENARIOS = ("fanout", "rate", "idle", "stuck")
+from chatctl.bench.layout import Layout
+
+SCENARIOS = ("fanout", "rate", "idle", "stuck", "rooms")
 #: Smallest message text: mark, ids, sequence number and timestamp must fit.
 MIN_SIZE = 64
 MAX_SIZE = 4096
+#: ``rate`` without ``--rate``: messages per second over all senders.
+DEFAULT_RATE = 200.0
+#: ``rooms``: a connection may be in 50 rooms of a server with the default ``--max-rooms``.
+MAX_ROOMS_PER_CLIENT = 50
 
 
 class BenchError(Exception):
@@ -20,13 +26,19 @@ class BenchConfig:
 
     scenario: str = "fanout"
     clients: int | None = None
+    #: Clients that send; ``rooms``: senders in each room.
     senders: int | None = None
     #: Message text length in bytes (chatctl frames add ~30 bytes of JSON around it).
     size: int = 64
-    #: fanout/stuck: messages in flight per sender.
+    #: Window-limited flooding: messages in flight per sender (and per room it sends into).
     window: int = 32
-    #: rate: total messages per second over all senders.
-    rate: float = 200.0
+    #: Total messages per second over all senders: ``rate`` (200 by default), or ``rooms``
+    #: at a fixed rate instead of flooding. None elsewhere.
+    rate: float | None = None
+    #: ``rooms``: how many rooms, members in each, rooms each client is in.
+    rooms: int | None = None
+    members: int | None = None
+    rooms_per_client: int = 1
     seconds: float = 5.0
     procs: int = 1
     #: An existing server; ``None`` starts ``chatctl serve`` on loopback.
@@ -40,11 +52,21 @@ class BenchConfig:
     join: bool = False
     #: Seconds without a new delivery after which the drain gives up.
     drain_timeout: float = 3.0
+    #: Set by ``resolved``: the defaults are filled in (resolving again changes nothing).
+    is_resolved: bool = field(default=False, compare=False)
 
     def resolved(self) -> BenchConfig:
         """Fill in the scenario defaults and check the combination."""
+        if self.is_resolved:
+            return self
         if self.scenario not in SCENARIOS:
             raise BenchError(f"unknown scenario {self.scenario!r}: one of {', '.join(SCENARIOS)}")
+        if self.scenario == "rooms":
+            return self._rooms()
+        if self.rooms is not None or self.members is not None or self.rooms_per_client != 1:
+            raise BenchError("--rooms, --members and --rooms-per-client are for `bench rooms`")
+        if self.rate is not None and self.scenario != "rate":
+            raise BenchError("--rate is for `bench rate` and `bench rooms`")
         clients = self.clients or (1000 if self.scenario == "idle" else 100)
         if self.scenario == "idle":
             senders = 0
@@ -56,13 +78,57 @@ class BenchConfig:
             raise BenchError("a room needs at least 2 clients")
         if not 0 < senders <= clients and self.scenario != "idle":
             raise BenchError(f"--senders must be between 1 and the number of clients ({clients})")
+        rate = (self.rate or DEFAULT_RATE) if self.scenario == "rate" else None
+        self._common(clients)
+        return replace(
+            self,
+            clients=clients,
+            senders=senders,
+            rate=rate,
+            rooms=1,
+            members=clients,
+            is_resolved=True,
+        )
+
+    def _rooms(self) -> BenchConfig:
+        if self.clients is not None:
+            raise BenchError("`bench rooms` counts its clients: --rooms x --members")
+        rooms = self.rooms or 50
+        members = self.members or 10
+        per_client = self.rooms_per_client
+        senders = self.senders or 1
+        if members < 2:
+            raise BenchError("--members must be at least 2")
+        if not 1 <= per_client <= min(rooms, MAX_ROOMS_PER_CLIENT):
+            raise BenchError(
+                f"--rooms-per-client must be between 1 and --rooms (at most "
+                f"{MAX_ROOMS_PER_CLIENT}, the server's default --max-rooms)"
+            )
+        if not 1 <= senders <= members:
+            raise BenchError(f"--senders (per room) must be between 1 and --members ({members})")
+        if self.raw:
+            raise BenchError("`bench rooms` needs a chatctl server: line relays have no rooms")
+        if self.join:
+            raise BenchError("--join is for `bench idle`")
+        clients = Layout(rooms, members, per_client, senders, named=True).clients
+        self._common(clients)
+        return replace(
+            self,
+            clients=clients,
+            senders=senders,
+            rooms=rooms,
+            members=members,
+            is_resolved=True,
+        )
+
+    def _common(self, clients: int) -> None:
         if not MIN_SIZE <= self.size <= MAX_SIZE:
             raise BenchError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} bytes")
         if self.procs < 1 or self.procs > max(1, clients):
             raise BenchError("--procs must be at least 1 and at most the number of clients")
         if self.window < 1:
             raise BenchError("--window must be at least 1")
-        if self.seconds <= 0 or self.rate <= 0:
+        if self.seconds <= 0 or (self.rate is not None and self.rate <= 0):
             raise BenchError("--seconds and --rate must be positive")
         if (self.host is None) != (self.port is None):
             raise BenchError("give both --host and --port for an existing server, or neither")
@@ -70,7 +136,16 @@ class BenchConfig:
             raise BenchError("--raw needs --host and --port: bench only starts chatctl servers")
         if self.raw and self.join:
             raise BenchError("--join is for chatctl servers; raw line relays have no handshake")
-        return replace(self, clients=clients, senders=senders)
+
+    def layout(self, tag: str = "") -> Layout:
+        """Who is in which room (of a resolved config)."""
+        assert self.clients is not None
+        assert self.senders is not None
+        if self.scenario != "rooms":
+            return Layout.single(self.clients, self.senders)
+        assert self.rooms is not None
+        assert self.members is not None
+        return Layout(self.rooms, self.members, self.rooms_per_client, self.senders, True, tag)
 
     @property
     def spawns_server(self) -> bool:

@@ -89,11 +89,18 @@ class BenchResult:
     senders: int
     size: int
     window: int
+    #: Total messages per second the senders kept to; None: window-limited flooding.
     rate: float | None
     seconds: float
     server: ServerFigures
     generator: GeneratorFigures
     machine: MachineFigures
+    #: ``rooms``: rooms, members in each, rooms each client is in (else 1, clients, 1).
+    rooms: int = 1
+    members: int = 0
+    rooms_per_client: int = 1
+    #: The protocol version bench spoke: 2, or 1 with a server that only speaks 1 (None: raw).
+    protocol: int | None = None
     clients_joined: int = 0
     messages_sent: int = 0
     messages_refused: int = 0

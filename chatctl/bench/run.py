@@ -1,5 +1,6 @@
-"""The parent's side of one run: start the server (or use one), start the generator
-processes, pace the phases through the shared counters, then gather the figures.
+"""The parent's side of one run: start the server (or use one), learn its protocol version,
+start the generator processes, pace the phases through the shared counters, then hand the
+reports to ``figures``.
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ import os
 import secrets
 import socket
 import time
-from array import array
-from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
+from chatctl.bench.clients import PROBE
 from chatctl.bench.config import BenchConfig, BenchError
-from chatctl.bench.generator import PROBE, _worker_entry
+from chatctl.bench.figures import assemble
 from chatctl.bench.results import (
     BenchProgress,
     BenchResult,
-    GeneratorFigures,
     IdleFigures,
-    Latency,
     MachineFigures,
     ProgressCallback,
     ServerFigures,
@@ -46,17 +44,17 @@ from chatctl.bench.shared import (
     _Slots,
 )
 from chatctl.bench.system import _alive, _machine_busy, _proc_cpu, _proc_memory
-from chatctl.bench.target import _chatctl_status, _SpawnedServer, _StuckClient
-from chatctl.bench.verdicts import _bottleneck, _notes
+from chatctl.bench.target import (
+    _chatctl_status,
+    _protocol_version,
+    _SpawnedServer,
+    _StuckClient,
+)
+from chatctl.bench.worker import _worker_entry
 
 
 def _ignore(progress: BenchProgress) -> None:
     """The default progress callback."""
-
-
-def _percentile(ordered: list[int], fraction: float) -> float:
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index] / 1e6
 
 
 def run_bench(cfg: BenchConfig, on_progress: ProgressCallback = _ignore) -> BenchResult:
@@ -107,6 +105,9 @@ class _Run:
         self.on_progress = on_progress
         self.stuck: _StuckClient | None = None
         self.tag = secrets.token_hex(2)
+        self.layout = cfg.layout(self.tag)
+        #: Spoken with the server; None for a raw line relay.
+        self.version: int | None = None
 
     def _plans(self) -> list[_Plan]:
         cfg = self.cfg
@@ -115,7 +116,6 @@ class _Run:
         plans, first = [], 0
         for index in range(cfg.procs):
             clients = cfg.clients // cfg.procs + (index < cfg.clients % cfg.procs)
-            senders = cfg.senders // cfg.procs + (index < cfg.senders % cfg.procs)
             plans.append(
                 _Plan(
                     index=index,
@@ -126,13 +126,14 @@ class _Run:
                     raw=cfg.raw,
                     join=cfg.join,
                     clients=clients,
-                    senders=min(senders, clients),
                     first=first,
                     size=cfg.size,
                     window=cfg.window,
                     rate=cfg.rate,
                     seconds=cfg.seconds,
                     tag=self.tag,
+                    layout=self.layout,
+                    version=self.version or 1,
                 )
             )
             first += clients
@@ -158,8 +159,12 @@ class _Run:
     def execute(self, workers: list[mp.process.BaseProcess]) -> BenchResult:
         cfg = self.cfg
         assert cfg.clients is not None
+        if not cfg.raw:
+            self.version = self._speak()
         ctx = mp.get_context("spawn")
-        slots = _Slots(ctx.Array("q", _Slots.size(cfg.procs), lock=False), cfg.procs)
+        rooms = self.layout.rooms
+        shared = ctx.Array("q", _Slots.size(cfg.procs, rooms), lock=False)
+        slots = _Slots(shared, cfg.procs, rooms)
         pipes: list[Connection] = []
         for plan in self._plans():
             receive, send = ctx.Pipe(duplex=False)
@@ -186,7 +191,8 @@ class _Run:
                 raise BenchError(f"only {joined} client(s) could join {self.host}:{self.port}")
             self._settle(slots)
         if cfg.scenario == "stuck":
-            self.stuck = _StuckClient(self.host, self.port, cfg.raw, f"stuck{self.tag}")
+            name = f"stuck{self.tag}"
+            self.stuck = _StuckClient(self.host, self.port, cfg.raw, name, self.version or 1)
             self._settle(slots)
         status_before = self._status()
         rss_before, _ = _proc_memory(self.pid) if self.pid else (None, None)
@@ -232,8 +238,13 @@ class _Run:
         machine = MachineFigures(cpus=os.cpu_count() or 1)
         if busy_before is not None and busy_after is not None:
             machine.busy_percent = 100 * (busy_after - busy_before) / wall
-        return self._result(
+        return assemble(
+            cfg,
             reports,
+            host=self.host,
+            port=self.port,
+            tag=self.tag,
+            version=self.version,
             joined=joined,
             start_ns=start_ns,
             end_ns=end_ns,
@@ -253,6 +264,19 @@ class _Run:
             idle=idle,
             stuck=stuck,
         )
+
+    def _speak(self) -> int:
+        """Our protocol version, or 1 for a server of version 1 (single-room scenarios)."""
+        try:
+            version = _protocol_version(self.host, self.port, f"probe{self.tag}")
+        except OSError as exc:
+            raise BenchError(f"cannot reach {self.host}:{self.port}: {exc}") from None
+        if version < 2 and self.cfg.scenario == "rooms":
+            raise BenchError(
+                f"{self.host}:{self.port} speaks protocol version 1 (one room): "
+                "`bench rooms` needs version 2"
+            )
+        return version
 
     def _settle(self, slots: _Slots) -> None:
         """Wait until no setup line (join notice, announcement) arrived for 150 ms."""
@@ -279,6 +303,8 @@ class _Run:
     ) -> None:
         cfg = self.cfg
         receivers = joined if cfg.echo else joined - 1
+        if self.layout.named:  # every member of every room, if every client got in
+            receivers = self.layout.members
         send_end = start_ns + int(cfg.seconds * 1e9)
         while time.monotonic_ns() < send_end:
             self._check_workers(slots, workers)
@@ -370,100 +396,3 @@ class _Run:
             ]
             evidence.extend(f"server log: {line}" for line in lines[-1:])
         return StuckFigures(cut_off=cut, how=state, evidence=evidence)
-
-    def _result(
-        self,
-        reports: list[dict[str, Any]],
-        *,
-        joined: int,
-        start_ns: int,
-        end_ns: int,
-        server: ServerFigures,
-        machine: MachineFigures,
-        idle: IdleFigures | None,
-        stuck: StuckFigures | None,
-    ) -> BenchResult:
-        cfg = self.cfg
-        assert cfg.clients is not None
-        assert cfg.senders is not None
-        latencies = array("q")
-        errors: Counter[str] = Counter()
-        connect_errors: Counter[str] = Counter()
-        left: dict[str, str] = {}
-        for report in reports:
-            latencies.frombytes(report["latencies"])
-            errors.update(report["errors"])
-            connect_errors.update(report["connect_errors"])
-            for name, reason, _ in report["leaves"]:
-                if name.startswith(f"bench{self.tag}-"):  # our own clients, not the stuck one
-                    left[name] = reason
-        disconnected = Counter(left.values())
-        gen_cpu = [float(r["cpu"]) for r in reports]
-        wall = (end_ns - start_ns) / 1e9
-        generator = GeneratorFigures(
-            procs=cfg.procs,
-            cpu_seconds=sum(gen_cpu),
-            cpu_percent=100 * sum(gen_cpu) / wall,
-            max_proc_cpu_percent=100 * max(gen_cpu) / wall,
-        )
-        sent = sum(int(r["sent"]) for r in reports)
-        refused = sum(int(r["refused"]) for r in reports)
-        delivered = sum(int(r["delivered"]) for r in reports)
-        receivers = joined if cfg.echo else joined - 1
-        expected = (sent - refused) * receivers if cfg.scenario != "idle" else 0
-        last_ns = max(int(r["last_ns"]) for r in reports)
-        # At least the sending time: a room that froze early must not look fast.
-        duration = max(cfg.seconds, (last_ns - start_ns) / 1e9)
-        lost_clients = sum(int(r["disconnected"]) for r in reports)
-        if lost_clients and not disconnected:
-            disconnected["closed"] = lost_clients
-        result = BenchResult(
-            scenario=cfg.scenario,
-            host=self.host,
-            port=self.port,
-            raw=cfg.raw,
-            clients=cfg.clients,
-            senders=cfg.senders,
-            size=cfg.size,
-            window=cfg.window,
-            rate=cfg.rate if cfg.scenario == "rate" else None,
-            seconds=cfg.seconds,
-            server=server,
-            generator=generator,
-            machine=machine,
-            clients_joined=joined,
-            messages_sent=sent,
-            messages_refused=refused,
-            deliveries=delivered,
-            deliveries_expected=expected,
-            lost=max(0, expected - delivered),
-            duration_seconds=duration,
-            last_delivery_seconds=(last_ns - start_ns) / 1e9 if delivered else None,
-            deliveries_per_second=delivered / duration,
-            messages_per_second=sent / cfg.seconds,
-            errors=dict(errors),
-            disconnected=dict(disconnected),
-            idle=idle,
-            stuck=stuck,
-        )
-        if machine.busy_percent is not None:
-            ours = generator.cpu_percent + (server.cpu_percent or 0)
-            machine.other_percent = max(0.0, machine.busy_percent - ours)
-        if server.cpu_seconds and cfg.scenario != "idle":
-            result.deliveries_per_server_cpu_second = delivered / server.cpu_seconds
-        if latencies:
-            ordered = sorted(latencies)
-            result.latency = Latency(
-                p50_ms=_percentile(ordered, 0.50),
-                p99_ms=_percentile(ordered, 0.99),
-                max_ms=ordered[-1] / 1e6,
-                samples=len(ordered),
-            )
-        if idle is not None:
-            idle.connect_errors = dict(connect_errors)
-            lasts = [int(r.get("idle_last_ns", 0)) for r in reports]
-            if max(lasts):
-                idle.seconds_to_connect = (max(lasts) - start_ns) / 1e9
-        result.bottleneck = _bottleneck(result)
-        result.notes = _notes(cfg, result, connect_errors)
-        return result

@@ -1,7 +1,7 @@
 """What the parent and the worker processes share: each worker's plan, and the counters
 both sides read and write in shared memory while the run goes on.
 
-Both ``generator`` (the workers) and ``run`` (the parent) import this; it imports neither.
+Both the workers and ``run`` (the parent) import this; it imports neither.
 """
 
 from __future__ import annotations
@@ -9,23 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chatctl.bench.layout import Layout
+
 # One int64 array shared by the parent and the workers, without a lock: each
 # slot has one writer. Layout: [state, start_ns] then one block per worker.
 _STATE, _START = 0, 1
 _SETUP, _GO, _FINISH = 0, 1, 2
 _READY, _CONNECTED, _SENT, _REFUSED, _DELIVERED, _OTHER, _PROBED = range(7)
-_FIXED = 7  # then ``procs`` progress slots: messages of worker p that all my clients have
+#: Then ``rooms * procs`` progress slots: of the messages worker p sent into room r, how many
+#: every one of my clients in room r has (``NOBODY`` when I have no client there).
+_FIXED = 7
+NOBODY = 2**62
 
 
 class _Slots:
-    def __init__(self, shared: Any, procs: int) -> None:
+    def __init__(self, shared: Any, procs: int, rooms: int = 1) -> None:
         self.shared = shared
         self.procs = procs
-        self.block = _FIXED + procs
+        self.rooms = rooms
+        self.block = _FIXED + rooms * procs
 
     @staticmethod
-    def size(procs: int) -> int:
-        return 2 + procs * (_FIXED + procs)
+    def size(procs: int, rooms: int = 1) -> int:
+        return 2 + procs * (_FIXED + rooms * procs)
 
     def at(self, proc: int, slot: int) -> int:
         return 2 + proc * self.block + slot
@@ -39,8 +45,8 @@ class _Slots:
     def total(self, slot: int) -> int:
         return sum(self.get(p, slot) for p in range(self.procs))
 
-    def progress_at(self, reader: int, sender: int) -> int:
-        return 2 + reader * self.block + _FIXED + sender
+    def progress_at(self, reader: int, sender: int, room: int = 0) -> int:
+        return 2 + reader * self.block + _FIXED + room * self.procs + sender
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,14 @@ class _Plan:
     raw: bool
     join: bool
     clients: int
-    senders: int
-    #: Global number of this worker's first client, for names and sender ids.
+    #: Global number of this worker's first client, for names, rooms and sender ids.
     first: int
     size: int
     window: int
-    rate: float
+    #: Total messages per second over every worker; None: window-limited flooding.
+    rate: float | None
     seconds: float
     tag: str
+    layout: Layout
+    #: The protocol version to say hello with: 2, or 1 for a server that only speaks 1.
+    version: int = 2

@@ -1,5 +1,6 @@
 """The server under test, as the parent sees it directly: the ``chatctl serve`` bench starts,
-a ``status`` request, and the stuck client that joins and never reads.
+the protocol version it speaks, a ``status`` request, and the stuck client that joins and
+never reads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import msgspec
 from chatctl.bench.config import BenchConfig, BenchError
 from chatctl.eventloop import LOOP_ENV
 from chatctl.oslimits import raise_open_file_limit
-from chatctl.protocol import PROTOCOL_VERSION, Hello, StatusRequest, encode
+from chatctl.protocol import PROTOCOL_VERSION, Bye, Hello, StatusRequest, encode
 
 _TCP_STATES = {1: "established", 7: "reset by the server", 8: "closed by the server"}
 
@@ -136,17 +137,45 @@ def _chatctl_status(host: str, port: int, timeout: float = 5.0) -> tuple[dict[st
     return (server if isinstance(server, dict) else {}), elapsed
 
 
+def _protocol_version(host: str, port: int, name: str, timeout: float = 10.0) -> int:
+    """The version to speak: ours (2), or 1 for a server that answers ``unsupported_version``
+    (a version-1 server, which had one room). A hello in no rooms (``rooms: []``) joins
+    nobody's room, so nobody is told; a version-1 server refuses it before it reads further.
+    """
+    hello = Hello(version=PROTOCOL_VERSION, name=name, rooms=[])
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(encode(hello))
+        data = b""
+        while b"\n" not in data:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                raise BenchError(f"{host}:{port} closed the connection at hello")
+            data += chunk
+        try:
+            reply = msgspec.json.decode(data.split(b"\n", 1)[0])
+        except msgspec.DecodeError:
+            raise BenchError(f"{host}:{port} does not speak the chatctl protocol") from None
+        if not isinstance(reply, dict):
+            raise BenchError(f"{host}:{port} does not speak the chatctl protocol")
+        if reply.get("type") == "welcome":
+            sock.sendall(encode(Bye()))
+            return PROTOCOL_VERSION
+        if reply.get("type") == "error" and reply.get("code") == "unsupported_version":
+            return 1
+        raise BenchError(f"{host}:{port} refused bench's hello: {reply.get('code', reply)}")
+
+
 class _StuckClient:
     """A client that joins and never reads again. A small receive buffer, so the kernel
     does not absorb megabytes before the server has to decide what to do with it."""
 
-    def __init__(self, host: str, port: int, raw: bool, name: str) -> None:
+    def __init__(self, host: str, port: int, raw: bool, name: str, version: int) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
         self.sock.settimeout(10)
         self.sock.connect((host, port))
         if not raw:
-            self.sock.sendall(encode(Hello(version=PROTOCOL_VERSION, name=name)))
+            self.sock.sendall(encode(Hello(version=version, name=name)))
             head = b""
             while b"\n" not in head:  # the welcome, then never read again
                 chunk = self.sock.recv(1)

@@ -64,8 +64,10 @@ def _notes(cfg: BenchConfig, result: BenchResult, connect_errors: Counter[str]) 
         )
     server_cpu = result.server.cpu_percent
     calm = result.generator.max_proc_cpu_percent < 60 and (server_cpu is None or server_cpu < 60)
-    if cfg.scenario in ("fanout", "stuck") and calm and result.senders and not result.lost:
-        per_sender = result.messages_sent / result.senders / cfg.seconds
+    flooding = cfg.scenario in ("fanout", "stuck", "rooms") and cfg.rate is None
+    if flooding and calm and result.senders and not result.lost:
+        senders = result.senders * (result.rooms if cfg.scenario == "rooms" else 1)
+        per_sender = result.messages_sent / senders / cfg.seconds
         if not cfg.spawns_server:
             notes.append(
                 f"senders averaged {per_sender:,.0f} msg/s each while neither the generator "
@@ -73,7 +75,7 @@ def _notes(cfg: BenchConfig, result: BenchResult, connect_errors: Counter[str]) 
                 "likely the server's flood pacing (serve --rate/--burst) or a small --window"
             )
     p50 = result.latency.p50_ms
-    if cfg.scenario == "rate" and not cfg.spawns_server and (p50 or 0) > 250:
+    if cfg.rate is not None and not cfg.spawns_server and (p50 or 0) > 250:
         notes.append(
             "messages queued up behind the server's pacing (latency grows with the run): "
             "rate-limited, not slow"

@@ -8,7 +8,7 @@ from chatctl.cli.options import DEFAULT_HOST, DEFAULT_PORT
 
 #: The scenarios of ``chatctl.bench.config.SCENARIOS`` (a test keeps the two equal),
 #: spelt out so that Typer checks, completes and lists them.
-Scenario = Literal["fanout", "rate", "idle", "stuck"]
+Scenario = Literal["fanout", "rate", "idle", "stuck", "rooms"]
 
 
 def bench(
@@ -18,17 +18,28 @@ def bench(
             metavar="SCENARIO",
             help="fanout: senders flood a room, window-limited. rate: a fixed total rate, "
             "for latency. idle: how many idle clients connect, memory per client. "
-            "stuck: fanout plus one client that never reads.",
+            "stuck: fanout plus one client that never reads. rooms: many rooms of a few "
+            "members, flooding or at a fixed --rate.",
         ),
     ] = "fanout",
     clients: Annotated[
         int | None,
-        typer.Option("--clients", "-n", min=1, metavar="N", help="Clients (100; idle: 1000)."),
+        typer.Option(
+            "--clients",
+            "-n",
+            min=1,
+            metavar="N",
+            help="Clients (100; idle: 1000; rooms: rooms x members / rooms per client).",
+        ),
     ] = None,
     senders: Annotated[
         int | None,
         typer.Option(
-            "--senders", "-s", min=1, metavar="N", help="Clients that send (10; rate: all)."
+            "--senders",
+            "-s",
+            min=1,
+            metavar="N",
+            help="Clients that send (10; rate: all; rooms: in each room, 1).",
         ),
     ] = None,
     size: Annotated[
@@ -37,15 +48,40 @@ def bench(
     window: Annotated[
         int,
         typer.Option(
-            "--window", min=1, metavar="N", help="fanout/stuck: messages in flight per sender."
+            "--window",
+            min=1,
+            metavar="N",
+            help="fanout/stuck/rooms: messages in flight per sender.",
         ),
     ] = 32,
     rate: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--rate", metavar="N", help="rate: total messages per second, all senders together."
+            "--rate",
+            min=0.001,
+            metavar="N",
+            help="Total messages per second, all senders together (rate: 200; rooms: "
+            "instead of flooding).",
         ),
-    ] = 200.0,
+    ] = None,
+    rooms: Annotated[
+        int | None,
+        typer.Option("--rooms", min=1, metavar="N", help="rooms: how many rooms (50)."),
+    ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="rooms: members in each room (10)."),
+    ] = None,
+    rooms_per_client: Annotated[
+        int,
+        typer.Option(
+            "--rooms-per-client",
+            min=1,
+            max=50,
+            metavar="N",
+            help="rooms: rooms each client is in (members spread so each room has --members).",
+        ),
+    ] = 1,
     seconds: Annotated[
         float, typer.Option("--seconds", "-t", metavar="SECONDS", help="How long to send.")
     ] = 5.0,
@@ -95,6 +131,9 @@ def bench(
         size=size,
         window=window,
         rate=rate,
+        rooms=rooms,
+        members=members,
+        rooms_per_client=rooms_per_client,
         seconds=seconds,
         procs=procs,
         host=(host or DEFAULT_HOST) if existing else None,

@@ -121,8 +121,7 @@ class Room:
         self._outbox, self._outbox_v1 = [], []
         blob = b"".join(items)
         if not self._v1_members:
-            for member in list(self.members):
-                member.share(self, blob, items)
+            Member.share_all(list(self.members), self, blob, items)
             return
         blob_v1 = b"".join(items_v1)
         for member in list(self.members):

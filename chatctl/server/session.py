@@ -54,6 +54,7 @@ class Session(asyncio.Protocol):
         now = time.monotonic()
         self._host = host
         self._config = config
+        self._max_queue = config.max_queue_bytes
         self.transport: asyncio.Transport | None = None
         self.host = "?"
         self.address = "?"
@@ -71,6 +72,7 @@ class Session(asyncio.Protocol):
         #: Sent a hello or a status request: not a silent socket holding a slot.
         self._greeted = False
         self._bucket = TokenBucket(config.burst, config.rate, now)
+        self._paced = config.rate > 0
         self._errors = ErrorBudget(config.max_errors, config.error_window)
         self._held: ClientFrame | Blank | None = None
         self._resume: asyncio.TimerHandle | None = None
@@ -129,11 +131,20 @@ class Session(asyncio.Protocol):
         self.close(LeaveReason.REFUSED)
 
     def deliver(self, data: bytes) -> None:
-        """Bytes shared by a room: written at once, or after what is already queued."""
+        """Bytes shared by a room: written at once, or after what is already queued.
+
+        Called once per member per loop iteration, so ``write`` is inlined here: at a gentle
+        rate each message is one call per member, and a Python call is a tenth of it.
+        """
         if self._pending:
             self.queue(data)
-        elif data:
-            self.write(data)
+            return
+        transport = self.transport
+        if not data or transport is None or self._tls is not None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._max_queue:
+            self.abort(LeaveReason.SLOW_CONSUMER)
 
     def flush(self) -> None:
         """Write what is queued, in one write."""
@@ -149,7 +160,7 @@ class Session(asyncio.Protocol):
         if transport is None or transport.is_closing() or self._tls is not None:
             return
         transport.write(data)
-        if transport.get_write_buffer_size() > self._config.max_queue_bytes:
+        if transport.get_write_buffer_size() > self._max_queue:
             self.abort(LeaveReason.SLOW_CONSUMER)
 
     def close(self, reason: Reason) -> None:
@@ -245,7 +256,9 @@ class Session(asyncio.Protocol):
                     continue
                 if frame is None:
                     return
-            if self._costs_a_token(frame):
+            # Pacing off (--rate 0) costs nothing per frame, but for the pong it must see.
+            paced = self._paced or frame.__class__ is Pong
+            if paced and self._costs_a_token(frame):
                 wait = self._bucket.delay(now)
                 if wait > 0:
                     self._pause(frame, wait)

@@ -77,11 +77,17 @@ def bench_report(r: BenchResult) -> Group:
     else:
         kind = "raw line server" if r.raw else "server"
         where = f"{kind} at {r.host}:{r.port}, not started by bench"
+    if r.protocol is not None and r.protocol < 2:
+        where += f" · it speaks protocol version {r.protocol}: bench spoke it too"
     load = f"{r.clients:,} clients"
-    if r.scenario in ("fanout", "stuck"):
-        load += f", {r.senders} sending (window {r.window})"
-    elif r.scenario == "rate":
-        load += f", {r.senders} sending {number(r.rate or 0)} msg/s in total"
+    if r.scenario == "rooms":
+        each = f", in {r.rooms_per_client} rooms each" if r.rooms_per_client > 1 else ""
+        load = f"{r.rooms} rooms x {r.members} members ({r.clients:,} clients{each})"
+    pace = f"window {r.window}" if r.rate is None else f"{number(r.rate)} msg/s in total"
+    if r.scenario == "rooms":
+        load += f", {r.senders} sending in each ({pace})"
+    elif r.scenario in ("fanout", "stuck", "rate"):
+        load += f", {r.senders} sending ({pace})"
     if r.scenario != "idle":
         load += f", {r.size}-byte messages"
     heading = Text.assemble(
