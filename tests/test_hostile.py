@@ -528,8 +528,9 @@ async def test_two_hundred_clients_and_one_that_never_reads(
     assert len(server.hub.members) == 200
 
     # Fill the stuck client's kernel buffers and start its server-side queue, with replies
-    # that go to it alone (status replies listing 200 users), one request at a time.
-    while stuck.bytes_queued <= 32 * KIB:
+    # that go to it alone (status replies listing 200 users, ~35 KB each), one request at a
+    # time, stopping well short of the 64 KiB cut: past 16 KiB, one more reply fits.
+    while stuck.bytes_queued <= 16 * KIB:
         heard = stuck.last_heard
         socks[0].sendall(encode(StatusRequest()))
         await async_wait_until(lambda h=heard: stuck.last_heard != h, what="the request read")
@@ -537,8 +538,8 @@ async def test_two_hundred_clients_and_one_that_never_reads(
         assert not stuck.closing, "cut while filling: the test needs a new fill step"
     assert stuck.bytes_queued < 64 * KIB
 
-    sender = readers[0]
-    await sender.send(b"".join(say(padded(i)) for i in range(20)))
+    sender = readers[0]  # 20 x 3 KiB: past the 64 KiB cut from anything over 16 KiB
+    await sender.send(b"".join(say(padded(i, 3 * KIB)) for i in range(20)))
     for conn in readers:
         await conn.wait(lambda f: isinstance(f, Message) and f.text.startswith("000019"), 10.0)
     for k, conn in enumerate(readers):

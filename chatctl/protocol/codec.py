@@ -99,8 +99,9 @@ class FrameDecoder(Generic[T]):
         start, self._pos = self._pos, end + 1
         if end - start > self._max:
             self._break()
-        line = bytes(self._buf[start:end]).strip()
-        if not line:  # tolerated: blank lines and CRLF from hand-typed sessions (nc -C)
+        # One copy, no strip: JSON allows the whitespace around a line (the \r of CRLF too).
+        line = self._buf[start:end]
+        if not line or line.isspace():  # tolerated: blank lines, CRLF from nc -C sessions
             return BLANK
         return self._decode(line)
 
@@ -117,7 +118,7 @@ class FrameDecoder(Generic[T]):
         )
         raise self._broken
 
-    def _decode(self, line: bytes) -> T:
+    def _decode(self, line: bytes | bytearray) -> T:
         try:
             if not line.isascii():  # cheap for the common line; msgspec does not check
                 line.decode("utf-8")  # the bytes of fields it skips, so check them all here
@@ -131,7 +132,7 @@ class FrameDecoder(Generic[T]):
         except msgspec.DecodeError:
             raise ProtocolError(ErrorCode.INVALID_FRAME, "frame is not valid JSON") from None
 
-    def _last_wins(self, line: bytes, exc: msgspec.ValidationError) -> T:
+    def _last_wins(self, line: bytes | bytearray, exc: msgspec.ValidationError) -> T:
         """Only on the error path: decode again so that a duplicate key's last value wins.
 
         The typed decoder already lets the last duplicate of a field win, but it checks a
