@@ -57,6 +57,7 @@ from chatctl.protocol import (
     check_text,
     clean_frame,
     clean_line,
+    clean_message,
     clean_text,
     client_frame_decoder,
     encode,
@@ -1084,3 +1085,22 @@ def test_next_line_reports_blank_lines_that_next_frame_skips() -> None:
     decoder.feed(b"\n\n" + encode(Pong()))
     assert decoder.next_frame() == Pong()
     assert decoder.next_frame() is None
+
+
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
+    | st.sampled_from(["", " ", "a\r\nb", "x" * 5000])
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_clean_message_is_check_then_clean(text: str) -> None:
+    """The server's one call per message decides exactly as check_text then clean_text."""
+
+    def both(f: object) -> tuple[str, object]:
+        try:
+            return "ok", f()  # type: ignore[operator]
+        except ProtocolError as exc:
+            return "refused", exc.code
+
+    assert both(lambda: clean_message(text, 4096, 3)) == both(
+        lambda: clean_text(check_text(text, 4096, 3))
+    )

@@ -82,6 +82,7 @@ from chatctl.protocol.text import (
     check_text,
     clean_frame,
     clean_line,
+    clean_message,
     clean_text,
     name_key,
 )
@@ -155,6 +156,7 @@ __all__ = [
     "check_text",
     "clean_frame",
     "clean_line",
+    "clean_message",
     "clean_text",
     "client_frame_decoder",
     "encode",
