@@ -59,8 +59,3 @@ class Layout:
     def name(self, room: int) -> str | None:
         """The room's name on the wire; None for the server's default room."""
         return f"#b{self.tag}-{room}" if self.named else None
-
-    @property
-    def send_slots(self) -> int:
-        """(client, room) pairs that send: ``senders`` per room."""
-        return self.rooms * self.senders

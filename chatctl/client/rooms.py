@@ -25,8 +25,6 @@ class RoomView:
 
     name: str
     seq: int = 0
-    online: int = 0
-    topic: str | None = None
     members: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,8 +60,8 @@ class Rooms:
     def apply(self, frame: ServerFrame, me: str) -> None:
         """Follow one frame from the server; ``me`` is our name after it."""
         match frame:
-            case RoomState(room=room, seq=seq, users=users, online=online, topic=topic):
-                view = RoomView(room, seq, online, topic, {name_key(u): u for u in users})
+            case RoomState(room=room, seq=seq, users=users):
+                view = RoomView(room, seq, {name_key(u): u for u in users})
                 self.rooms[room] = view
                 if self.current is None or self.current not in self.rooms:
                     self.current = room

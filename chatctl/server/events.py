@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatctl.protocol.codes import Reason
+from chatctl.protocol.text import DEFAULT_ROOM
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class MessageRelayed:
 
     name: str
     text: str
-    room: str = "#lobby"
+    room: str = DEFAULT_ROOM
     action: bool = False
 
 
