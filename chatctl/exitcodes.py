@@ -30,8 +30,9 @@ class ExitCode(IntEnum):
     SERVER_SHUTDOWN = 7
     #: Refused for another reason (unsupported version, not a chatctl server, ...).
     REFUSED = 8
-    #: ``serve`` could not listen (port in use, address not available, permission).
-    CANNOT_LISTEN = 9
+    #: ``serve`` could not start: it cannot listen (port in use, address not available,
+    #: permission), or its TLS set-up or history file cannot be used.
+    CANNOT_START = 9
     #: TLS: the server's certificate is not trusted (unknown and not accepted, or not
     #: the ``--fingerprint`` given, or invalid), or the TLS setup failed.
     UNTRUSTED = 10

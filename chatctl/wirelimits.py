@@ -11,3 +11,5 @@ MAX_FRAME_BYTES = 32 * 1024
 #: Longest message text, counted in UTF-8 bytes and in lines.
 MAX_TEXT_BYTES = 4096
 MAX_TEXT_LINES = 100
+#: Most past messages a client may ask to be replayed per room, on ``hello`` or ``join``.
+MAX_HISTORY = 500

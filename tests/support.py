@@ -30,6 +30,10 @@ FACTOR = float(os.environ.get("CHATCTL_TEST_TIMEOUT_FACTOR", "1"))
 #: The config folder children get unless a test passes its own CHATCTL_CONFIG_DIR.
 SCRATCH_CONFIG_DIR = tempfile.mkdtemp(prefix="chatctl-test-config-")
 atexit.register(shutil.rmtree, SCRATCH_CONFIG_DIR, ignore_errors=True)
+#: Each child gets a data folder (history files) of its own under this one, so a server
+#: on a port an earlier test used never finds that test's history.
+SCRATCH_DATA_ROOT = tempfile.mkdtemp(prefix="chatctl-test-data-")
+atexit.register(shutil.rmtree, SCRATCH_DATA_ROOT, ignore_errors=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,6 +84,8 @@ def env(**extra: str) -> dict[str, str]:
     base.update({"PYTHONUNBUFFERED": "1", "TERM": base.get("TERM", "xterm-256color")})
     # Never the user's own config folder (TLS certificate, known servers): a scratch one.
     base["CHATCTL_CONFIG_DIR"] = SCRATCH_CONFIG_DIR
+    # ...and never the user's data folder either.
+    base["CHATCTL_DATA_DIR"] = tempfile.mkdtemp(dir=SCRATCH_DATA_ROOT)
     base.update(extra)
     return base
 

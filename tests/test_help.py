@@ -88,9 +88,11 @@ def test_serve_has_one_limit_option_per_declared_limit() -> None:
 def test_serve_panels_keep_their_order_and_members() -> None:
     text = help_of("serve")
     titles = re.findall(r"^╭─ (\w+) ─", text, re.M)
-    assert titles == ["Options", "Limits", "Security"]
+    assert titles == ["Options", "Limits", "Security", "History"]
     flags = [line.split()[0] for line in panel(text, "Security")]
     assert flags == ["--tls", "--tls-cert", "--tls-key", "--password-file", "--allow", "--deny"]
+    flags = [line.split()[0] for line in panel(text, "History")]
+    assert flags == ["--history", "--no-history", "--keep", "--keep-messages"]
 
 
 def test_every_limit_option_reaches_the_server() -> None:

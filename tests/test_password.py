@@ -130,7 +130,7 @@ def test_no_secret_reaches_logs_outputs_or_errors_with_tls(
             run_chatctl("serve", "--port", "0", "--tls-cert", str(key), "--tls-key", str(key)),
         ]
         assert [r.returncode for r in results] == [
-            ExitCode.PASSWORD, 0, ExitCode.PASSWORD, 0, ExitCode.REFUSED, ExitCode.CANNOT_LISTEN,
+            ExitCode.PASSWORD, 0, ExitCode.PASSWORD, 0, ExitCode.REFUSED, ExitCode.CANNOT_START,
         ]  # fmt: skip
         server.log.wait_for(r"- alice left \(quit\)")
     finally:

@@ -16,6 +16,7 @@ import typer
 from chatctl.cli.options import DEFAULT_HOST, DEFAULT_PORT, SECURITY, PasswordFile, Port, password
 from chatctl.server.config import LIMITS, Limit, ServerConfig
 
+HISTORY = "History"
 #: The limit options go after this parameter: panels show in order of first appearance,
 #: so Limits comes between the plain options and Security.
 _LIMITS_AFTER = "verbose"
@@ -113,10 +114,48 @@ def serve(
             rich_help_panel=SECURITY,
         ),
     ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            envvar="CHATCTL_HISTORY",
+            metavar="PATH",
+            help="The history file (SQLite) [default: history-PORT.sqlite3 in the data "
+            "folder, $CHATCTL_DATA_DIR or $XDG_DATA_HOME/chatctl].",
+            rich_help_panel=HISTORY,
+        ),
+    ] = None,
+    no_history: Annotated[
+        bool,
+        typer.Option(
+            "--no-history", help="Keep nothing: no replay, no file.", rich_help_panel=HISTORY
+        ),
+    ] = False,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            metavar="AGE",
+            help="Delete messages older than AGE (90m, 12h, 30d, 1w) [default: keep all].",
+            rich_help_panel=HISTORY,
+        ),
+    ] = None,
+    keep_messages: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-messages",
+            metavar="N",
+            min=1,
+            help="Keep at most N messages per room [default: all].",
+            rich_help_panel=HISTORY,
+        ),
+    ] = None,
     **limits: Any,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
+    from chatctl.durations import parse_duration
     from chatctl.limits import parse_networks
+    from chatctl.server.history import data_dir, default_path
     from chatctl.ui.serverlog import TlsSetup, run_serve
 
     for flag, networks in (("--allow", allow), ("--deny", deny)):
@@ -126,6 +165,13 @@ def serve(
             raise typer.BadParameter(str(exc), param_hint=flag) from None
     if tls_key is not None and tls_cert is None:
         raise typer.BadParameter("needs --tls-cert", param_hint="--tls-key")
+    if no_history and history is not None:
+        raise typer.BadParameter("cannot go with --no-history", param_hint="--history")
+    try:
+        keep_seconds = parse_duration(keep) if keep is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--keep") from None
+    history_path = None if no_history else str(history or default_path(data_dir(), port))
     config = ServerConfig(
         host=host,
         port=port,
@@ -133,6 +179,9 @@ def serve(
         password=password(password_file),
         allow=tuple(allow or ()),
         deny=tuple(deny or ()),
+        history=history_path,
+        keep_seconds=keep_seconds,
+        keep_messages=keep_messages,
         **limits,
     )
     setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None

@@ -44,6 +44,7 @@ from chatctl.protocol.frames import (
 from chatctl.protocol.replies import (
     AwayState,
     Error,
+    HistoryInfo,
     Joined,
     Left,
     MemberInfo,
@@ -86,6 +87,7 @@ from chatctl.protocol.text import (
     clean_text,
     name_key,
 )
+from chatctl.wirelimits import MAX_HISTORY
 
 #: Any frame, either direction.
 Frame = ClientFrame | ServerFrame
@@ -96,6 +98,7 @@ __all__ = [
     "FATAL_CODES",
     "MAX_AWAY_LENGTH",
     "MAX_FRAME_BYTES",
+    "MAX_HISTORY",
     "MAX_NAME_LENGTH",
     "MAX_ROOM_LENGTH",
     "MAX_SERVER_FRAME_BYTES",
@@ -116,6 +119,7 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "Hello",
+    "HistoryInfo",
     "Join",
     "Joined",
     "LeaveReason",

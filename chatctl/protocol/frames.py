@@ -12,6 +12,8 @@ from typing import Annotated, get_args
 
 import msgspec
 
+from chatctl.wirelimits import MAX_HISTORY
+
 #: The version this package speaks; a server also accepts every version in SUPPORTED_VERSIONS.
 PROTOCOL_VERSION = 2
 SUPPORTED_VERSIONS = frozenset({1, 2})
@@ -20,6 +22,8 @@ Version = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 #: A message id chosen by the client: echoed on what it caused, so the client matches its
 #: own messages by id rather than by text. Printable ASCII, no spaces, at most 64.
 MsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
+#: How many past messages of a room to replay when entering it (servers that keep history).
+HistoryCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_HISTORY)]
 
 
 class _Frame(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True):
@@ -34,18 +38,20 @@ class Hello(_Frame, tag="hello", frozen=True):
     """First frame of a chat participant: protocol version, wanted name, room password.
 
     ``rooms`` (version 2): the rooms to be in from the start; None means ``#lobby``.
+    ``history``: replay up to that many past messages of each room (none if unset).
     """
 
     version: Version
     name: str
     password: str | None = None
     rooms: list[str] | None = None
+    history: HistoryCount | None = None
 
     def __repr__(self) -> str:  # never show the password, in a log or a traceback
         masked = _masked(self.password)
         return (
             f"Hello(version={self.version!r}, name={self.name!r}, password={masked}, "
-            f"rooms={self.rooms!r})"
+            f"rooms={self.rooms!r}, history={self.history!r})"
         )
 
 
@@ -62,10 +68,11 @@ class Say(_Frame, tag="say", frozen=True):
 
 
 class Join(_Frame, tag="join", frozen=True):
-    """Enter a room, creating it if nobody is in it (version 2)."""
+    """Enter a room, creating it if nobody is in it (version 2); ``history`` as in ``hello``."""
 
     room: str
     id: MsgId | None = None
+    history: HistoryCount | None = None
 
 
 class Part(_Frame, tag="part", frozen=True):

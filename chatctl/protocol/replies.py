@@ -30,7 +30,8 @@ class RoomState(_Frame, tag="room", frozen=True):
     """You are in ``room`` now: who is there, and the last ``seq`` before your ``join``.
 
     ``users`` holds at most ``WELCOME_NAMES`` names, the longest present first;
-    ``online`` counts everyone, you included.
+    ``online`` counts everyone, you included. ``history``: how many past messages
+    (``message`` frames with ``history`` true, oldest first) follow, when asked for.
     """
 
     room: str
@@ -38,12 +39,14 @@ class RoomState(_Frame, tag="room", frozen=True):
     users: list[str]
     online: int
     topic: str | None = None
+    history: int = 0
 
 
 class Message(_Frame, tag="message", frozen=True):
     """A relayed message, stamped by the server with its time and the room's ``seq``.
 
-    ``id``: the sender's message id, if it gave one; ``action``: a ``/me``.
+    ``id``: the sender's message id, if it gave one; ``action``: a ``/me``;
+    ``history``: replayed from the server's history, not new.
     """
 
     seq: int
@@ -53,6 +56,7 @@ class Message(_Frame, tag="message", frozen=True):
     room: str | None = None
     id: str | None = None
     action: bool = False
+    history: bool = False
 
 
 class Joined(_Frame, tag="join", frozen=True):
@@ -175,6 +179,18 @@ class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):
     topic: str | None = None
 
 
+class HistoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The server's history: messages kept, the file's size, the oldest message's time.
+
+    ``error``: why the server stopped keeping history while running (it goes on without).
+    """
+
+    messages: int
+    bytes: int
+    oldest: float | None = None
+    error: str | None = None
+
+
 class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """Facts about the server itself, as ``status`` reports them."""
 
@@ -187,6 +203,8 @@ class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     messages_relayed: int
     leave_reasons: dict[str, int]
     rooms: list[RoomStatus] = []
+    #: None: the server keeps no history.
+    history: HistoryInfo | None = None
 
 
 class StatusReply(_Frame, tag="status_reply", frozen=True):

@@ -118,7 +118,7 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
         member.send(encode(Welcome(hello.version, hello.name, hub.server_label)))
     hub.observer(UserJoined(hello.name, session.address))
     for room in rooms:
-        hub.enter(member, room)
+        hub.enter(member, room, hello.history or 0)
 
 
 def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:
@@ -153,7 +153,7 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
 def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
     """The version-2 requests."""
     match frame:
-        case Join(room=name):
+        case Join(room=name, history=history):
             name = check_room(name)
             if name in member.rooms:
                 raise ProtocolError(ErrorCode.ALREADY_IN_ROOM, "you are in that room already")
@@ -161,7 +161,7 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
                 raise ProtocolError(
                     ErrorCode.TOO_MANY_ROOMS, f"at most {hub.config.max_rooms} rooms at once"
                 )
-            hub.enter(member, name)
+            hub.enter(member, name, history or 0)
         case Part(room=name):
             found = member.rooms.get(check_room(name))
             if found is None:

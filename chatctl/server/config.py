@@ -60,6 +60,12 @@ class ServerConfig:
     #: ``--allow`` / ``--deny`` networks (CIDR): deny wins; with any allow, only those.
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    #: The history file (SQLite), or None to keep nothing (``--no-history``; tests, embedders).
+    history: str | None = None
+    #: Retention: messages older than this many seconds, or beyond the newest this many
+    #: of their room, are deleted in small batches (None: kept).
+    keep_seconds: float | None = None
+    keep_messages: int | None = None
 
     @property
     def sweep_interval(self) -> float:

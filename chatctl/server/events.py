@@ -80,6 +80,19 @@ class Stopping:
     users: int
 
 
+@dataclass(frozen=True)
+class HistoryOpened:
+    path: str
+    messages: int
+
+
+@dataclass(frozen=True)
+class HistoryFailed:
+    """The history file failed while running: the server goes on without history."""
+
+    message: str
+
+
 ServerEvent = (
     Listening
     | UserJoined
@@ -91,6 +104,8 @@ ServerEvent = (
     | RoomParted
     | Renamed
     | Stopping
+    | HistoryOpened
+    | HistoryFailed
 )
 Observer = Callable[[ServerEvent], None]
 

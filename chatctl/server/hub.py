@@ -11,6 +11,7 @@ import asyncio
 import ssl
 import time
 from collections import Counter
+from pathlib import Path
 
 from chatctl import __version__
 from chatctl.limits import Refusal
@@ -18,6 +19,7 @@ from chatctl.protocol import (
     DEFAULT_ROOM,
     PROTOCOL_VERSION,
     ClientFrame,
+    HistoryInfo,
     LeaveReason,
     Phase,
     ProtocolError,
@@ -37,6 +39,8 @@ from chatctl.server.admission import Admission
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
     Closed,
+    HistoryFailed,
+    HistoryOpened,
     Observer,
     Refused,
     RoomEntered,
@@ -45,6 +49,7 @@ from chatctl.server.events import (
     UserLeft,
     ignore,
 )
+from chatctl.server.history import History
 from chatctl.server.member import Member
 from chatctl.server.room import Room
 from chatctl.server.session import Session
@@ -73,7 +78,8 @@ class Hub:
         #: Joined members by name key, in the order they joined.
         self.members: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
-        self._room(DEFAULT_ROOM)  # always there, even empty
+        #: The history file, once ``open_history`` opened it (None: nothing is kept).
+        self.history: History | None = None
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -81,6 +87,25 @@ class Hub:
         self._dirty_rooms: list[Room] = []
         self._flush_scheduled = False
         self._all_gone = asyncio.Event()
+        self._room(DEFAULT_ROOM)  # always there, even empty
+
+    def open_history(self) -> None:
+        """Open the configured history file (HistoryError if it cannot be used)."""
+        path = self.config.history
+        if path is None or self.history is not None:
+            return
+        self.history = History.open(Path(path), self._history_failed)
+        self.rooms.clear()
+        self._room(DEFAULT_ROOM)  # its seq continues from the file's
+        self.observer(HistoryOpened(path, self.history.messages))
+
+    def close_history(self) -> None:
+        if self.history is not None:
+            self.history.close()
+            self.history = None
+
+    def _history_failed(self, message: str) -> None:
+        self.observer(HistoryFailed(message))
 
     @property
     def stopping(self) -> bool:
@@ -122,6 +147,11 @@ class Hub:
         self._dirty_sessions.append(session)
         self._schedule_flush()
 
+    def writing(self) -> None:
+        """A session writes before the flush (it is closing): what it shows is kept first."""
+        if self.history is not None:
+            self._keep(self._dirty_rooms)
+
     def ended(self, session: Session, reason: Reason) -> None:
         self.connections.discard(session)
         self.admission.release(session.host)
@@ -161,17 +191,20 @@ class Hub:
         member.renamed(new)
         self.members[member.key] = member
 
-    def enter(self, member: Member, name: str) -> None:
-        """Put ``member`` in room ``name`` (canonical), creating the room if need be."""
+    def enter(self, member: Member, name: str, history: int = 0) -> None:
+        """Put ``member`` in room ``name`` (canonical), creating the room if need be;
+        ``history``: how many past messages to give them."""
         created = name not in self.rooms
         room = self._room(name)
-        room.enter(member, time.time())
+        room.enter(member, time.time(), history)
         self.observer(RoomEntered(member.name, name, created))
 
     def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
         if room is None:
-            room = Room(name, self.config.announce_limit, self.server_label, self._room_dirty)
+            room = Room(
+                name, self.config.announce_limit, self.server_label, self._room_dirty, self.history
+            )
             self.rooms[name] = room
         return room
 
@@ -204,13 +237,30 @@ class Hub:
         """Every room's broadcasts to its members, then every session's own queue."""
         self._flush_scheduled = False
         rooms, self._dirty_rooms = self._dirty_rooms, []
+        if self.history is not None:
+            self._keep(rooms)  # in the file before anyone sees it
         for room in rooms:
             room.flush()
         sessions, self._dirty_sessions = self._dirty_sessions, []
         for session in sessions:
             session.flush()
 
+    def _keep(self, rooms: list[Room]) -> None:
+        history = self.history
+        assert history is not None  # noqa: S101  callers check
+        for room in rooms:
+            history.mark(room.name, room.seq)
+        history.commit()
+
     # timers
+
+    async def retain(self, interval: float = 60.0, batch: int = 1000) -> None:
+        """Delete what is past the retention, in small batches between others' work."""
+        config = self.config
+        while self.history is not None:
+            before = None if config.keep_seconds is None else time.time() - config.keep_seconds
+            deleted = self.history.prune(before, config.keep_messages, batch)
+            await asyncio.sleep(0 if deleted >= batch else interval)  # more, after the others
 
     async def sweep(self) -> None:
         """Check every connection's timers, periodically, until cancelled."""
@@ -253,8 +303,15 @@ class Hub:
             messages_relayed=self.messages_relayed,
             leave_reasons=dict(self.leave_reasons),
             rooms=rooms,
+            history=self._history_info(),
         )
         return StatusReply(server=info, users=users)
+
+    def _history_info(self) -> HistoryInfo | None:
+        if self.history is None:
+            return None
+        stats = self.history.stats()
+        return HistoryInfo(stats.messages, stats.bytes, stats.oldest, self.history.error)
 
     # shutdown
 

@@ -28,18 +28,26 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, observer, tls=tls)
         self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Open the history (HistoryError), then listen (OSError)."""
+        self.hub.open_history()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Session(self.hub),
-            self.config.host,
-            self.config.port,
-            backlog=self.config.backlog,
-            reuse_address=True,
-        )
-        self._sweeper = asyncio.create_task(self.hub.sweep())
+        try:
+            self._server = await loop.create_server(
+                lambda: Session(self.hub),
+                self.config.host,
+                self.config.port,
+                backlog=self.config.backlog,
+                reuse_address=True,
+            )
+        except BaseException:
+            self.hub.close_history()
+            raise
+        self._tasks.append(asyncio.create_task(self.hub.sweep()))
+        if self.config.keep_seconds is not None or self.config.keep_messages is not None:
+            self._tasks.append(asyncio.create_task(self.hub.retain()))
         self.hub.observer(Listening(self.addresses))
 
     @property
@@ -56,11 +64,11 @@ class ChatServer:
         return self.addresses[0][1]
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+                await task
+        self._tasks.clear()
         if self._server is not None:
             self._server.close()
         await self.hub.shut_down(self.config.shutdown_grace)
@@ -68,6 +76,7 @@ class ChatServer:
             # Every connection is gone by now, so this returns at once on 3.11 and 3.12+.
             await self._server.wait_closed()
             self._server = None
+        self.hub.close_history()
 
     async def __aenter__(self) -> ChatServer:
         await self.start()

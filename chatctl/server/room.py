@@ -10,6 +10,9 @@ while there are any of them.
 Joins, parts and leaves are announced while the room, counted with the person
 coming or going, holds at most ``announce_limit`` people; above it they pass
 quietly and take no ``seq`` (docs/protocol.md, "Big rooms").
+
+With history, every message is added to it as it is stamped (the hub commits
+before the flush), and a newcomer who asks gets the last ones after its state.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from chatctl.protocol import (
     encode,
     v1,
 )
+from chatctl.server.history import History
 from chatctl.server.member import Member
 
 
@@ -37,12 +41,19 @@ class Room:
     """One room; the hub creates it on its first join and forgets it when it is empty."""
 
     def __init__(
-        self, name: str, announce_limit: int, server: str, dirty: Callable[[Room], None]
+        self,
+        name: str,
+        announce_limit: int,
+        server: str,
+        dirty: Callable[[Room], None],
+        history: History | None = None,
     ) -> None:
         self.name = name
         #: Members in the order they came in (a dict as an ordered set).
         self.members: dict[Member, None] = {}
-        self.seq = 0
+        self._history = history
+        #: Continues from the history's, so no ``seq`` is ever given out twice.
+        self.seq = history.room_seq(name) if history is not None else 0
         self.messages = 0
         self.topic: str | None = None
         self._announce_limit = announce_limit
@@ -66,9 +77,10 @@ class Room:
 
     # what happens in a room
 
-    def enter(self, member: Member, now: float) -> None:
-        """``member`` comes in: it gets the room's state (a version-1 member: its welcome),
-        then everyone, the newcomer included, its ``join``."""
+    def enter(self, member: Member, now: float, history: int = 0) -> None:
+        """``member`` comes in: it gets the room's state (a version-1 member: its welcome)
+        and up to ``history`` past messages, then everyone, the newcomer included, its
+        ``join``."""
         if member.version == 1:
             if not self._v1_members:
                 self._outbox_v1 = [b""] * len(self._outbox)
@@ -77,18 +89,23 @@ class Room:
         member.entered(self, len(self._outbox))
         online = len(self.members)
         if member.version == 1:
-            state: v1.Welcome | RoomState = v1.Welcome(
+            welcome = v1.Welcome(
                 v1.VERSION, member.name, self.names(), self._server, self.seq, online
             )
+            member.send(encode(welcome))
         else:
-            state = RoomState(self.name, self.seq, self.names(), online, self.topic)
-        member.send(encode(state))
+            past = self._history.recent(self.name, history) if history and self._history else []
+            state = RoomState(self.name, self.seq, self.names(), online, self.topic, len(past))
+            member.send(b"".join([encode(state), *map(encode, past)]))
         if self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
 
     def say(self, member: Member, text: str, now: float, id: str | None, action: bool) -> None:
         self.messages += 1
-        self._broadcast(Message(self._next_seq(), now, member.name, text, self.name, id, action))
+        message = Message(self._next_seq(), now, member.name, text, self.name, id, action)
+        if self._history is not None:
+            self._history.add(message)
+        self._broadcast(message)
 
     def part(self, member: Member, now: float) -> None:
         """``member`` leaves the room but not the server; it is told either way."""

@@ -43,6 +43,7 @@ class SessionHost(Protocol):
     def sending(self, session: Session) -> None: ...
     def received(self, session: Session, frame: ClientFrame) -> None: ...
     def queued(self, session: Session) -> None: ...
+    def writing(self) -> None: ...
     def ended(self, session: Session, reason: Reason) -> None: ...
 
 
@@ -167,7 +168,9 @@ class Session(asyncio.Protocol):
         """Leave after what is queued has been written (flush, then close)."""
         if self._leave_reason is None:
             self._leave_reason = reason
-        self.flush()
+        if self._pending:
+            self._host.writing()  # before the end of the iteration: history first
+            self.flush()
         if self.transport is not None:
             self.transport.close()
 

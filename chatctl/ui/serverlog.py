@@ -30,6 +30,8 @@ from chatctl.oslimits import raise_open_file_limit
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
     Closed,
+    HistoryFailed,
+    HistoryOpened,
     Listening,
     MessageRelayed,
     Refused,
@@ -41,6 +43,7 @@ from chatctl.server.events import (
     UserJoined,
     UserLeft,
 )
+from chatctl.server.history import HistoryError
 from chatctl.server.hub import Hub
 from chatctl.server.listener import ChatServer
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
@@ -80,6 +83,10 @@ def describe(event: ServerEvent) -> tuple[str, str]:
             return f"  {old} is now {new}", "dim"
         case Stopping(users=users):
             return f"shutting down, {users} user(s) notified", "bold yellow"
+        case HistoryOpened(path=path, messages=messages):
+            return f"history in {path} ({messages} messages)", "dim"
+        case HistoryFailed(message=message):
+            return f"history stopped: {message}; going on without history", "bold red"
 
 
 _CLOSED_HINTS = {
@@ -173,16 +180,21 @@ def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
         print_error(str(exc))
         if log.console is None:
             log.line(str(exc))
-        return ExitCode.CANNOT_LISTEN
+        return ExitCode.CANNOT_START
     try:
         eventloop.run(_serve(config, log, context))
+    except HistoryError as exc:
+        print_error(str(exc))
+        if log.console is None:
+            log.line(str(exc))
+        return ExitCode.CANNOT_START
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         message = f"cannot listen on {config.host}:{config.port}: {reason}"
         print_error(message)
         if log.console is None:  # a log file should say why the server is not there
             log.line(message)
-        return ExitCode.CANNOT_LISTEN
+        return ExitCode.CANNOT_START
     return ExitCode.OK
 
 
