@@ -23,8 +23,9 @@ import pytest
 from chatctl.exitcodes import ExitCode
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import HistoryFailed, ServerEvent
-from chatctl.server.history import History, HistoryError
+from chatctl.server.history import History
 from chatctl.server.listener import ChatServer
+from chatctl.server.store import HistoryError, Store
 from tests.support import (
     ServeProcess,
     async_wait_until,
@@ -160,7 +161,8 @@ async def test_retention_deletes_beyond_the_newest_n_per_room(tmp_path: Path) ->
 def test_retention_by_age_deletes_only_older_messages(tmp_path: Path) -> None:
     from chatctl.protocol import Message
 
-    history = History.open(tmp_path / "h.sqlite3")
+    store = Store.open(tmp_path / "h.sqlite3")
+    history = History(store)
     history.room_seq("#lobby")
     for seq, when in enumerate([100.0, 200.0, 300.0, 400.0], start=1):
         history.add(Message(seq, when, "alice", f"at {when:g}", "#lobby"))
@@ -169,6 +171,7 @@ def test_retention_by_age_deletes_only_older_messages(tmp_path: Path) -> None:
     assert [m.text for m in history.recent("#lobby", 10)] == ["at 300", "at 400"]
     assert history.messages == 2
     history.close()
+    store.close()
 
 
 async def test_a_write_failure_goes_on_without_history_and_says_so(tmp_path: Path) -> None:
@@ -205,13 +208,13 @@ async def test_a_write_failure_goes_on_without_history_and_says_so(tmp_path: Pat
 
 def test_a_second_server_on_the_same_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
-    first = History.open(path)
+    first = Store.open(path)
     try:
         with pytest.raises(HistoryError, match="in use by another chatctl server"):
-            History.open(path)
+            Store.open(path)
     finally:
         first.close()
-    History.open(path).close()  # free again once the first is closed
+    Store.open(path).close()  # free again once the first is closed
 
 
 def test_serve_with_an_unusable_history_says_why_in_one_line(tmp_path: Path) -> None:
@@ -221,7 +224,7 @@ def test_serve_with_an_unusable_history_says_why_in_one_line(tmp_path: Path) -> 
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE notes (text TEXT)")
     newer = tmp_path / "newer.sqlite3"
-    History.open(newer).close()
+    Store.open(newer).close()
     with sqlite3.connect(newer) as db:
         db.execute("PRAGMA user_version=99")
     not_a_dir = tmp_path / "file"

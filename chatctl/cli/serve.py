@@ -155,7 +155,7 @@ def serve(
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
     from chatctl.durations import parse_duration
     from chatctl.limits import parse_networks
-    from chatctl.server.history import data_dir, default_path
+    from chatctl.server.store import data_dir, default_path
     from chatctl.ui.serverlog import TlsSetup, run_serve
 
     for flag, networks in (("--allow", allow), ("--deny", deny)):

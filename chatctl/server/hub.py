@@ -53,6 +53,7 @@ from chatctl.server.history import History
 from chatctl.server.member import Member
 from chatctl.server.room import Room
 from chatctl.server.session import Session
+from chatctl.server.store import Store
 
 #: Endings of connections that never joined that are not worth a log line or a count:
 #: a status query that hung up, a refused handshake (logged as Refused already).
@@ -80,6 +81,7 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         #: The history file, once ``open_history`` opened it (None: nothing is kept).
         self.history: History | None = None
+        self._store: Store | None = None
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -94,7 +96,8 @@ class Hub:
         path = self.config.history
         if path is None or self.history is not None:
             return
-        self.history = History.open(Path(path), self._history_failed)
+        self._store = Store.open(Path(path), self._history_failed)
+        self.history = History(self._store)
         self.rooms.clear()
         self._room(DEFAULT_ROOM)  # its seq continues from the file's
         self.observer(HistoryOpened(path, self.history.messages))
@@ -103,6 +106,9 @@ class Hub:
         if self.history is not None:
             self.history.close()
             self.history = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def _history_failed(self, message: str) -> None:
         self.observer(HistoryFailed(message))

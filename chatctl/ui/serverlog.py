@@ -43,9 +43,9 @@ from chatctl.server.events import (
     UserJoined,
     UserLeft,
 )
-from chatctl.server.history import HistoryError
 from chatctl.server.hub import Hub
 from chatctl.server.listener import ChatServer
+from chatctl.server.store import HistoryError
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
 
