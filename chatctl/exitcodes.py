@@ -40,6 +40,8 @@ class ExitCode(IntEnum):
     FINGERPRINT_CHANGED = 11
     #: The room needs a password and none, or a wrong one, was given.
     PASSWORD = 12
+    #: The name is claimed on that server, and this client does not have its secret.
+    NAME_CLAIMED = 13
 
 
 def exit_code_for(exc: ClientError) -> ExitCode:
@@ -52,6 +54,7 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         ErrorCode.INVALID_NAME: ExitCode.INVALID_NAME,
         ErrorCode.PASSWORD_REQUIRED: ExitCode.PASSWORD,
         ErrorCode.WRONG_PASSWORD: ExitCode.PASSWORD,
+        ErrorCode.NAME_CLAIMED: ExitCode.NAME_CLAIMED,
     }
     if isinstance(exc, Unreachable):
         return ExitCode.UNREACHABLE

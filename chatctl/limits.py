@@ -67,6 +67,8 @@ class Refusal:
     code: ErrorCode
     message: str
     retry_after_ms: int | None = None
+    #: With ``name_claimed``: the server's identity, for the client to find its secret by.
+    server_id: str | None = None
 
 
 def is_loopback(host: str) -> bool:

@@ -59,6 +59,7 @@ async def test_a_newcomer_who_asks_gets_the_last_messages_oldest_first(tmp_path:
 
         bob = await Wire.hello(server.port, "bob", rooms=["#ops", "#lobby"], history=5)
         await bob.until("welcome")
+        await bob.until("claim")  # bob's first time here: the name becomes his
         state = await bob.read()
         assert state is not None
         assert (state["type"], state["room"], state["history"]) == ("room", "#ops", 5)

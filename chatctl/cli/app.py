@@ -1,4 +1,4 @@
-"""The Typer app: the root options and the four commands, as Typer builds them.
+"""The Typer app: the root options and the commands, as Typer builds them.
 
 Imported by ``chatctl.cli.main`` only once it knows it needs Typer: a completion
 request that ``chatctl.cli.quickcomplete`` can answer never loads this module. The
@@ -13,6 +13,7 @@ import typer
 from chatctl import version_line
 from chatctl.cli.bench import bench
 from chatctl.cli.command import Command, Group
+from chatctl.cli.forget import forget
 from chatctl.cli.join import join
 from chatctl.cli.serve import serve
 from chatctl.cli.status import status
@@ -25,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (serve, join, status, bench):
+for command in (serve, join, status, forget, bench):
     app.command(cls=Command)(command)
 
 

@@ -1,11 +1,12 @@
 """The client core: connect, handshake, send, receive. asyncio only, no terminal code.
 
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
-pinning, reading frames), ``unconfirmed`` (what has not come back), ``rooms`` (the
-rooms we are in), ``core`` (``ChatClient`` and ``fetch_status``). The public names
-are re-exported here.
+pinning, reading frames), ``claims`` (the secrets of claimed names), ``unconfirmed``
+(what has not come back), ``rooms`` (the rooms we are in), ``core`` (``ChatClient``
+and ``fetch_status``). The public names are re-exported here.
 """
 
+from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
 from chatctl.client.core import (
     DEFAULT_PING_INTERVAL,
@@ -14,6 +15,7 @@ from chatctl.client.core import (
     ChatClient,
     backoff,
     fetch_status,
+    forget_claim,
 )
 from chatctl.client.errors import (
     ClientError,
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_PING_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "ChatClient",
+    "ClaimBook",
     "ClientError",
     "Connection",
     "ConnectionLost",
@@ -49,5 +52,6 @@ __all__ = [
     "WrongTransport",
     "backoff",
     "fetch_status",
+    "forget_claim",
     "worth_retrying",
 ]

@@ -12,6 +12,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 
+from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
 from chatctl.client.errors import ClientError, ConnectionLost, Refused
 from chatctl.client.rooms import Rooms
@@ -20,8 +21,11 @@ from chatctl.protocol import (
     PROTOCOL_VERSION,
     Away,
     Bye,
+    Claim,
     Error,
     ErrorCode,
+    Forget,
+    Forgotten,
     Hello,
     Join,
     Message,
@@ -83,8 +87,10 @@ class ChatClient:
         welcome: Welcome,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        claims: ClaimBook | None = None,
     ) -> None:
         self._conn = conn
+        self._claims = claims
         self.welcome = welcome
         self.name = welcome.name
         self.where = conn.where
@@ -101,6 +107,8 @@ class ChatClient:
         self._leaving = False
         self._ended = False
         self._activity = asyncio.Event()  # set on every frame and when the loop ends
+        if claims is not None and welcome.server_id is not None:
+            claims.seen(self.where, welcome.server_id)
 
     @classmethod
     async def join(
@@ -115,8 +123,12 @@ class ChatClient:
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         tls: TlsOptions | None = None,
         password: str | None = None,
+        claims: ClaimBook | None = None,
     ) -> ChatClient:
         """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
+
+        With ``claims``, the name's secret for this server is presented, and a secret
+        the server gives (the name's first use there) is kept in it.
 
         Returns once the server has put us in every room; raises Unreachable,
         Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
@@ -127,19 +139,30 @@ class ChatClient:
             wanted = None if rooms is None else list(dict.fromkeys(check_room(r) for r in rooms))
         except ProtocolError as exc:
             raise Refused(exc.code, exc.message) from None
-        conn = await Connection.open(host, port, timeout, tls)
-        try:
-            hello = Hello(PROTOCOL_VERSION, name, password, wanted)
-            conn.write(encode(hello))
-            reply = await conn.read_reply(timeout)
-            if isinstance(reply, Welcome):
-                client = cls(conn, reply, ping_interval, ping_timeout)
-                await client._read_rooms(len(wanted) if wanted is not None else 1, timeout)
-                return client
-        except BaseException:
+        server_id = claims.server_at(f"{host}:{port}") if claims is not None else None
+        for _attempt in range(2):  # a second time with the secret for the identity learnt
+            secret = claims.secret(server_id, name) if claims is not None else None
+            conn = await Connection.open(host, port, timeout, tls)
+            try:
+                conn.write(encode(Hello(PROTOCOL_VERSION, name, password, wanted, secret=secret)))
+                reply = await conn.read_reply(timeout)
+                if isinstance(reply, Welcome):
+                    client = cls(conn, reply, ping_interval, ping_timeout, claims)
+                    await client._read_rooms(len(wanted) if wanted is not None else 1, timeout)
+                    return client
+            except BaseException:
+                await conn.close()
+                raise
             await conn.close()
-            raise
-        await conn.close()
+            learnt = reply.server_id if isinstance(reply, Error) else None
+            if (
+                claims is None
+                or learnt is None
+                or learnt == server_id
+                or claims.secret(learnt, name) is None
+            ):
+                break
+            server_id = learnt
         if isinstance(reply, Error):
             retry_after = None if reply.retry_after_ms is None else reply.retry_after_ms / 1000
             raise Refused(reply.code, reply.message, retry_after)
@@ -152,6 +175,8 @@ class ChatClient:
         while len(self.joined) < count:
             frame = await self._conn.read_reply(timeout)
             self.rooms.apply(frame, self.name)
+            if isinstance(frame, Claim):
+                self._keep(frame)
             if isinstance(frame, RoomState):
                 self.joined.append(frame)
             else:
@@ -206,7 +231,8 @@ class ChatClient:
 
     async def nick(self, name: str) -> str:
         name = check_name(name)
-        return await self._request(lambda id: Nick(name, id))
+        secret = self.secret_for(name)
+        return await self._request(lambda id: Nick(name, id, secret))
 
     async def away(self, text: str | None) -> str:
         """Away with ``text``, or back (None)."""
@@ -307,12 +333,29 @@ class ChatClient:
                         self._switched.clear()
                     case NickChanged(name=old, new=new) if self.mine(old):
                         self.name = new
+                    case Claim():
+                        self._keep(frame)
                     case Shutdown():
                         self.shutdown = frame
                 yield frame
         finally:
             self._ended = True
             self._activity.set()
+
+    def _keep(self, claim: Claim) -> None:
+        """The server gave a name's secret: kept, so the name stays ours (a bad claims
+        file must not end the chat: the name is then simply not kept)."""
+        if self._claims is not None:
+            with contextlib.suppress(OSError):
+                self._claims.keep(self.where, claim.server_id, claim.name, claim.secret)
+
+    def secret_for(self, name: str) -> str | None:
+        """Our secret for ``name`` on this server, if we have one (for ``/nick``)."""
+        if self._claims is None or self.welcome.server_id is None:
+            return None
+        with contextlib.suppress(OSError):
+            return self._claims.secret(self.welcome.server_id, name)
+        return None
 
     def mine(self, name: str) -> bool:
         """Whether ``name`` is ours."""
@@ -354,3 +397,39 @@ async def fetch_status(
     if isinstance(reply, Error):
         raise Refused(reply.code, reply.message)
     raise ClientError(f"{conn.where} answered the status request with something else")
+
+
+async def forget_claim(
+    host: str,
+    port: int,
+    name: str,
+    claims: ClaimBook,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> None:
+    """Drop our claim on ``name`` at that server, there and in ``claims``.
+
+    Raises Refused (``name_claimed``: not our claim) or ClientError (no secret kept).
+    """
+    where = f"{host}:{port}"
+    server_id = claims.server_at(where)
+    if server_id is None:
+        server_id = (
+            await fetch_status(host, port, timeout, tls=tls, password=password)
+        ).server.server_id
+    secret = claims.secret(server_id, name)
+    if server_id is None or secret is None:
+        raise ClientError(f"you hold no claim on the name {name} at {where}")
+    conn = await Connection.open(host, port, timeout, tls)
+    try:
+        conn.write(encode(Forget(name, secret, password)))
+        answer = await conn.read_reply(timeout)
+    finally:
+        await conn.close()
+    if isinstance(answer, Error):
+        raise Refused(answer.code, answer.message)
+    if not isinstance(answer, Forgotten):
+        raise ClientError(f"{where} answered the forget request with something else")
+    claims.drop(server_id, name)

@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_ROOMS = "too_many_rooms"
     NO_SUCH_USER = "no_such_user"
     PRIVATE_UNSUPPORTED = "private_unsupported"
+    # claimed names (servers that keep history)
+    NAME_CLAIMED = "name_claimed"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.

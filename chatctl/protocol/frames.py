@@ -22,6 +22,8 @@ Version = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 #: A message id chosen by the client: echoed on what it caused, so the client matches its
 #: own messages by id rather than by text. Printable ASCII, no spaces, at most 64.
 MsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
+#: A claim secret as the server gave it (URL-safe base64).
+Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 #: How many past messages of a room to replay when entering it (servers that keep history).
 HistoryCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_HISTORY)]
 
@@ -39,6 +41,7 @@ class Hello(_Frame, tag="hello", frozen=True):
 
     ``rooms`` (version 2): the rooms to be in from the start; None means ``#lobby``.
     ``history``: replay up to that many past messages of each room (none if unset).
+    ``secret``: the name's claim secret, given by this server when the name was first used.
     """
 
     version: Version
@@ -46,12 +49,13 @@ class Hello(_Frame, tag="hello", frozen=True):
     password: str | None = None
     rooms: list[str] | None = None
     history: HistoryCount | None = None
+    secret: Secret | None = None
 
-    def __repr__(self) -> str:  # never show the password, in a log or a traceback
-        masked = _masked(self.password)
+    def __repr__(self) -> str:  # never show the password or the secret
         return (
-            f"Hello(version={self.version!r}, name={self.name!r}, password={masked}, "
-            f"rooms={self.rooms!r}, history={self.history!r})"
+            f"Hello(version={self.version!r}, name={self.name!r}, "
+            f"password={_masked(self.password)}, rooms={self.rooms!r}, "
+            f"history={self.history!r}, secret={_masked(self.secret)})"
         )
 
 
@@ -92,10 +96,25 @@ class Msg(_Frame, tag="msg", frozen=True):
 
 
 class Nick(_Frame, tag="nick", frozen=True):
-    """Change your name; the same rules as for ``hello`` (version 2)."""
+    """Change your name; the same rules as for ``hello``, ``secret`` included (version 2)."""
 
     name: str
     id: MsgId | None = None
+    secret: Secret | None = None
+
+    def __repr__(self) -> str:
+        return f"Nick(name={self.name!r}, id={self.id!r}, secret={_masked(self.secret)})"
+
+
+class Forget(_Frame, tag="forget", frozen=True):
+    """Drop the claim on ``name``, proven by its ``secret``; allowed before ``hello``."""
+
+    name: str
+    secret: Secret
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Forget(name={self.name!r}, secret='***', password={_masked(self.password)})"
 
 
 class Away(_Frame, tag="away", frozen=True):
@@ -144,7 +163,7 @@ class Pong(_Frame, tag="pong", frozen=True):
 
 #: Frames only a version-2 connection may send (a version-1 one gets ``unknown_type``,
 #: as from a version-1 server).
-V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest
+V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest | Forget
 ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 
 

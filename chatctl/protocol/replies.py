@@ -19,11 +19,33 @@ class Welcome(_Frame, tag="welcome", frozen=True):
     """Handshake accepted. Version 2: the rooms follow, one ``room`` frame each.
 
     (A version-1 welcome also lists the room's users and its ``seq``: ``v1.Welcome``.)
+    ``server_id``: the server's own identity, with claimed names (key your secrets by it).
     """
 
     version: int
     name: str
     server: str
+    server_id: str | None = None
+
+
+class Claim(_Frame, tag="claim", frozen=True):
+    """The name ``name`` is yours on this server now: present ``secret`` with it from now on.
+
+    Sent once, after the ``welcome`` or the ``nick`` that first used the name.
+    """
+
+    name: str
+    secret: str
+    server_id: str
+
+    def __repr__(self) -> str:
+        return f"Claim(name={self.name!r}, secret='***', server_id={self.server_id!r})"
+
+
+class Forgotten(_Frame, tag="forgotten", frozen=True):
+    """Answer to ``forget``: the claim on ``name`` is gone; anyone may use the name now."""
+
+    name: str
 
 
 class RoomState(_Frame, tag="room", frozen=True):
@@ -205,6 +227,8 @@ class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     rooms: list[RoomStatus] = []
     #: None: the server keeps no history.
     history: HistoryInfo | None = None
+    #: The server's identity (with history), as its ``welcome`` gives it.
+    server_id: str | None = None
 
 
 class StatusReply(_Frame, tag="status_reply", frozen=True):
@@ -226,6 +250,8 @@ class Error(_Frame, tag="error", frozen=True):
     retry_after_ms: int | None = None
     id: str | None = None
     room: str | None = None
+    #: With ``name_claimed``: the server's identity, to find the secret by.
+    server_id: str | None = None
 
 
 class Shutdown(_Frame, tag="shutdown", frozen=True):
@@ -238,6 +264,8 @@ class Shutdown(_Frame, tag="shutdown", frozen=True):
 RoomEvent = Message | Joined | Parted | Left | NickChanged
 ServerFrame = (
     Welcome
+    | Claim
+    | Forgotten
     | RoomState
     | RoomEvent
     | Private

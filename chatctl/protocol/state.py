@@ -11,7 +11,16 @@ from __future__ import annotations
 from enum import StrEnum
 
 from chatctl.protocol.codes import ErrorCode, ProtocolError
-from chatctl.protocol.frames import V2_TYPES, Bye, ClientFrame, Hello, Ping, Pong, StatusRequest
+from chatctl.protocol.frames import (
+    V2_TYPES,
+    Bye,
+    ClientFrame,
+    Forget,
+    Hello,
+    Ping,
+    Pong,
+    StatusRequest,
+)
 
 
 class Phase(StrEnum):
@@ -22,8 +31,9 @@ class Phase(StrEnum):
     CLOSING = "closing"
 
 
-#: Frames that need no name: a monitor may connect, ask for status and leave.
-_ANY_PHASE = (StatusRequest, Ping, Pong, Bye)
+#: Frames that need no name: a monitor may connect, ask for status and leave; a claim
+#: is forgotten with its secret, whoever is connected.
+_ANY_PHASE = (StatusRequest, Ping, Pong, Bye, Forget)
 
 
 def check_allowed(phase: Phase, version: int, frame: ClientFrame) -> ProtocolError | None:

@@ -25,6 +25,8 @@ class Admission:
             config.max_per_address, config.max_new_per_minute, config.limit_loopback
         )
         self.password_failures = FailureThrottle(config.max_password_failures)
+        #: Wrong claim secrets, throttled as wrong passwords are.
+        self.secret_failures = FailureThrottle(config.max_password_failures)
         self.stopping = False
 
     def admit(self, host: str, connections: int) -> Refusal | None:
@@ -73,7 +75,22 @@ class Admission:
         self.password_failures.fail(host, now)
         return Refusal(ErrorCode.WRONG_PASSWORD, "wrong password")
 
+    def secret_throttled(self, host: str) -> Refusal | None:
+        """Whether ``host`` tried too many wrong claim secrets lately (checked before comparing)."""
+        wait = self.secret_failures.blocked(host, time.monotonic())
+        if wait is None:
+            return None
+        return Refusal(
+            ErrorCode.THROTTLED,
+            f"too many wrong secrets from your address; try again in {wait:.0f} s",
+            max(1, int(wait * 1000)),
+        )
+
+    def secret_failed(self, host: str) -> None:
+        self.secret_failures.fail(host, time.monotonic())
+
     def prune(self, now: float) -> None:
         """Forget addresses that have been quiet for the limits' windows."""
         self.gate.prune(now)
         self.password_failures.prune(now)
+        self.secret_failures.prune(now)

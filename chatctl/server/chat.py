@@ -18,8 +18,11 @@ from chatctl.protocol import (
     Away,
     AwayState,
     Bye,
+    Claim,
     ClientFrame,
     ErrorCode,
+    Forget,
+    Forgotten,
     Hello,
     Join,
     LeaveReason,
@@ -46,6 +49,7 @@ from chatctl.protocol import (
     clean_message,
     encode,
 )
+from chatctl.server.claims import Verdict
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
 from chatctl.server.member import Member
 from chatctl.server.session import Session
@@ -76,6 +80,8 @@ def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame
                 pass
             case Bye():
                 session.close(LeaveReason.QUIT)
+            case Forget():
+                _forget(hub, session, member, frame)
             case _:
                 assert member is not None  # noqa: S101  check_allowed: joined, version 2
                 _request(hub, member, frame)
@@ -111,14 +117,71 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
         rooms = _hello_rooms(hello, config.max_rooms)
     except ProtocolError as exc:
         return _refuse(hub, session, Refusal(exc.code, exc.message))
+    verdict = Verdict.FREE
+    if hub.claims is not None:  # version 1 too: a claimed name is never free for the taking
+        verdict, refusal = _check_claim(hub, session.host, hello.name, hello.secret)
+        if refusal is not None:
+            return _refuse(hub, session, refusal)
     session.greeted()
     member = Member(session, hello.name, hello.version, time.monotonic())
     hub.add_member(member)
     if hello.version >= 2:
-        member.send(encode(Welcome(hello.version, hello.name, hub.server_label)))
+        server_id = hub.claims.server_id if hub.claims is not None else None
+        member.send(encode(Welcome(hello.version, hello.name, hub.server_label, server_id)))
+        _claimed(hub, member, verdict)
     hub.observer(UserJoined(hello.name, session.address))
     for room in rooms:
         hub.enter(member, room, hello.history or 0)
+
+
+def _check_claim(
+    hub: Hub, host: str, name: str, secret: str | None
+) -> tuple[Verdict, Refusal | None]:
+    """Whether ``name`` may be used with ``secret`` here, and if not, why."""
+    assert hub.claims is not None  # noqa: S101  callers check
+    server_id = hub.claims.server_id
+    if secret is not None:
+        throttled = hub.admission.secret_throttled(host)
+        if throttled is not None:
+            return Verdict.WRONG, throttled
+    verdict = hub.claims.check(name, secret)
+    if verdict is Verdict.MISSING:
+        message = "that name is claimed on this server: it needs the secret its owner was given"
+        return verdict, Refusal(ErrorCode.NAME_CLAIMED, message, server_id=server_id)
+    if verdict is Verdict.WRONG:
+        hub.admission.secret_failed(host)
+        message = "that name is claimed on this server, and this is not its secret"
+        return verdict, Refusal(ErrorCode.NAME_CLAIMED, message, server_id=server_id)
+    return verdict, None
+
+
+def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
+    """After a ``hello`` or ``nick``: a free name becomes the member's (they get its secret)."""
+    claims = hub.claims
+    if claims is None or member.version < 2:
+        return
+    now = time.time()
+    if verdict is Verdict.FREE:
+        secret = claims.claim(member.name, now)
+        if secret is not None:
+            member.send(encode(Claim(member.name, secret, claims.server_id)))
+    else:
+        claims.used(member.name, now)
+
+
+def _forget(hub: Hub, session: Session, member: Member | None, frame: Forget) -> None:
+    """Drop a claim, proven by its secret (before ``hello`` too, like ``status``)."""
+    if member is None:
+        session.greeted()
+        refusal = hub.admission.check_password(session.host, frame.password)
+        if refusal is not None:
+            return _refuse(hub, session, refusal)
+    if hub.claims is not None:
+        _verdict, refusal = _check_claim(hub, session.host, frame.name, frame.secret)
+        if refusal is not None:
+            raise ProtocolError(refusal.code, refusal.message)
+        hub.claims.forget(frame.name, frame.secret)
+    _reply(session, member, encode(Forgotten(frame.name)))
 
 
 def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:
@@ -214,7 +277,13 @@ def _nick(hub: Hub, member: Member, nick: Nick) -> None:
     old = member.name
     if new == old:
         return
+    verdict = Verdict.OK  # a new spelling of one's own name (alice -> Alice) stays claimed
+    if hub.claims is not None and holder is not member:
+        verdict, refusal = _check_claim(hub, member.session.host, new, nick.secret)
+        if refusal is not None:
+            raise ProtocolError(refusal.code, refusal.message)
     hub.rename_member(member, new)
+    _claimed(hub, member, verdict)
     now = time.time()
     told = [room.rename(member, old, now) for room in member.rooms.values()]
     if not any(told):  # in no room, or only in big ones: the answer comes to you alone

@@ -36,6 +36,7 @@ from chatctl.protocol import (
 )
 from chatctl.server import chat
 from chatctl.server.admission import Admission
+from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
     Closed,
@@ -81,6 +82,8 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         #: The history file, once ``open_history`` opened it (None: nothing is kept).
         self.history: History | None = None
+        #: Claimed names: kept in the history file, so only with history.
+        self.claims: Claims | None = None
         self._store: Store | None = None
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
@@ -98,6 +101,7 @@ class Hub:
             return
         self._store = Store.open(Path(path), self._history_failed)
         self.history = History(self._store)
+        self.claims = Claims(self._store)
         self.rooms.clear()
         self._room(DEFAULT_ROOM)  # its seq continues from the file's
         self.observer(HistoryOpened(path, self.history.messages))
@@ -106,6 +110,7 @@ class Hub:
         if self.history is not None:
             self.history.close()
             self.history = None
+            self.claims = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -172,6 +177,8 @@ class Hub:
         del self.members[member.key]
         self.leave_reasons[reason] += 1
         now = time.time()
+        if self.claims is not None:
+            self.claims.used(member.name, now)  # a claim expires a retention after its last use
         for room in list(member.rooms.values()):
             room.leave(member, reason, now, announce=not self.stopping)
             self._forget_if_empty(room)
@@ -266,6 +273,8 @@ class Hub:
         while self.history is not None:
             before = None if config.keep_seconds is None else time.time() - config.keep_seconds
             deleted = self.history.prune(before, config.keep_messages, batch)
+            if before is not None and self.claims is not None:
+                self.claims.expire(before, set(self.members))
             await asyncio.sleep(0 if deleted >= batch else interval)  # more, after the others
 
     async def sweep(self) -> None:
@@ -310,6 +319,7 @@ class Hub:
             leave_reasons=dict(self.leave_reasons),
             rooms=rooms,
             history=self._history_info(),
+            server_id=self.claims.server_id if self.claims is not None else None,
         )
         return StatusReply(server=info, users=users)
 

@@ -128,7 +128,10 @@ class Session(asyncio.Protocol):
 
     def refuse(self, refusal: Refusal) -> None:
         """Say why the handshake (hello or status) is refused, then close."""
-        self.queue(encode(Error(refusal.code, refusal.message, refusal.retry_after_ms)))
+        error = Error(
+            refusal.code, refusal.message, refusal.retry_after_ms, server_id=refusal.server_id
+        )
+        self.queue(encode(error))
         self.close(LeaveReason.REFUSED)
 
     def deliver(self, data: bytes) -> None:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from chatctl import commands, eventloop
-from chatctl.client import ChatClient, ClientError, ConnectionLost, TlsOptions
+from chatctl.client import ChatClient, ClaimBook, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import Left, Message, NickChanged, Private
 from chatctl.ui.access import AskUser, run_asking, worth_asking
@@ -70,7 +70,13 @@ def run_join(host: str, port: int, name: str, options: JoinOptions | None = None
 async def _join(host: str, port: int, name: str, interactive: bool, options: JoinOptions) -> int:
     try:
         client = await ChatClient.join(
-            host, port, name, rooms=options.rooms, tls=options.tls, password=options.password
+            host,
+            port,
+            name,
+            rooms=options.rooms,
+            tls=options.tls,
+            password=options.password,
+            claims=ClaimBook.default(),
         )
     except ClientError as exc:
         if worth_asking(exc, interactive, options.password):

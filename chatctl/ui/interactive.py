@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from chatctl import commands
-from chatctl.client import ChatClient, ClientError, Refused, backoff, worth_retrying
+from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, backoff, worth_retrying
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
 from chatctl.ui.chat import JoinOptions, notice_line_now, receive, welcome
@@ -147,6 +147,7 @@ class _Link:
                     rooms=self._rooms,
                     tls=options.tls,
                     password=options.password,
+                    claims=ClaimBook.default(),
                 )
             except ClientError as exc:
                 if not worth_retrying(exc):

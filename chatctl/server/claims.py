@@ -1,0 +1,104 @@
+"""Claimed names: identity without accounts.
+
+The first time a name joins a server that keeps history, the server makes a
+secret (192 random bits) and gives it to that client once; from then on the name
+can only be used with it. Only the secret's SHA-256 is kept, compared in constant
+time; the secret never reaches a log or a refusal. Claims nobody has used for the
+retention period expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from enum import Enum
+
+from chatctl.protocol import name_key
+from chatctl.server.store import Store
+
+
+class Verdict(Enum):
+    FREE = "free"  # nobody has claimed the name
+    OK = "ok"  # the right secret
+    MISSING = "missing"  # claimed, and no secret given
+    WRONG = "wrong"  # claimed, and another secret
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+class Claims:
+    """The claims table of one server's file."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn = store.conn
+
+    @property
+    def server_id(self) -> str:
+        return self.store.server_id
+
+    def check(self, name: str, secret: str | None) -> Verdict:
+        """Whether ``name`` may be used with ``secret``. A failing file claims nothing."""
+        if self.store.error is not None:
+            return Verdict.FREE
+        try:
+            row = self._conn.execute(
+                "SELECT hash FROM claims WHERE key = ?", (name_key(name),)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self.store.fail(f"cannot read {self.store.path}: {exc}")
+            return Verdict.FREE
+        if row is None:
+            return Verdict.FREE
+        if secret is None:
+            return Verdict.MISSING
+        return Verdict.OK if hmac.compare_digest(row[0], _digest(secret)) else Verdict.WRONG
+
+    def claim(self, name: str, now: float) -> str | None:
+        """Claim the free ``name``: its secret (None if the file cannot take it)."""
+        secret = secrets.token_urlsafe(24)
+        if not self._write(
+            "INSERT OR IGNORE INTO claims (key, name, hash, created, used) VALUES (?,?,?,?,?)",
+            (name_key(name), name, _digest(secret), now, now),
+        ):
+            return None
+        return secret
+
+    def used(self, name: str, now: float) -> None:
+        """``name`` came or went: its claim does not expire before the retention after now."""
+        self._write("UPDATE claims SET used = ? WHERE key = ?", (now, name_key(name)))
+
+    def forget(self, name: str, secret: str) -> bool:
+        """Drop the claim on ``name`` if ``secret`` is its secret."""
+        if self.check(name, secret) is not Verdict.OK:
+            return False
+        return self._write("DELETE FROM claims WHERE key = ?", (name_key(name),))
+
+    def expire(self, before: float, online: set[str]) -> int:
+        """Drop claims unused since ``before``, but those of names online; how many."""
+        if self.store.error is not None:
+            return 0
+        try:
+            stale = self._conn.execute(
+                "SELECT key FROM claims WHERE used < ?", (before,)
+            ).fetchall()
+            keys = [(key,) for (key,) in stale if key not in online]
+            self._conn.executemany("DELETE FROM claims WHERE key = ?", keys)
+        except sqlite3.Error as exc:
+            self.store.fail(f"cannot write to {self.store.path}: {exc}")
+            return 0
+        return len(keys)
+
+    def _write(self, statement: str, args: tuple[object, ...]) -> bool:
+        if self.store.error is not None:
+            return False
+        try:
+            self._conn.execute(statement, args)
+        except sqlite3.Error as exc:
+            self.store.fail(f"cannot write to {self.store.path}: {exc}")
+            return False
+        return True
