@@ -260,9 +260,8 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
         case WhoReply(room=room, users=users):
             names = [u.name + (f" (away: {u.away})" if u.away else "") for u in users]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
-        case Claim(name=name):
-            said = f"the name {name} is yours on this server now (kept in your claims file)"
-            return notice_line(time.time(), said)
+        case Claim():
+            return None  # the name just keeps working; README: "Names that stay yours"
         case Shutdown():
             return notice_line(time.time(), "the server is shutting down", "yellow")
         case Error(code=code, message=message):
