@@ -2,8 +2,8 @@
 
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
 pinning, reading frames), ``claims`` (the secrets of claimed names), ``unconfirmed``
-(what has not come back), ``rooms`` (the rooms we are in), ``core`` (``ChatClient``
-and ``fetch_status``). The public names are re-exported here.
+(what has not come back), ``rooms`` (the rooms we are in), ``core`` (``ChatClient``),
+``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.
 """
 
 from chatctl.client.claims import ClaimBook
@@ -14,8 +14,6 @@ from chatctl.client.core import (
     DEFAULT_TIMEOUT,
     ChatClient,
     backoff,
-    fetch_status,
-    forget_claim,
 )
 from chatctl.client.errors import (
     ClientError,
@@ -28,6 +26,7 @@ from chatctl.client.errors import (
     WrongTransport,
     worth_retrying,
 )
+from chatctl.client.oneshot import fetch_status, forget_claim
 from chatctl.client.rooms import Rooms, RoomView
 from chatctl.client.unconfirmed import Unconfirmed
 

@@ -24,8 +24,6 @@ from chatctl.protocol import (
     Claim,
     Error,
     ErrorCode,
-    Forget,
-    Forgotten,
     Hello,
     Join,
     Message,
@@ -37,13 +35,12 @@ from chatctl.protocol import (
     Pong,
     Private,
     ProtocolError,
+    Read,
     RoomsRequest,
     RoomState,
     Say,
     ServerFrame,
     Shutdown,
-    StatusReply,
-    StatusRequest,
     Welcome,
     WhoRequest,
     check_name,
@@ -53,6 +50,9 @@ from chatctl.protocol import (
     name_key,
 )
 
+#: Seconds a read mark waits before it is sent, so a busy room costs one ``read`` per room
+#: per this long, not one per message.
+READ_DELAY = 2.0
 #: Seconds to connect and to get the answer to a handshake or a status request.
 DEFAULT_TIMEOUT = 10.0
 #: Seconds of silence from the server before the client pings it, then seconds to wait
@@ -109,6 +109,10 @@ class ChatClient:
         self._activity = asyncio.Event()  # set on every frame and when the loop ends
         if claims is not None and welcome.server_id is not None:
             claims.seen(self.where, welcome.server_id)
+        #: Read marks by room, and those not sent yet.
+        self._read: dict[str, int] = {}
+        self._unsent_reads: set[str] = set()
+        self._read_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     async def join(
@@ -256,10 +260,33 @@ class ChatClient:
         with contextlib.suppress(ConnectionError):  # the receive loop reports it
             await self._conn.writer.drain()
 
+    def shown(self, room: str, seq: int) -> None:
+        """The user has been shown ``room`` up to ``seq``: the server's read mark follows
+        (after ``READ_DELAY``, and when leaving), so "since you left" starts after it.
+
+        Only servers with claimed names keep read marks; others are not told.
+        """
+        if self.welcome.server_id is None or seq <= self._read.get(room, 0):
+            return
+        self._read[room] = seq
+        self._unsent_reads.add(room)
+        if self._read_timer is None:
+            loop = asyncio.get_running_loop()
+            self._read_timer = loop.call_later(READ_DELAY, self._send_reads)
+
+    def _send_reads(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        for room in self._unsent_reads:
+            self._conn.write(encode(Read(room, self._read[room])))
+        self._unsent_reads.clear()
+
     async def leave(self) -> None:
         """Say goodbye; the receive loop then ends when the server closes."""
         if not self._leaving:
             self._leaving = True
+            self._send_reads()
             self._conn.write(encode(Bye()))
             with contextlib.suppress(ConnectionError):
                 await self._conn.writer.drain()
@@ -375,61 +402,3 @@ class ChatClient:
         except TimeoutError:
             why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
             raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
-
-
-async def fetch_status(
-    host: str,
-    port: int,
-    timeout: float = DEFAULT_TIMEOUT,
-    *,
-    tls: TlsOptions | None = None,
-    password: str | None = None,
-) -> StatusReply:
-    """Ask a server for its status without joining."""
-    conn = await Connection.open(host, port, timeout, tls)
-    try:
-        conn.write(encode(StatusRequest(password=password)))
-        reply = await conn.read_reply(timeout)
-    finally:
-        await conn.close()
-    if isinstance(reply, StatusReply):
-        return reply
-    if isinstance(reply, Error):
-        raise Refused(reply.code, reply.message)
-    raise ClientError(f"{conn.where} answered the status request with something else")
-
-
-async def forget_claim(
-    host: str,
-    port: int,
-    name: str,
-    claims: ClaimBook,
-    timeout: float = DEFAULT_TIMEOUT,
-    *,
-    tls: TlsOptions | None = None,
-    password: str | None = None,
-) -> None:
-    """Drop our claim on ``name`` at that server, there and in ``claims``.
-
-    Raises Refused (``name_claimed``: not our claim) or ClientError (no secret kept).
-    """
-    where = f"{host}:{port}"
-    server_id = claims.server_at(where)
-    if server_id is None:
-        server_id = (
-            await fetch_status(host, port, timeout, tls=tls, password=password)
-        ).server.server_id
-    secret = claims.secret(server_id, name)
-    if server_id is None or secret is None:
-        raise ClientError(f"you hold no claim on the name {name} at {where}")
-    conn = await Connection.open(host, port, timeout, tls)
-    try:
-        conn.write(encode(Forget(name, secret, password)))
-        answer = await conn.read_reply(timeout)
-    finally:
-        await conn.close()
-    if isinstance(answer, Error):
-        raise Refused(answer.code, answer.message)
-    if not isinstance(answer, Forgotten):
-        raise ClientError(f"{where} answered the forget request with something else")
-    claims.drop(server_id, name)

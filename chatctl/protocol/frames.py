@@ -106,6 +106,14 @@ class Nick(_Frame, tag="nick", frozen=True):
         return f"Nick(name={self.name!r}, id={self.id!r}, secret={_masked(self.secret)})"
 
 
+class Read(_Frame, tag="read", frozen=True):
+    """You have shown the room's messages up to ``seq``: your read mark moves there
+    (only forward; kept for claimed names, for "since you left"). No answer (version 2)."""
+
+    room: str
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Forget(_Frame, tag="forget", frozen=True):
     """Drop the claim on ``name``, proven by its ``secret``; allowed before ``hello``."""
 
@@ -163,7 +171,7 @@ class Pong(_Frame, tag="pong", frozen=True):
 
 #: Frames only a version-2 connection may send (a version-1 one gets ``unknown_type``,
 #: as from a version-1 server).
-V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest | Forget
+V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest | Read | Forget
 ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 
 

@@ -53,7 +53,9 @@ class RoomState(_Frame, tag="room", frozen=True):
 
     ``users`` holds at most ``WELCOME_NAMES`` names, the longest present first;
     ``online`` counts everyone, you included. ``history``: how many past messages
-    (``message`` frames with ``history`` true, oldest first) follow, when asked for.
+    (``message`` frames with ``history`` true, oldest first) follow, when asked for;
+    ``unread``: how many of those, the last ones, are new since your read mark;
+    ``more``: how many more new ones there are, older than those sent.
     """
 
     room: str
@@ -62,6 +64,8 @@ class RoomState(_Frame, tag="room", frozen=True):
     online: int
     topic: str | None = None
     history: int = 0
+    unread: int = 0
+    more: int = 0
 
 
 class Message(_Frame, tag="message", frozen=True):

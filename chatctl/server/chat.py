@@ -35,6 +35,7 @@ from chatctl.protocol import (
     Pong,
     Private,
     ProtocolError,
+    Read,
     RoomInfo,
     RoomsReply,
     RoomsRequest,
@@ -230,6 +231,11 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             if found is None:
                 raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
             hub.part(member, found)
+        case Read(room=name, seq=seq):
+            found = member.rooms.get(check_room(name))
+            if found is None:
+                raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+            hub.read(member, found, seq)
         case Msg():
             _private(hub, member, frame)
         case Nick():

@@ -22,6 +22,11 @@ from chatctl.server.store import Store
 _INSERT = (
     "INSERT INTO messages (room_id, seq, time, name, text, msgid, action) VALUES (?,?,?,?,?,?,?)"
 )
+# Marks only move forward.
+_READ = (
+    "INSERT INTO marks (key, room_id, seq) VALUES (?, ?, ?)"
+    " ON CONFLICT (key, room_id) DO UPDATE SET seq = max(seq, excluded.seq)"
+)
 _RECENT = (
     "SELECT seq, time, name, text, msgid, action FROM messages"
     " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
@@ -48,6 +53,8 @@ class History:
         self._room_ids: dict[str, int] = {}
         self._pending: list[Row] = []
         self._marks: dict[int, int] = {}
+        #: Read marks moved this iteration, by (name key, room id).
+        self._reads: dict[tuple[str, int], int] = {}
         self.messages = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
 
     @property
@@ -110,10 +117,10 @@ class History:
         On failure the batch is dropped (its messages are delivered anyway) and
         nothing more is kept (``on_error`` is told).
         """
-        if (not self._pending and not self._marks) or self.error is not None:
+        if (not self._pending and not self._marks and not self._reads) or self.error is not None:
             return
-        rows, marks = self._pending, self._marks
-        self._pending, self._marks = [], {}
+        rows, marks, reads = self._pending, self._marks, self._reads
+        self._pending, self._marks, self._reads = [], {}, {}
         conn = self._conn
         try:
             conn.execute("BEGIN")
@@ -122,6 +129,7 @@ class History:
                 "UPDATE rooms SET seq = ? WHERE id = ? AND seq < ?",
                 [(seq, room_id, seq) for room_id, seq in marks.items()],
             )
+            conn.executemany(_READ, [(key, room_id, seq) for (key, room_id), seq in reads.items()])
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -133,8 +141,50 @@ class History:
     def _fail(self, message: str) -> None:
         self._pending.clear()
         self._marks.clear()
+        self._reads.clear()
         self._room_ids.clear()
         self.store.fail(message)
+
+    # read marks
+
+    def read(self, key: str, room: str, seq: int) -> None:
+        """The claimed name ``key`` has been shown ``room`` up to ``seq`` (kept at commit)."""
+        room_id = self._room_ids.get(room)
+        if room_id is not None:
+            here = (key, room_id)
+            self._reads[here] = max(seq, self._reads.get(here, 0))
+
+    def read_mark(self, key: str, room: str) -> int | None:
+        """How far ``key`` has read in ``room`` (None: never marked)."""
+        room_id = self._room_ids.get(room)
+        if room_id is None:
+            return None
+        pending = self._reads.get((key, room_id))
+        try:
+            row = self._conn.execute(
+                "SELECT seq FROM marks WHERE key = ? AND room_id = ?", (key, room_id)
+            ).fetchone()
+        except sqlite3.Error:
+            row = None
+        stored: int | None = row[0] if row else None
+        if pending is not None:
+            return max(pending, stored or 0)
+        return stored
+
+    def count_after(self, room: str, seq: int) -> int:
+        """Messages of ``room`` after ``seq``, this iteration's included."""
+        room_id = self._room_ids.get(room)
+        if room_id is None:
+            return 0
+        try:
+            count: int = self._conn.execute(
+                "SELECT count(*) FROM messages WHERE room_id = ? AND seq > ?", (room_id, seq)
+            ).fetchone()[0]
+        except sqlite3.Error:
+            count = 0
+        return count + sum(1 for row in self._pending if row[0] == room_id and row[1] > seq)
+
+    # queries
 
     def recent(self, room: str, limit: int) -> list[Message]:
         """The last ``limit`` messages of ``room``, oldest first, this iteration's included."""

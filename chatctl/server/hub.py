@@ -209,8 +209,20 @@ class Hub:
         ``history``: how many past messages to give them."""
         created = name not in self.rooms
         room = self._room(name)
-        room.enter(member, time.time(), history)
+        room.enter(member, time.time(), history, self.reader(member))
         self.observer(RoomEntered(member.name, name, created))
+
+    def reader(self, member: Member) -> str | None:
+        """Whose read marks ``member``'s are: a claimed name's (every version-2 member of a
+        server with claims holds one), else nobody's."""
+        return member.key if self.claims is not None and member.version >= 2 else None
+
+    def read(self, member: Member, room: Room, seq: int) -> None:
+        """``member`` has been shown ``room`` up to ``seq``: its read mark moves (at the flush)."""
+        reader = self.reader(member)
+        if reader is not None and self.history is not None:
+            self.history.read(reader, room.name, min(seq, room.seq))
+            self._schedule_flush()
 
     def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
@@ -251,7 +263,7 @@ class Hub:
         self._flush_scheduled = False
         rooms, self._dirty_rooms = self._dirty_rooms, []
         if self.history is not None:
-            self._keep(rooms)  # in the file before anyone sees it
+            self._keep(rooms)  # in the file before anyone sees it (and the read marks)
         for room in rooms:
             room.flush()
         sessions, self._dirty_sessions = self._dirty_sessions, []

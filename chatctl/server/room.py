@@ -21,6 +21,7 @@ from collections.abc import Callable
 from itertools import islice
 
 from chatctl.protocol import (
+    MAX_HISTORY,
     WELCOME_NAMES,
     Joined,
     Left,
@@ -77,10 +78,12 @@ class Room:
 
     # what happens in a room
 
-    def enter(self, member: Member, now: float, history: int = 0) -> None:
+    def enter(
+        self, member: Member, now: float, history: int = 0, reader: str | None = None
+    ) -> None:
         """``member`` comes in: it gets the room's state (a version-1 member: its welcome)
         and up to ``history`` past messages, then everyone, the newcomer included, its
-        ``join``."""
+        ``join``. ``reader``: the claimed name whose read mark says what is new."""
         if member.version == 1:
             if not self._v1_members:
                 self._outbox_v1 = [b""] * len(self._outbox)
@@ -94,11 +97,29 @@ class Room:
             )
             member.send(encode(welcome))
         else:
-            past = self._history.recent(self.name, history) if history and self._history else []
-            state = RoomState(self.name, self.seq, self.names(), online, self.topic, len(past))
+            past, unread, more = self._past(history, reader)
+            state = RoomState(
+                self.name, self.seq, self.names(), online, self.topic, len(past), unread, more
+            )
             member.send(b"".join([encode(state), *map(encode, past)]))
         if self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
+
+    def _past(self, history: int, reader: str | None) -> tuple[list[Message], int, int]:
+        """The messages to replay, how many of the last are unread, how many unread more.
+
+        Without a read mark: the last ``history``. With one: every message after it (up
+        to ``MAX_HISTORY``), after enough read ones to make ``history`` in all.
+        """
+        if not history or self._history is None:
+            return [], 0, 0
+        mark = self._history.read_mark(reader, self.name) if reader is not None else None
+        if mark is None:
+            return self._history.recent(self.name, history), 0, 0
+        new = self._history.count_after(self.name, mark)
+        shown = min(new, MAX_HISTORY)
+        past = self._history.recent(self.name, max(history, shown))
+        return past, min(shown, len(past)), new - min(shown, len(past))
 
     def say(self, member: Member, text: str, now: float, id: str | None, action: bool) -> None:
         self.messages += 1

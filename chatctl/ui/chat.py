@@ -115,6 +115,8 @@ async def receive(
             line = render_frame(frame, View(client.name, multi_room=multi))
             if line is not None:
                 show(line)
+                if isinstance(frame, Message) and frame.room is not None:
+                    client.shown(frame.room, frame.seq)
             ring = False
             if isinstance(frame, Private) and not client.mine(frame.name):
                 conversation.last_private = frame.name
