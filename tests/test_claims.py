@@ -21,7 +21,7 @@ from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
 from chatctl.server.listener import ChatServer
 from chatctl.server.store import SCHEMA_VERSION, Store
-from tests.support import run_chatctl, serve_process, within
+from tests.support import async_wait_until, run_chatctl, serve_process, within
 from tests.wire import Wire
 
 
@@ -237,3 +237,83 @@ def test_chatctl_join_keeps_the_name_and_forget_gives_it_up(tmp_path: Path) -> N
     assert secrets_
     log = serve.log.text()
     assert all(secret not in log for secret in secrets_), "a secret reached the server log"
+
+
+# --------------------------------------------------------------------------- since you left
+
+
+async def test_a_rejoin_gets_what_came_after_its_read_mark(tmp_path: Path) -> None:
+    async with ChatServer(ServerConfig(port=0, history=str(tmp_path / "h.sqlite3"), rate=0)) as s:
+        _, secret = await first_join(s.port, "carol")
+        alice = await Wire.hello(s.port, "alice")
+        await alice.until("room")
+        for i in range(5):
+            await alice.send(type="say", room="#lobby", text=f"before {i}")
+        last = await alice.until("message", text="before 4")
+
+        carol = await Wire.hello(s.port, "carol", secret=secret)
+        await carol.until("room")
+        await carol.send(type="read", room="#lobby", seq=last["seq"])
+        await carol.send(type="read", room="#lobby", seq=1)  # marks never move back
+        await carol.send(type="read", room="#nowhere", seq=1, id="r1")
+        assert (await carol.until("error"))["code"] == "not_in_room"
+        await carol.close()
+        await alice.until("leave", name="carol")
+        for i in range(3):
+            await alice.send(type="say", room="#lobby", text=f"while away {i}")
+        await alice.until("message", text="while away 2")
+
+        back = await Wire.hello(s.port, "carol", secret=secret, history=4)
+        state = await back.until("room")
+        assert (state["history"], state["unread"]) == (4, 3)
+        assert "more" not in state
+        replay = [await back.read() for _ in range(4)]
+        assert [m["text"] for m in replay if m] == ["before 4"] + [
+            f"while away {i}" for i in range(3)
+        ]
+        await back.close()
+        await alice.close()
+
+
+async def test_more_than_500_unread_says_how_many_more(tmp_path: Path) -> None:
+    async with ChatServer(ServerConfig(port=0, history=str(tmp_path / "h.sqlite3"), rate=0)) as s:
+        _, secret = await first_join(s.port, "carol")
+        alice = await Wire.hello(s.port, "alice")
+        await alice.until("room")
+        await alice.send(type="say", room="#lobby", text="seen")
+        seen = await alice.until("message", text="seen")
+        carol = await Wire.hello(s.port, "carol", secret=secret)
+        await carol.until("room")
+        await carol.send(type="read", room="#lobby", seq=seen["seq"])
+        await carol.close()
+        await alice.until("leave", name="carol")
+        for i in range(0, 620, 20):
+            batch = "".join(
+                json.dumps({"type": "say", "room": "#lobby", "text": f"m{n}"}) + "\n"
+                for n in range(i, i + 20)
+            )
+            alice.writer.write(batch.encode())
+            await alice.until("message", text=f"m{i + 19}")
+        back = await Wire.hello(s.port, "carol", secret=secret, history=50)
+        state = await back.until("room")
+        assert (state["history"], state["unread"], state["more"]) == (500, 500, 120)
+        await back.close()
+        await alice.close()
+
+
+async def test_the_client_core_sends_what_was_shown_when_it_leaves(tmp_path: Path) -> None:
+    book = ClaimBook(tmp_path / "config" / "claims.json")
+    async with ChatServer(ServerConfig(port=0, history=str(tmp_path / "h.sqlite3"))) as s:
+        client = await ChatClient.join("127.0.0.1", s.port, "dora", claims=book)
+        await client.say("hello")
+        async for frame in client:
+            if getattr(frame, "text", None) == "hello":
+                client.shown("#lobby", frame.seq)  # type: ignore[union-attr]
+                break
+        await client.leave()
+        await within(client.wait_ended(5))
+        await client.close()
+        history = s.hub.history
+        assert history is not None
+        await async_wait_until(lambda: history.read_mark("dora", "#lobby") is not None)
+        assert history.read_mark("dora", "#lobby") == 2
