@@ -341,3 +341,50 @@ async def test_kill_9_loses_no_message_anyone_saw_and_reuses_no_seq(
         after = await carol.until("message", text="after")
         assert after["seq"] > max(m["seq"] for m in seen)
         await carol.close()
+
+
+async def test_history_pages_back_through_a_room(tmp_path: Path) -> None:
+    async with serving(tmp_path / "h.sqlite3", rate=0) as server:
+        alice = await Wire.hello(server.port, "alice", rooms=["#ops"])
+        await welcomed(alice, "#ops")
+        echoes = await say_all(alice, [f"n{i}" for i in range(12)], "#ops")
+        await alice.send(type="history", room="#ops", limit=5, id="h1")
+        page = await alice.until("history_reply", id="h1")
+        assert [m["text"] for m in page["messages"]] == [f"n{i}" for i in range(7, 12)]
+        assert page["more"] is True
+        oldest = page["messages"][0]["seq"]
+        await alice.send(type="history", room="#ops", limit=10, before=oldest, id="h2")
+        page = await alice.until("history_reply", id="h2")
+        assert [m["text"] for m in page["messages"]] == [f"n{i}" for i in range(7)]
+        assert "more" not in page
+        since = echoes[10]["time"]
+        await alice.send(type="history", room="#ops", since=since, id="h3")
+        page = await alice.until("history_reply", id="h3")
+        assert [m["text"] for m in page["messages"]] == ["n10", "n11"]
+        await alice.send(type="history", room="#lobby", id="h4")
+        assert (await alice.until("error", id="h4"))["code"] == "not_in_room"
+        await alice.close()
+
+
+async def test_unread_counts_rooms_with_new_messages_since_the_mark(tmp_path: Path) -> None:
+    async with serving(tmp_path / "h.sqlite3", rate=0) as server:
+        carol = await Wire.hello(server.port, "carol", rooms=["#ops", "#dev"])
+        claim = await carol.until("claim")
+        await carol.until("room", room="#dev")
+        alice = await Wire.hello(server.port, "alice", rooms=["#ops", "#dev"])
+        await welcomed(alice, "#ops", "#dev")
+        [first] = await say_all(alice, ["one"], "#ops")
+        await carol.until("message", text="one")
+        await carol.send(type="read", room="#ops", seq=first["seq"])
+        await carol.send(type="read", room="#dev", seq=0)
+        await carol.send(type="part", room="#ops")
+        await carol.send(type="part", room="#dev")
+        await carol.until("part", room="#dev", name="carol")
+        await say_all(alice, ["two", "three"], "#ops")
+        await say_all(alice, ["four"], "#dev")
+        await carol.send(type="unread", id="u1")
+        reply = await carol.until("unread_reply", id="u1")
+        assert reply["rooms"] == {"#ops": 2, "#dev": 1}
+        assert claim["name"] == "carol"
+        await carol.close()
+        await alice.close()

@@ -114,6 +114,23 @@ class Read(_Frame, tag="read", frozen=True):
     seq: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class HistoryRequest(_Frame, tag="history", frozen=True):
+    """Past messages of a room you are in, newest ``limit`` of those before ``before`` (a
+    ``seq``) and at or after ``since`` (a time), oldest first (version 2)."""
+
+    room: str
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HISTORY)] = 50
+    before: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    since: float | None = None
+    id: MsgId | None = None
+
+
+class UnreadRequest(_Frame, tag="unread", frozen=True):
+    """How many messages are new since your read mark, in each room you have one in."""
+
+    id: MsgId | None = None
+
+
 class Forget(_Frame, tag="forget", frozen=True):
     """Drop the claim on ``name``, proven by its ``secret``; allowed before ``hello``."""
 
@@ -171,7 +188,19 @@ class Pong(_Frame, tag="pong", frozen=True):
 
 #: Frames only a version-2 connection may send (a version-1 one gets ``unknown_type``,
 #: as from a version-1 server).
-V2Request = Join | Part | Msg | Nick | Away | RoomsRequest | WhoRequest | Read | Forget
+V2Request = (
+    Join
+    | Part
+    | Msg
+    | Nick
+    | Away
+    | RoomsRequest
+    | WhoRequest
+    | Read
+    | HistoryRequest
+    | UnreadRequest
+    | Forget
+)
 ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 
 

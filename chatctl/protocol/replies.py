@@ -182,6 +182,22 @@ class WhoReply(_Frame, tag="who_reply", frozen=True):
     id: str | None = None
 
 
+class HistoryReply(_Frame, tag="history_reply", frozen=True):
+    """Answer to ``history``: the messages, oldest first; ``more``: older ones match too."""
+
+    room: str
+    messages: list[Message]
+    more: bool = False
+    id: str | None = None
+
+
+class UnreadReply(_Frame, tag="unread_reply", frozen=True):
+    """Answer to ``unread``: new messages since your read mark, by room (none: absent)."""
+
+    rooms: dict[str, int]
+    id: str | None = None
+
+
 class UserInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """One connected participant, as ``status`` reports it."""
 
@@ -275,6 +291,8 @@ ServerFrame = (
     | Private
     | AwayState
     | RoomsReply
+    | HistoryReply
+    | UnreadReply
     | WhoReply
     | StatusReply
     | Error

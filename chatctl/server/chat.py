@@ -24,6 +24,8 @@ from chatctl.protocol import (
     Forget,
     Forgotten,
     Hello,
+    HistoryReply,
+    HistoryRequest,
     Join,
     LeaveReason,
     MemberInfo,
@@ -41,6 +43,8 @@ from chatctl.protocol import (
     RoomsRequest,
     Say,
     StatusRequest,
+    UnreadReply,
+    UnreadRequest,
     Welcome,
     WhoReply,
     WhoRequest,
@@ -57,6 +61,7 @@ from chatctl.server.session import Session
 
 if TYPE_CHECKING:  # the hub imports this module
     from chatctl.server.hub import Hub
+    from chatctl.server.room import Room
 
 
 def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame) -> None:
@@ -202,9 +207,7 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
     name = frame.room or DEFAULT_ROOM
     room = member.rooms.get(name)  # as our own client sends it: canonical
     if room is None:
-        room = member.rooms.get(check_room(name))
-        if room is None:
-            raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+        room = _in_room(member, name)
     config = hub.config
     text = clean_message(frame.text, config.max_text_bytes, config.max_text_lines)
     member.said(member.session.last_heard)
@@ -227,15 +230,19 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
                 )
             hub.enter(member, name, history or 0)
         case Part(room=name):
-            found = member.rooms.get(check_room(name))
-            if found is None:
-                raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
-            hub.part(member, found)
+            hub.part(member, _in_room(member, name))
         case Read(room=name, seq=seq):
-            found = member.rooms.get(check_room(name))
-            if found is None:
-                raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
-            hub.read(member, found, seq)
+            hub.read(member, _in_room(member, name), seq)
+        case HistoryRequest(room=name, limit=limit, before=before, since=since, id=id):
+            room = _in_room(member, name)
+            past, more = (
+                hub.history.page(room.name, limit, before, since) if hub.history else ([], False)
+            )
+            member.send(encode(HistoryReply(room.name, past, more, id)))
+        case UnreadRequest(id=id):
+            reader = hub.reader(member)
+            counts = hub.history.unread(reader) if reader and hub.history else {}
+            member.send(encode(UnreadReply(counts, id)))
         case Msg():
             _private(hub, member, frame)
         case Nick():
@@ -248,9 +255,16 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             member.send(encode(RoomsReply(rooms, id)))
         case WhoRequest(room=name, id=id):
             name = check_room(name)
-            found = hub.rooms.get(name)  # anyone may ask; a room nobody is in is empty
-            users = [MemberInfo(m.name, m.away) for m in found.members] if found else []
+            there = hub.rooms.get(name)  # anyone may ask; a room nobody is in is empty
+            users = [MemberInfo(m.name, m.away) for m in there.members] if there else []
             member.send(encode(WhoReply(name, users, id)))
+
+
+def _in_room(member: Member, name: str) -> Room:
+    room = member.rooms.get(check_room(name))
+    if room is None:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
+    return room
 
 
 def _private(hub: Hub, member: Member, msg: Msg) -> None:

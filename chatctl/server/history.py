@@ -27,6 +27,14 @@ _READ = (
     "INSERT INTO marks (key, room_id, seq) VALUES (?, ?, ?)"
     " ON CONFLICT (key, room_id) DO UPDATE SET seq = max(seq, excluded.seq)"
 )
+_PAGE = (
+    "SELECT seq, time, name, text, msgid, action FROM messages"
+    " WHERE room_id = ? AND seq < ? AND time >= ? ORDER BY seq DESC LIMIT ?"
+)
+_UNREAD = (
+    "SELECT r.name, (SELECT count(*) FROM messages m WHERE m.room_id = k.room_id"
+    " AND m.seq > k.seq) FROM marks k JOIN rooms r ON r.id = k.room_id WHERE k.key = ?"
+)
 _RECENT = (
     "SELECT seq, time, name, text, msgid, action FROM messages"
     " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
@@ -198,6 +206,36 @@ class History:
         rows.reverse()
         rows.extend(row[1:] for row in self._pending if row[0] == room_id)
         return [_message(room, row) for row in rows[-limit:]]
+
+    def page(
+        self, room: str, limit: int, before: int | None = None, since: float | None = None
+    ) -> tuple[list[Message], bool]:
+        """The newest ``limit`` messages of ``room`` before ``seq`` ``before`` and at or
+        after time ``since``, oldest first; and whether older ones match too."""
+        room_id = self._room_ids.get(room)
+        if room_id is None:
+            return [], False
+        query, args = _PAGE, [room_id, before or 2**62, since or 0.0, limit + 1]
+        try:
+            rows = self._conn.execute(query, args).fetchall()
+        except sqlite3.Error:
+            rows = []
+        rows.extend(
+            row[1:]
+            for row in self._pending
+            if row[0] == room_id and row[1] < (before or 2**62) and row[2] >= (since or 0.0)
+        )
+        rows.sort()
+        more = len(rows) > limit
+        return [_message(room, row) for row in rows[-limit:]], more
+
+    def unread(self, key: str) -> dict[str, int]:
+        """New messages since ``key``'s read marks, by room (rooms with none new left out)."""
+        try:
+            counts = self._conn.execute(_UNREAD, (key,)).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {room: count for room, count in counts if count}
 
     def stats(self) -> HistoryStats:
         oldest = self._conn.execute("SELECT time FROM messages ORDER BY id LIMIT 1").fetchone()
