@@ -42,6 +42,8 @@ class ExitCode(IntEnum):
     PASSWORD = 12
     #: The name is claimed on that server, and this client does not have its secret.
     NAME_CLAIMED = 13
+    #: ``chatctl send``: the server refused the message (too long, no such user, ...).
+    NOT_SENT = 14
 
 
 def exit_code_for(exc: ClientError) -> ExitCode:

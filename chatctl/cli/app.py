@@ -15,6 +15,7 @@ from chatctl.cli.bench import bench
 from chatctl.cli.command import Command, Group
 from chatctl.cli.forget import forget
 from chatctl.cli.join import join
+from chatctl.cli.oneshot import send, tail
 from chatctl.cli.serve import serve
 from chatctl.cli.status import status
 
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (serve, join, status, forget, bench):
+for command in (serve, join, send, tail, status, forget, bench):
     app.command(cls=Command)(command)
 
 

@@ -171,7 +171,9 @@ def serve(
         keep_seconds = parse_duration(keep) if keep is not None else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--keep") from None
-    history_path = None if no_history else str(history or default_path(data_dir(), port))
+    # An ephemeral port (0) is a new server each run: no default file to come back to.
+    keep = not no_history and (history is not None or port != 0)
+    history_path = str(history or default_path(data_dir(), port)) if keep else None
     config = ServerConfig(
         host=host,
         port=port,

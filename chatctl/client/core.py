@@ -25,6 +25,7 @@ from chatctl.protocol import (
     Error,
     ErrorCode,
     Hello,
+    HistoryRequest,
     Join,
     Message,
     Msg,
@@ -61,7 +62,7 @@ DEFAULT_PING_INTERVAL = 60.0
 DEFAULT_PING_TIMEOUT = 30.0
 
 
-Request = Say | Msg | Join | Part | Nick | Away | RoomsRequest | WhoRequest
+Request = Say | Msg | Join | Part | Nick | Away | RoomsRequest | WhoRequest | HistoryRequest
 
 
 def backoff(first: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> Iterator[float]:
@@ -248,6 +249,13 @@ class ChatClient:
     async def who(self, room: str) -> str:
         room = check_room(room)
         return await self._request(lambda id: WhoRequest(room, id))
+
+    async def history(
+        self, room: str, limit: int = 50, before: int | None = None, since: float | None = None
+    ) -> str:
+        """Ask for past messages of ``room`` (a ``history_reply`` comes back with the id)."""
+        room = check_room(room)
+        return await self._request(lambda id: HistoryRequest(room, limit, before, since, id))
 
     async def _request(self, make: Callable[[str], Request]) -> str:
         """Send the frame ``make`` builds around a new id; the id (errors about it carry it)."""

@@ -214,6 +214,8 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
     if config.allow or config.deny:
         rules = [f"allow {n}" for n in config.allow] + [f"deny {n}" for n in config.deny]
         log.line("access list: " + ", ".join(rules) + " (deny wins)", "dim")
+    if config.history is None:
+        log.line("no history kept (--history PATH keeps it)", "dim")
     capacity = min(config.max_clients, files - _RESERVED_FILES)
     note = "" if capacity >= config.max_clients else f", raise `ulimit -n` ({files}) for more"
     log.line(f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})", "dim")

@@ -1,0 +1,117 @@
+"""``chatctl send`` and ``chatctl tail``: one-shot commands for scripts and cron."""
+
+from typing import Annotated
+
+import typer
+
+from chatctl.cli.options import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Fingerprint,
+    Host,
+    PasswordFile,
+    Port,
+    TlsCa,
+    UseTls,
+    password,
+    tls_options,
+)
+
+As = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="CHATCTL_NAME",
+        metavar="NAME",
+        help="The name to speak under [default: your login name; NAME-send or NAME-tail "
+        "while NAME is online].",
+    ),
+]
+Room = Annotated[
+    str | None, typer.Option("--room", "-r", metavar="ROOM", help="The room [default: lobby].")
+]
+
+
+def _room(room: str | None) -> str | None:
+    from chatctl.commands import room_arg
+    from chatctl.protocol import ProtocolError
+
+    try:
+        return room_arg(room) if room is not None else None
+    except ProtocolError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--room") from None
+
+
+def send(
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The message; - reads stdin.")],
+    room: Room = None,
+    to: Annotated[
+        str | None, typer.Option("--to", metavar="NAME", help="A private message to NAME.")
+    ] = None,
+    name: As = None,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    tls: UseTls = False,
+    tls_ca: TlsCa = None,
+    fingerprint: Fingerprint = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Send one message; exit 0 once the server has relayed it (14 if it refused it)."""
+    from chatctl.ui.oneshot import default_name, run_send
+
+    if room is not None and to is not None:
+        raise typer.BadParameter("cannot go with --to", param_hint="--room")
+    body = sys_stdin_text() if text == "-" else text
+    options = tls_options(tls, tls_ca, fingerprint)
+    who = name or default_name()
+    code = run_send(host, port, who, body, _room(room), to, options, password(password_file))
+    raise typer.Exit(code)
+
+
+def sys_stdin_text() -> str:
+    import sys
+
+    return sys.stdin.read().rstrip("\n")
+
+
+def tail(
+    room: Room = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="AGE", help="Every message of the last AGE (90m, 2h, 1d)."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print new messages as they come.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per message (a message frame).")
+    ] = False,
+    name: As = None,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    tls: UseTls = False,
+    tls_ca: TlsCa = None,
+    fingerprint: Fingerprint = None,
+    password_file: PasswordFile = None,
+) -> None:
+    """Print a room's last messages (--since: all of a period), then follow it (-f)."""
+    from chatctl.durations import parse_duration
+    from chatctl.ui.oneshot import default_name, run_tail, since_time
+
+    try:
+        seconds = parse_duration(since) if since is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    options = tls_options(tls, tls_ca, fingerprint)
+    code = run_tail(
+        host,
+        port,
+        name or default_name(),
+        _room(room) or "#lobby",
+        since_time(seconds),
+        follow,
+        as_json,
+        options,
+        password(password_file),
+    )
+    raise typer.Exit(code)
