@@ -17,6 +17,7 @@ from chatctl.client.errors import ClientError, ConnectionLost, Refused
 from chatctl.client.rooms import Rooms
 from chatctl.client.unconfirmed import Unconfirmed
 from chatctl.protocol import (
+    MAX_HISTORY,
     PROTOCOL_VERSION,
     Away,
     Bye,
@@ -115,13 +116,19 @@ class ChatClient:
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         tls: TlsOptions | None = None,
         password: str | None = None,
+        history: int | None = None,
     ) -> ChatClient:
         """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
+
+        ``history``: ask for up to that many past messages of each room (0..MAX_HISTORY;
+        None asks for none). They come after each room's ``room`` frame, as ``message``
+        frames with ``history`` true, oldest first (a server keeping none sends none).
 
         Returns once the server has put us in every room; raises Unreachable,
         Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
         FingerprintChanged or WrongTransport.
         """
+        _check_history(history)
         try:
             check_name(name)  # say so before touching the network
             wanted = None if rooms is None else list(dict.fromkeys(check_room(r) for r in rooms))
@@ -129,7 +136,7 @@ class ChatClient:
             raise Refused(exc.code, exc.message) from None
         conn = await Connection.open(host, port, timeout, tls)
         try:
-            hello = Hello(PROTOCOL_VERSION, name, password, wanted)
+            hello = Hello(PROTOCOL_VERSION, name, password, wanted, history)
             conn.write(encode(hello))
             reply = await conn.read_reply(timeout)
             if isinstance(reply, Welcome):
@@ -191,13 +198,17 @@ class ChatClient:
         await self._send(Msg(to, text, id, action))
         return id
 
-    async def join_room(self, room: str) -> str:
-        """Enter ``room`` and type into it from now on; the request's id."""
+    async def join_room(self, room: str, history: int | None = None) -> str:
+        """Enter ``room`` and type into it from now on; the request's id.
+
+        ``history``: up to that many of its past messages, as in ``join``.
+        """
         room = check_room(room)
+        _check_history(history)
         id = self.unconfirmed.new_id()
         self._switched[id] = self.rooms.current
         self.rooms.switch(room)
-        await self._send(Join(room, id))
+        await self._send(Join(room, id, history))
         return id
 
     async def part(self, room: str) -> str:
@@ -297,6 +308,8 @@ class ChatClient:
                         continue
                     case Pong():
                         continue
+                    case Message(history=True):
+                        pass  # replayed: an old message, never the echo of one just sent
                     case Message(name=name, id=id) | Private(name=name, id=id) if self.mine(name):
                         self.unconfirmed.echoed(id)
                     case Error(id=id):
@@ -332,6 +345,12 @@ class ChatClient:
         except TimeoutError:
             why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
             raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
+
+
+def _check_history(history: int | None) -> None:
+    """A count the protocol allows (a server refuses the whole frame otherwise)."""
+    if history is not None and not 0 <= history <= MAX_HISTORY:
+        raise ValueError(f"history must be 0..{MAX_HISTORY}, not {history}")
 
 
 async def fetch_status(
