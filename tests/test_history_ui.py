@@ -25,8 +25,10 @@ from tests.support import (
     PipedClient,
     ServeProcess,
     Terminal,
+    chatctl_command,
     join_in,
     tmux_terminal,
+    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -181,6 +183,33 @@ def test_messages_from_another_day_come_after_a_date_line(
         alice.wait_screen(
             rf"^{STAMP} carol: and a reply\n{re.escape(today)}\n{STAMP} \* bob joined$"
         )
+    finally:
+        server.stop()
+
+
+def test_a_replayed_mention_rings_no_bell(
+    terminal: Terminal, clients: list[PipedClient], tmp_path: Path
+) -> None:
+    server = ServeProcess("--history", str(tmp_path / "h.sqlite3"))
+    try:
+        bob = piped(clients, "bob", server.port, "--commands")
+        bob.send("alice: are you there?")
+        bob.out.wait_for(rf"^{STAMP} bob: alice: are you there\?$")
+        # The pane waits for a line before it runs the client, so bells are watched from
+        # its first moment on: the replay comes right after the welcome.
+        argv = ["join", "alice", "--host", "127.0.0.1", "--port", str(server.port)]
+        terminal.start("sh", "-c", 'read go && exec "$@"', "sh", *chatctl_command(), *argv)
+        terminal.watch_bells(tmp_path / "bells")
+        terminal.keys("Enter")
+        alice = terminal
+        alice.wait_screen(rf"^{STAMP} bob: alice: are you there\?$")
+        alice.wait_last("[#lobby] alice>")
+        bob.send("nothing for anyone")  # a live line after the replay: it has all been shown
+        alice.wait_screen(rf"^{STAMP} bob: nothing for anyone$")
+        assert terminal.bells() == 0
+        bob.send("alice: and now?")  # a live mention does ring
+        alice.wait_screen(rf"^{STAMP} bob: alice: and now\?$")
+        wait_until(lambda: terminal.bells() == 1, 5, "one bell")
     finally:
         server.stop()
 
