@@ -13,3 +13,6 @@ MAX_TEXT_BYTES = 4096
 MAX_TEXT_LINES = 100
 #: Most past messages a client may ask to be replayed per room, on ``hello`` or ``join``.
 MAX_HISTORY = 500
+#: What the interactive ``chatctl join`` asks for by default (a piped one asks for none):
+#: a client's choice, not a limit, here so ``join --help`` reads it without the client.
+INTERACTIVE_HISTORY = 50

@@ -847,6 +847,24 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "history",
+                "opts": ["--history"],
+                "names": ["--history"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--history",
+                        '"--history":"Show up to N past messages of each room entered, if the server keeps them. Default\\\\: 50 at a terminal, 0 piped."',
+                        112,
+                        "--history\tShow up to N past messages of each room entered, if the server keeps them. Default: 50 at a terminal, 0 piped.",
+                        110,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "no_bell",
                 "opts": ["--no-bell"],
                 "names": ["--no-bell"],

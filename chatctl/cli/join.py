@@ -16,6 +16,7 @@ from chatctl.cli.options import (
     password,
     tls_options,
 )
+from chatctl.wirelimits import INTERACTIVE_HISTORY, MAX_HISTORY
 
 
 def join(
@@ -45,6 +46,18 @@ def join(
             "at the prompt; without it every line is text.",
         ),
     ] = False,
+    history: Annotated[
+        int | None,
+        typer.Option(
+            "--history",
+            min=0,
+            max=MAX_HISTORY,
+            metavar="N",
+            help="Show up to N past messages of each room entered, if the server keeps "
+            f"them. Default: {INTERACTIVE_HISTORY} at a terminal, 0 piped.",
+            show_default=False,
+        ),
+    ] = None,
     no_bell: Annotated[
         bool, typer.Option("--no-bell", help="No terminal bell on a mention or private message.")
     ] = False,
@@ -68,5 +81,6 @@ def join(
         password=password(password_file),
         commands=commands,
         bell=not no_bell,
+        history=history,
     )
     raise typer.Exit(run_join(host, port, name, options))

@@ -172,8 +172,8 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--keep") from None
     # An ephemeral port (0) is a new server each run: no default file to come back to.
-    keep = not no_history and (history is not None or port != 0)
-    history_path = str(history or default_path(data_dir(), port)) if keep else None
+    persist = not no_history and (history is not None or port != 0)
+    history_path = str(history or default_path(data_dir(), port)) if persist else None
     config = ServerConfig(
         host=host,
         port=port,

@@ -1,7 +1,8 @@
 """The client core: connect, handshake, send, receive. asyncio only, no terminal code.
 
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
-pinning, reading frames), ``claims`` (the secrets of claimed names), ``unconfirmed``
+pinning, reading frames), ``claims`` (the secrets of claimed names), ``marks`` (read
+marks), ``unconfirmed``
 (what has not come back), ``rooms`` (the rooms we are in), ``core`` (``ChatClient``),
 ``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.
 """

@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
 from chatctl.client.errors import ClientError, ConnectionLost, Refused
+from chatctl.client.marks import ReadMarks
 from chatctl.client.rooms import Rooms
 from chatctl.client.unconfirmed import Unconfirmed
 from chatctl.protocol import (
+    MAX_HISTORY,
     PROTOCOL_VERSION,
     Away,
     Bye,
@@ -36,7 +38,6 @@ from chatctl.protocol import (
     Pong,
     Private,
     ProtocolError,
-    Read,
     RoomsRequest,
     RoomState,
     Say,
@@ -51,9 +52,6 @@ from chatctl.protocol import (
     name_key,
 )
 
-#: Seconds a read mark waits before it is sent, so a busy room costs one ``read`` per room
-#: per this long, not one per message.
-READ_DELAY = 2.0
 #: Seconds to connect and to get the answer to a handshake or a status request.
 DEFAULT_TIMEOUT = 10.0
 #: Seconds of silence from the server before the client pings it, then seconds to wait
@@ -111,9 +109,7 @@ class ChatClient:
         if claims is not None and welcome.server_id is not None:
             claims.seen(self.where, welcome.server_id)
         #: Read marks by room, and those not sent yet.
-        self._read: dict[str, int] = {}
-        self._unsent_reads: set[str] = set()
-        self._read_timer: asyncio.TimerHandle | None = None
+        self._marks = ReadMarks(conn.write)
 
     @classmethod
     async def join(
@@ -129,16 +125,21 @@ class ChatClient:
         tls: TlsOptions | None = None,
         password: str | None = None,
         claims: ClaimBook | None = None,
+        history: int | None = None,
     ) -> ChatClient:
         """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
 
         With ``claims``, the name's secret for this server is presented, and a secret
-        the server gives (the name's first use there) is kept in it.
+        the server gives (the name's first use there) is kept in it. ``history``: ask
+        for up to that many past messages of each room (0..MAX_HISTORY; None asks for
+        none). They come after each room's ``room`` frame, as ``message`` frames with
+        ``history`` true, oldest first (a server keeping none sends none).
 
         Returns once the server has put us in every room; raises Unreachable,
         Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
         FingerprintChanged or WrongTransport.
         """
+        _check_history(history)
         try:
             check_name(name)  # say so before touching the network
             wanted = None if rooms is None else list(dict.fromkeys(check_room(r) for r in rooms))
@@ -149,7 +150,8 @@ class ChatClient:
             secret = claims.secret(server_id, name) if claims is not None else None
             conn = await Connection.open(host, port, timeout, tls)
             try:
-                conn.write(encode(Hello(PROTOCOL_VERSION, name, password, wanted, secret=secret)))
+                hello = Hello(PROTOCOL_VERSION, name, password, wanted, history, secret)
+                conn.write(encode(hello))
                 reply = await conn.read_reply(timeout)
                 if isinstance(reply, Welcome):
                     client = cls(conn, reply, ping_interval, ping_timeout, claims)
@@ -221,13 +223,17 @@ class ChatClient:
         await self._send(Msg(to, text, id, action))
         return id
 
-    async def join_room(self, room: str) -> str:
-        """Enter ``room`` and type into it from now on; the request's id."""
+    async def join_room(self, room: str, history: int | None = None) -> str:
+        """Enter ``room`` and type into it from now on; the request's id.
+
+        ``history``: up to that many of its past messages, as in ``join``.
+        """
         room = check_room(room)
+        _check_history(history)
         id = self.unconfirmed.new_id()
         self._switched[id] = self.rooms.current
         self.rooms.switch(room)
-        await self._send(Join(room, id))
+        await self._send(Join(room, id, history))
         return id
 
     async def part(self, room: str) -> str:
@@ -270,31 +276,16 @@ class ChatClient:
 
     def shown(self, room: str, seq: int) -> None:
         """The user has been shown ``room`` up to ``seq``: the server's read mark follows
-        (after ``READ_DELAY``, and when leaving), so "since you left" starts after it.
-
-        Only servers with claimed names keep read marks; others are not told.
-        """
-        if self.welcome.server_id is None or seq <= self._read.get(room, 0):
-            return
-        self._read[room] = seq
-        self._unsent_reads.add(room)
-        if self._read_timer is None:
-            loop = asyncio.get_running_loop()
-            self._read_timer = loop.call_later(READ_DELAY, self._send_reads)
-
-    def _send_reads(self) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
-        for room in self._unsent_reads:
-            self._conn.write(encode(Read(room, self._read[room])))
-        self._unsent_reads.clear()
+        (``client.marks``), so "since you left" starts after it. Only servers with
+        claimed names keep read marks; others are not told."""
+        if self.welcome.server_id is not None:
+            self._marks.shown(room, seq)
 
     async def leave(self) -> None:
         """Say goodbye; the receive loop then ends when the server closes."""
         if not self._leaving:
             self._leaving = True
-            self._send_reads()
+            self._marks.send()
             self._conn.write(encode(Bye()))
             with contextlib.suppress(ConnectionError):
                 await self._conn.writer.drain()
@@ -358,6 +349,8 @@ class ChatClient:
                         continue
                     case Pong():
                         continue
+                    case Message(history=True):
+                        pass  # replayed: an old message, never the echo of one just sent
                     case Message(name=name, id=id) | Private(name=name, id=id) if self.mine(name):
                         self.unconfirmed.echoed(id)
                     case Error(id=id):
@@ -410,3 +403,9 @@ class ChatClient:
         except TimeoutError:
             why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
             raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
+
+
+def _check_history(history: int | None) -> None:
+    """A count the protocol allows (a server refuses the whole frame otherwise)."""
+    if history is not None and not 0 <= history <= MAX_HISTORY:
+        raise ValueError(f"history must be 0..{MAX_HISTORY}, not {history}")

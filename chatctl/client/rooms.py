@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from chatctl.protocol import (
     Joined,
     Left,
+    Message,
     NickChanged,
     Parted,
     RoomState,
@@ -65,6 +66,8 @@ class Rooms:
                 self.rooms[room] = view
                 if self.current is None or self.current not in self.rooms:
                     self.current = room
+            case Message(room=room, seq=seq) if room in self.rooms:
+                self._seen(room, seq)  # a replayed one is older than the state: no change
             case Joined(room=room, name=name) if room in self.rooms:
                 self.rooms[room].members[name_key(name)] = name
                 self._seen(room, frame.seq)

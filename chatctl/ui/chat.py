@@ -4,9 +4,11 @@ Without a terminal on both stdin and stdout there is no prompt at all: each
 stdin line is a message to the current room (with ``--commands``, a line
 starting with ``/`` is a command, as at the prompt), the conversation goes to
 stdout as plain lines, and notes about the session go to stderr so a pipe
-carries only the conversation. A piped client does not reconnect: a lost
-connection ends it (exit 6, or 7 when the server announced its shutdown), after
-listing what was not relayed.
+carries only the conversation. It asks for no history unless ``--history N``
+says so (a bot is not to be flooded with the past, nor made to act on it again),
+and prints replayed messages with their date in the stamp. A piped client does
+not reconnect: a lost connection ends it (exit 6, or 7 when the server announced
+its shutdown), after listing what was not relayed.
 
 With a terminal, ``chatctl.ui.interactive`` runs the prompt instead.
 """
@@ -17,7 +19,8 @@ import asyncio
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from rich.console import Console
 from rich.text import Text
@@ -25,13 +28,14 @@ from rich.text import Text
 from chatctl import commands, eventloop
 from chatctl.client import ChatClient, ClaimBook, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import Left, Message, NickChanged, Private
+from chatctl.protocol import Left, Message, NickChanged, Private, RoomState, ServerFrame
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
 from chatctl.ui.output import Show
 from chatctl.ui.render import View, mentions, notice_line, render_frame, unsent_line, welcome_line
 from chatctl.ui.stdin import MAX_READ_AHEAD, start_stdin_reader
+from chatctl.wirelimits import INTERACTIVE_HISTORY
 
 #: At end of piped input, wait for the server as long as frames keep coming (it may
 #: pace a fast sender), but no longer than this many seconds without any.
@@ -49,6 +53,9 @@ class JoinOptions:
     commands: bool = False
     #: Ring the terminal bell on a mention or a private message.
     bell: bool = True
+    #: Past messages to ask for in each room entered (None: the mode's default,
+    #: INTERACTIVE_HISTORY at a terminal, none piped; ``run_join`` settles it).
+    history: int | None = None
 
 
 def run_join(host: str, port: int, name: str, options: JoinOptions | None = None) -> int:
@@ -59,9 +66,11 @@ def run_join(host: str, port: int, name: str, options: JoinOptions | None = None
     """
     base = options or JoinOptions()
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    if base.history is None:
+        base = replace(base, history=INTERACTIVE_HISTORY if interactive else 0)
 
     def attempt(tls: TlsOptions | None, password: str | None) -> int:
-        chosen = JoinOptions(base.rooms, tls, password, base.commands, base.bell)
+        chosen = replace(base, tls=tls, password=password)
         return eventloop.run(_join(host, port, name, interactive, chosen))
 
     return run_asking(attempt, base.tls, base.password, f"{host}:{port}")
@@ -77,6 +86,7 @@ async def _join(host: str, port: int, name: str, interactive: bool, options: Joi
             tls=options.tls,
             password=options.password,
             claims=ClaimBook.default(),
+            history=options.history or None,
         )
     except ClientError as exc:
         if worth_asking(exc, interactive, options.password):
@@ -99,20 +109,35 @@ def welcome(client: ChatClient, *, hint: bool = True, again: bool = False) -> Te
 
 
 async def receive(
-    client: ChatClient, show: Show, conversation: Conversation, bell: bool = False
+    client: ChatClient,
+    show: Show,
+    conversation: Conversation,
+    bell: bool = False,
+    seen: Mapping[str, int] | None = None,
 ) -> ClientError | None:
-    """Show frames until the connection ends; the error that ended it, if any."""
+    """Show frames until the connection ends; the error that ended it, if any.
+
+    ``seen``: by room, the last ``seq`` shown before a reconnection; the messages the
+    rejoin replays up to it are not shown again (until the room is entered anew).
+    Replayed messages never ring.
+    """
     last_shown: tuple[object, ...] = ()
+    skip = dict(seen or {})
     try:
         async for frame in client:
             multi = len(client.rooms) > 1
+            if isinstance(frame, RoomState):
+                skip.pop(frame.room, None)  # a later join: its replay is all news
+            elif _shown_before(frame, skip):
+                continue
             if isinstance(frame, NickChanged | Left):
                 # Someone in several of our rooms: one line, not one per room.
                 key = (type(frame), frame.name, frame.time)
                 if key == last_shown:
                     continue
                 last_shown, multi = key, False
-            line = render_frame(frame, View(client.name, multi_room=multi))
+            view = View(client.name, multi_room=multi, dated_history=not show.dates)
+            line = render_frame(frame, view)
             if line is not None:
                 show(line)
                 if isinstance(frame, Message) and frame.room is not None:
@@ -121,13 +146,20 @@ async def receive(
             if isinstance(frame, Private) and not client.mine(frame.name):
                 conversation.last_private = frame.name
                 ring = True
-            elif isinstance(frame, Message) and not client.mine(frame.name):
+            elif isinstance(frame, Message) and not frame.history and not client.mine(frame.name):
                 ring = mentions(frame.text, client.name)
             if ring and bell:
                 show.bell()
     except ClientError as exc:
         return exc
     return None
+
+
+def _shown_before(frame: ServerFrame, seen: Mapping[str, int]) -> bool:
+    """A replayed message that was shown before the reconnection (``seq`` up to ``seen``)."""
+    if not isinstance(frame, Message) or not frame.history or frame.room is None:
+        return False
+    return frame.seq <= seen.get(frame.room, 0)
 
 
 def notice_line_now(text: str, style: str) -> Text:
@@ -140,7 +172,7 @@ def notice_line_now(text: str, style: str) -> Text:
 async def _piped(client: ChatClient, options: JoinOptions) -> int:
     show, warn = Show(None, sys.stdout), Show(None, sys.stderr)
     Console(stderr=True, highlight=False, soft_wrap=True).print(welcome(client, hint=False))
-    conversation = Conversation()
+    conversation = Conversation(options.history or None)
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     room = threading.BoundedSemaphore(MAX_READ_AHEAD)
     start_stdin_reader(asyncio.get_running_loop(), lines, room)

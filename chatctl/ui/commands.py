@@ -16,10 +16,12 @@ from chatctl.ui.render import notice_line
 
 
 class Conversation:
-    """What a UI remembers around its client: the last private sender, for ``/reply``."""
+    """What a UI remembers around its client: the last private sender, for ``/reply``,
+    and how many past messages ``/join`` asks for (None: none)."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: int | None = None) -> None:
         self.last_private: str | None = None
+        self.history = history
 
 
 async def run(
@@ -68,7 +70,7 @@ async def _run(
                 rooms.switch(room)
                 _say(show, f"you are in {room} already; typing into it now", "green")
             else:
-                await client.join_room(room)
+                await client.join_room(room, conversation.history)
         case c.PartRoom(room=room):
             target = room or rooms.current
             if target is None or target not in rooms:

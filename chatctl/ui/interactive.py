@@ -15,7 +15,9 @@ When the connection is lost, or the server shuts down, the client keeps the
 prompt and rejoins under the same name and in the same rooms, waiting 1, 2, 4, 8,
 16, then 30 seconds between attempts (``client.backoff``). Nothing is silently
 lost: lines the lost connection never relayed are listed as not sent, and lines
-typed while offline are not queued but reported at once.
+typed while offline are not queued but reported at once. The rejoin asks for the
+same history as the first join, and shows of it only the messages after the last
+one seen in each room: what was missed meanwhile (up to that many), never one twice.
 """
 
 from __future__ import annotations
@@ -99,10 +101,12 @@ class _Link:
         self.options = options
         self.name = client.name
         self.show = show
-        self.conversation = Conversation()
+        self.conversation = Conversation(options.history or None)
         #: Where we were when the connection was lost: rejoined there.
         self._rooms: list[str] | None = options.rooms
         self._current: str | None = None
+        #: After a rejoin: by room, the last ``seq`` seen before the loss.
+        self._seen: dict[str, int] = {}
 
     def current(self) -> ChatClient | None:
         return self.client
@@ -112,13 +116,16 @@ class _Link:
         while True:
             client = self.client
             assert client is not None  # noqa: S101  narrows: keep() runs only while connected
-            error = await receive(client, self.show, self.conversation, self.options.bell)
+            error = await receive(
+                client, self.show, self.conversation, self.options.bell, self._seen
+            )
             if client.leaving:
                 return ExitCode.OK
             # Offline from here: report the loss before anything else can print.
             self.client = None
             self.name = client.name
             self._rooms, self._current = client.rooms.names(), client.rooms.current
+            lost = {room: view.seq for room, view in client.rooms.rooms.items()}
             session.app.invalidate()
             delays = backoff()
             delay = next(delays)
@@ -127,13 +134,19 @@ class _Link:
             for line in client.unconfirmed.take():
                 self.show(unsent_line(time.time(), line))
             await client.close()
-            code = await self._rejoin(delay, delays)
+            code = await self._rejoin(delay, delays, lost)
             if code is not None:
                 return code
             session.app.invalidate()
 
-    async def _rejoin(self, delay: float, delays: Iterator[float]) -> int | None:
-        """Try to join again until it works (None) or cannot work (the exit code)."""
+    async def _rejoin(
+        self, delay: float, delays: Iterator[float], lost: dict[str, int]
+    ) -> int | None:
+        """Try to join again until it works (None) or cannot work (the exit code).
+
+        ``lost``: the last ``seq`` seen in each room. A room whose ``seq`` is now lower
+        is not the one we saw (a server that lost its history): all of its replay is new.
+        """
         attempt = 0
         options = self.options
         while True:
@@ -148,6 +161,7 @@ class _Link:
                     tls=options.tls,
                     password=options.password,
                     claims=ClaimBook.default(),
+                    history=options.history or None,
                 )
             except ClientError as exc:
                 if not worth_retrying(exc):
@@ -168,6 +182,11 @@ class _Link:
             if self._current is not None and self._current in client.rooms:
                 client.rooms.switch(self._current)
             self.client = client
+            self._seen = {
+                state.room: lost[state.room]
+                for state in client.joined
+                if state.room in lost and state.seq >= lost[state.room]
+            }
             self.show(welcome(client, hint=False, again=True))
             return None
 

@@ -9,6 +9,12 @@ Layout: ``[HH:MM:SS] name: text`` for messages, ``[HH:MM:SS] * ...`` for notices
 with more than one room, the room comes after the stamp. Continuation lines of a
 multi-line message are indented past the name, so no line of a message can pass
 for another message or a notice (those start at column 0 with ``[``).
+
+A message replayed from the server's history is dim as a whole (the name keeps its
+colour); in a terminal a ``date_line`` goes before each line whose local date is
+not the previous line's (``chatctl.ui.output``). A pipe has no date lines: there a
+replayed message is stamped ``[YYYY-MM-DD HH:MM:SS]`` instead, so it carries its
+date and no script matching live lines takes it for a new one.
 """
 
 from __future__ import annotations
@@ -81,25 +87,46 @@ def clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
+def dated_clock(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def day_of(timestamp: float) -> tuple[int, int, int]:
+    """The local date of ``timestamp``: what a date line is about."""
+    local = time.localtime(timestamp)
+    return local.tm_year, local.tm_mon, local.tm_mday
+
+
+def date_line(timestamp: float) -> Text:
+    """``— Monday 30 November 2026 —``, plain dim: the lines after it are from that day."""
+    local = time.localtime(timestamp)
+    day = time.strftime("%A", local) + f" {local.tm_mday} " + time.strftime("%B %Y", local)
+    return Text(f"— {day} —", style="dim")
+
+
 class ChatLine(Text):
     """A line of the conversation that knows where its head ends (``indent``).
 
     The head is ``[HH:MM:SS] name: `` or ``[HH:MM:SS] * ``: continuation lines of a
     multi-line message start past it, and so do the rows of a long line that the
     interactive client wraps (``chatctl.ui.wrap``). Pipes print ``plain``, unwrapped.
+    ``when``: the time in its stamp, for the date lines between days.
     """
 
     indent: int = 0
+    when: float | None = None
 
 
-def _stamp(timestamp: float, room: str | None = None) -> ChatLine:
-    """A line that starts with its dim ``[HH:MM:SS]`` (and the room, with several).
+def _stamp(timestamp: float, room: str | None = None, *, dated: bool = False) -> ChatLine:
+    """A line that starts with its dim ``[HH:MM:SS]`` (and the room, with several);
+    ``dated``: ``[YYYY-MM-DD HH:MM:SS]``.
 
     The dim is a span on the stamp, not the Text's base style: a base style
     applies to everything appended after it, and dimmed whole messages.
     """
     line = ChatLine()
-    line.append(f"[{clock(timestamp)}] ", style="dim")
+    line.when = timestamp
+    line.append(f"[{dated_clock(timestamp) if dated else clock(timestamp)}] ", style="dim")
     if room is not None:
         line.append(f"{room} ", style="bold")
     return line
@@ -128,18 +155,27 @@ def message_line(
     room: str | None = None,
     action: bool = False,
     mention: bool = False,
+    history: bool = False,
+    dated: bool = False,
 ) -> ChatLine:
-    line = _stamp(timestamp, room)
-    style = f"bold {name_style(name)}" + (" reverse" if own else "")
+    """A message; ``history``: replayed, dim as a whole, its name in its colour but not
+    bold (bold and dim share one attribute in many terminals) and no mention highlight;
+    ``dated``: the stamp has the date too."""
+    line = _stamp(timestamp, room, dated=dated)
+    weight = "" if history else "bold "
+    style = weight + name_style(name) + (" reverse" if own else "")
     if action:
-        line.append("* ", style="bold")
+        line.append("* ", style=weight.strip())
         line.append(name, style=style)
         line.append(" ")
     else:
         line.append(name, style=style)
         line.append(": ")
-    body_style = MENTION_STYLE if mention else ("italic" if own else "")
-    return _body(line, text, body_style)
+    body_style = MENTION_STYLE if mention and not history else ("italic" if own else "")
+    _body(line, text, body_style)
+    if history:
+        line.stylize_before("dim")  # under every other span: all of it dim, colours kept
+    return line
 
 
 def private_line(
@@ -204,10 +240,14 @@ def welcome_line(
 
 @dataclass(frozen=True)
 class View:
-    """What rendering needs to know about us: our name, and whether to show rooms."""
+    """What rendering needs to know about us: our name, and whether to show rooms.
+
+    ``dated_history``: replayed messages carry their date in the stamp (pipes).
+    """
 
     me: str
     multi_room: bool = False
+    dated_history: bool = False
 
     def room(self, room: str | None) -> str | None:
         return room if self.multi_room else None
@@ -220,11 +260,19 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
     """The line for a frame, or None for frames a person need not see."""
     view = me if isinstance(me, View) else View(me)
     match frame:
-        case Message(time=ts, name=name, text=text, room=room, action=action):
+        case Message(time=ts, name=name, text=text, room=room, action=action, history=past):
             own = view.mine(name)
-            mention = not own and mentions(text, view.me)
+            mention = not own and not past and mentions(text, view.me)
             return message_line(
-                ts, name, text, own=own, room=view.room(room), action=action, mention=mention
+                ts,
+                name,
+                text,
+                own=own,
+                room=view.room(room),
+                action=action,
+                mention=mention,
+                history=past,
+                dated=past and view.dated_history,
             )
         case Private(time=ts, name=name, to=to, text=text, action=action, away=away):
             line = private_line(ts, name, to, text, own=view.mine(name), action=action)
