@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from chatctl.client import ChatClient
+from chatctl.client import ChatClient, ClaimBook
 from chatctl.protocol import MAX_HISTORY, Joined, Message, RoomState, ServerFrame, clean_frame
 from chatctl.ui.output import Show
 from chatctl.ui.render import View, date_line, message_line, render_frame
@@ -122,8 +122,11 @@ async def test_join_room_asks_for_that_rooms_history(server: RecordingServer) ->
         await bob.close()
 
 
-async def test_replayed_own_messages_confirm_nothing(server: RecordingServer) -> None:
-    first = await within(ChatClient.join(HOST, server.port, "alice"))
+async def test_replayed_own_messages_confirm_nothing(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    book = ClaimBook(tmp_path / "claims.json")  # alice's name is claimed on her first join
+    first = await within(ChatClient.join(HOST, server.port, "alice", claims=book))
     try:
         old = await say_all(first, ["said before"])
         prefix = first.unconfirmed.new_id().rsplit(".", 1)[0]
@@ -131,7 +134,7 @@ async def test_replayed_own_messages_confirm_nothing(server: RecordingServer) ->
         await first.leave()
         await within(first.wait_ended(5))
         await first.close()
-    again = await within(ChatClient.join(HOST, server.port, "alice", history=10))
+    again = await within(ChatClient.join(HOST, server.port, "alice", history=10, claims=book))
     try:
         # Ids are random per connection, so no replayed id could match a new one anyway;
         # this connection is made to reuse the old ones, so only the rule itself can hold.

@@ -20,6 +20,7 @@ import pytest
 
 from chatctl.protocol import Message
 from chatctl.server.history import History
+from chatctl.server.store import Store
 from tests.support import (
     STAMP,
     PipedClient,
@@ -71,15 +72,16 @@ def expected_date_line(timestamp: float) -> str:
 
 def write_history(path: Path, texts: list[str], when: float, name: str = "carol") -> None:
     """Add ``texts`` to ``#lobby`` in the history file, as a server would have kept them."""
-    history = History.open(path)
+    store = Store.open(path)
     try:
+        history = History(store)
         seq = history.room_seq("#lobby")
         for offset, text in enumerate(texts, start=1):
             history.add(Message(seq + offset, when + offset, name, text, "#lobby"))
         history.mark("#lobby", seq + len(texts))
         history.commit()
     finally:
-        history.close()
+        store.close()
 
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")

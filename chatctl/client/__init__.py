@@ -2,8 +2,8 @@
 
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
 pinning, reading frames), ``claims`` (the secrets of claimed names), ``marks`` (read
-marks), ``unconfirmed``
-(what has not come back), ``rooms`` (the rooms we are in), ``core`` (``ChatClient``),
+marks), ``unconfirmed`` (what has not come back), ``rooms`` (the rooms we are in),
+``core`` (``ChatClient``),
 ``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.
 """
 

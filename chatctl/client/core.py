@@ -184,7 +184,7 @@ class ChatClient:
             self.rooms.apply(frame, self.name)
             if isinstance(frame, Claim):
                 self._keep(frame)
-            if isinstance(frame, RoomState):
+            elif isinstance(frame, RoomState):
                 self.joined.append(frame)
             else:
                 self._backlog.append(frame)
@@ -361,8 +361,9 @@ class ChatClient:
                         self._switched.clear()
                     case NickChanged(name=old, new=new) if self.mine(old):
                         self.name = new
-                    case Claim():
+                    case Claim():  # the core's own business, like a ping
                         self._keep(frame)
+                        continue
                     case Shutdown():
                         self.shutdown = frame
                 yield frame
