@@ -33,7 +33,15 @@ from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
 from chatctl.ui.output import Show
-from chatctl.ui.render import View, mentions, notice_line, render_frame, unsent_line, welcome_line
+from chatctl.ui.render import (
+    View,
+    divider_line,
+    mentions,
+    notice_line,
+    render_frame,
+    unsent_line,
+    welcome_line,
+)
 from chatctl.ui.stdin import MAX_READ_AHEAD, start_stdin_reader
 from chatctl.wirelimits import INTERACTIVE_HISTORY
 
@@ -123,13 +131,20 @@ async def receive(
     """
     last_shown: tuple[object, ...] = ()
     skip = dict(seen or {})
+    # After a reconnection only what was missed is shown: no divider there.
+    news = Dividers([] if seen else client.joined)
     try:
         async for frame in client:
             multi = len(client.rooms) > 1
             if isinstance(frame, RoomState):
                 skip.pop(frame.room, None)  # a later join: its replay is all news
+                news.expect(frame)
             elif _shown_before(frame, skip):
                 continue
+            if isinstance(frame, Message) and frame.history:
+                divider = news.before(frame)
+                if divider is not None:
+                    show(divider)
             if isinstance(frame, NickChanged | Left):
                 # Someone in several of our rooms: one line, not one per room.
                 key = (type(frame), frame.name, frame.time)
@@ -153,6 +168,37 @@ async def receive(
     except ClientError as exc:
         return exc
     return None
+
+
+class Dividers:
+    """Where "— N new since you left —" goes in each room's replay: before its first
+    unread message (the ``room`` frame says how many of the replayed ones are)."""
+
+    def __init__(self, states: list[RoomState]) -> None:
+        self._read: dict[str, int] = {}
+        self._state: dict[str, RoomState] = {}
+        for state in states:
+            self.expect(state)
+
+    def expect(self, state: RoomState) -> None:
+        if state.unread:
+            self._read[state.room] = state.history - state.unread
+            self._state[state.room] = state
+        else:
+            self._read.pop(state.room, None)
+
+    def before(self, message: Message) -> Text | None:
+        """The divider to show before ``message``, if it is the first new one."""
+        room = message.room or ""
+        left = self._read.get(room)
+        if left is None:
+            return None
+        if left > 0:
+            self._read[room] = left - 1
+            return None
+        del self._read[room]
+        state = self._state.pop(room)
+        return divider_line(state.unread + state.more, state.more, room)
 
 
 def _shown_before(frame: ServerFrame, seen: Mapping[str, int]) -> bool:

@@ -199,6 +199,18 @@ def notice_line(
     return line
 
 
+def divider_line(new: int, more: int, room: str | None = None) -> ChatLine:
+    """``— 3 new since you left —`` above the first unread message of a replay."""
+    text = f"— {new} new since you left"
+    if more:
+        text += f" ({more} older ones: /history)"
+    line = ChatLine()
+    line.append(text + " —", style="bold")
+    if room is not None:
+        line.append(f" {room}", style="dim")
+    return line
+
+
 def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> ChatLine:
     """``* not sent: <text>``: a line of ours the server never relayed.
 
