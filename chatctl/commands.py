@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatctl.protocol import ProtocolError, check_name, check_room
+from chatctl.wirelimits import MAX_HISTORY
 
 #: Words that leave, as the line itself (the classroom origin's ``exit``, and ``/quit``).
 QUIT_WORDS = frozenset({"exit", "/quit"})
@@ -84,6 +85,18 @@ class SwitchRoom:
 
 
 @dataclass(frozen=True)
+class ShowHistory:
+    """Older messages of the room you type into, before the oldest one shown."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class ShowUnread:
+    pass
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
@@ -112,6 +125,8 @@ Command = (
     | ChangeNick
     | SetAway
     | SwitchRoom
+    | ShowHistory
+    | ShowUnread
     | Help
     | Quit
     | Mistake
@@ -138,6 +153,8 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("me", "/me ACTION", "an action, shown as '* NAME ACTION'"),
     Spec("nick", "/nick NEW", "change your name"),
     Spec("away", "/away [TEXT]", "mark yourself away; without TEXT: back"),
+    Spec("history", "/history [N]", "N older messages of this room (default 20)"),
+    Spec("unread", "/unread", "rooms with messages new since you read them"),
     Spec("help", "/help", "this list"),
     Spec("quit", "/quit", "leave (also exit, Ctrl-D, Ctrl-C on an empty line)"),
 )
@@ -192,11 +209,24 @@ def _command(word: str, rest: str) -> Command:
             return ChangeNick(check_name(rest)) if rest else Mistake("usage: /nick NEW")
         case "away":
             return SetAway(rest or None)
+        case "history":
+            return ShowHistory(_count(rest))
+        case "unread":
+            return ShowUnread()
         case "help" | "h" | "?":
             return Help()
         case "quit" | "exit" | "q":
             return Quit()
     return Mistake(f"unknown command /{word} (/help lists them; // sends a line starting /)")
+
+
+def _count(text: str) -> int:
+    """``/history``'s N: 1 to MAX_HISTORY, default 20."""
+    if not text:
+        return 20
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
+        raise _Usage(f"/history [N], N from 1 to {MAX_HISTORY}")
+    return int(text)
 
 
 def _room(text: str, usage: str) -> str:

@@ -99,7 +99,16 @@ def test_every_command_in_the_table_parses_and_help_lists_it() -> None:
         assert spec.usage in help_text
         assert not isinstance(c.parse(f"/{spec.name} x y"), c.Mistake) or spec.name in {
             "nick",  # "x y" is not a name
+            "history",  # nor a count
         }
+
+
+def test_history_takes_a_count_or_none() -> None:
+    assert c.parse("/history") == c.ShowHistory(20)
+    assert c.parse("/history 120") == c.ShowHistory(120)
+    for wrong in ("/history 0", "/history 501", "/history many"):
+        assert isinstance(c.parse(wrong), c.Mistake), wrong
+    assert c.parse("/unread") == c.ShowUnread()
 
 
 # --------------------------------------------------------------------------- which frame when

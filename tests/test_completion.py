@@ -158,12 +158,12 @@ def test_the_table_is_what_the_app_makes() -> None:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_completing_s_offers_serve_and_status(shell: str, home: dict[str, str]) -> None:
-    assert complete(shell, "chatctl s", home) == ["serve", "status"]
+def test_completing_s_offers_serve_send_and_status(shell: str, home: dict[str, str]) -> None:
+    assert complete(shell, "chatctl s", home) == ["serve", "send", "status"]
 
 
 def test_bash_completion_lists_exactly_the_matching_commands(home: dict[str, str]) -> None:
-    assert complete("bash", "chatctl s", home) == ["serve", "status"]
+    assert complete("bash", "chatctl s", home) == ["serve", "send", "status"]
     assert complete("bash", "chatctl j", home) == ["join"]
 
 
@@ -198,7 +198,7 @@ def test_shipped_bash_script_completes_in_bash(home: dict[str, str]) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["serve", "status"]
+    assert result.stdout.split() == ["serve", "send", "status"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
@@ -213,7 +213,8 @@ def test_shipped_fish_script_completes_in_fish(home: dict[str, str]) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["serve", "status"]
+    offered = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    assert sorted(offered) == ["send", "serve", "status"]  # fish sorts them its own way
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")

@@ -220,8 +220,8 @@ def test_fish_asks_whether_to_offer_files(action: str, line: str) -> None:
         ("fish", "chatctl join --", {"COLUMNS": "60"}, False),
         ("zsh", "chatctl join --", {"TERMINAL_WIDTH": "120", "COLUMNS": "40"}, True),
         ("zsh", "chatctl join --", {"TERMINAL_WIDTH": "40", "COLUMNS": "250"}, False),
-        ("zsh", "chatctl ", {"COLUMNS": "46"}, False),  # bench's help needs 47
-        ("zsh", "chatctl ", {"COLUMNS": "47"}, True),
+        ("zsh", "chatctl ", {"COLUMNS": "47"}, False),  # tail's help needs 48
+        ("zsh", "chatctl ", {"COLUMNS": "48"}, True),
         ("zsh", "chatctl ", {"COLUMNS": "250", "TERM": "dumb"}, False),
         ("bash", "chatctl join --", {"COLUMNS": "10"}, True),  # bash shows no help
     ],

@@ -39,9 +39,9 @@ ROOT: Node = {
         ),
         (
             "tail",
-            '"tail":"Print a room\'\'s last messages (--since\\\\: all..."',
+            '"tail":"Print a room\'\'s last messages (--since AGE\\\\:..."',
             48,
-            "tail\tPrint a room's last messages (--since: all...",
+            "tail\tPrint a room's last messages (--since AGE:...",
             45,
         ),
         (
@@ -53,9 +53,9 @@ ROOT: Node = {
         ),
         (
             "forget",
-            '"forget":"Give up a name this machine claimed on a..."',
-            43,
-            "forget\tGive up a name this machine claimed on a...",
+            '"forget":"Give up a name claimed from here\\\\: anyone..."',
+            45,
+            "forget\tGive up a name claimed from here: anyone...",
             43,
         ),
         (

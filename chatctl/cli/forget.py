@@ -27,7 +27,7 @@ def forget(
     fingerprint: Fingerprint = None,
     password_file: PasswordFile = None,
 ) -> None:
-    """Give up a name this machine claimed on a server: anyone may use it after."""
+    """Give up a name claimed from here: anyone may use it after."""
     from chatctl.ui.forget import run_forget
 
     options = tls_options(tls, tls_ca, fingerprint)

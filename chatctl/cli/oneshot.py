@@ -56,7 +56,7 @@ def send(
     fingerprint: Fingerprint = None,
     password_file: PasswordFile = None,
 ) -> None:
-    """Send one message; exit 0 once the server has relayed it (14 if it refused it)."""
+    """Send one message; exit 0 once the server relayed it, 14 if it refused it."""
     from chatctl.ui.oneshot import default_name, run_send
 
     if room is not None and to is not None:
@@ -94,7 +94,7 @@ def tail(
     fingerprint: Fingerprint = None,
     password_file: PasswordFile = None,
 ) -> None:
-    """Print a room's last messages (--since: all of a period), then follow it (-f)."""
+    """Print a room's last messages (--since AGE: all of them), then follow (-f)."""
     from chatctl.durations import parse_duration
     from chatctl.ui.oneshot import default_name, run_tail, since_time
 

@@ -14,7 +14,6 @@ from chatctl.client.core import (
     DEFAULT_PING_TIMEOUT,
     DEFAULT_TIMEOUT,
     ChatClient,
-    backoff,
 )
 from chatctl.client.errors import (
     ClientError,
@@ -25,6 +24,7 @@ from chatctl.client.errors import (
     Unreachable,
     Untrusted,
     WrongTransport,
+    backoff,
     worth_retrying,
 )
 from chatctl.client.oneshot import fetch_status, forget_claim

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
@@ -24,6 +24,7 @@ from chatctl.protocol import (
     Away,
     Bye,
     Claim,
+    ClientFrame,
     Error,
     ErrorCode,
     Hello,
@@ -43,6 +44,7 @@ from chatctl.protocol import (
     Say,
     ServerFrame,
     Shutdown,
+    UnreadRequest,
     Welcome,
     WhoRequest,
     check_name,
@@ -58,17 +60,6 @@ DEFAULT_TIMEOUT = 10.0
 #: for anything at all before it gives the connection up (the server's own rule for clients).
 DEFAULT_PING_INTERVAL = 60.0
 DEFAULT_PING_TIMEOUT = 30.0
-
-
-Request = Say | Msg | Join | Part | Nick | Away | RoomsRequest | WhoRequest | HistoryRequest
-
-
-def backoff(first: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: 1, 2, 4, 8, 16, 30, 30, ..."""
-    delay = first
-    while True:
-        yield min(delay, cap)
-        delay = min(delay * factor, cap)
 
 
 class ChatClient:
@@ -263,13 +254,17 @@ class ChatClient:
         room = check_room(room)
         return await self._request(lambda id: HistoryRequest(room, limit, before, since, id))
 
-    async def _request(self, make: Callable[[str], Request]) -> str:
+    async def unread(self) -> str:
+        """Ask how many messages are new in each room since our read marks."""
+        return await self._request(UnreadRequest)
+
+    async def _request(self, make: Callable[[str], ClientFrame]) -> str:
         """Send the frame ``make`` builds around a new id; the id (errors about it carry it)."""
         id = self.unconfirmed.new_id()
         await self._send(make(id))
         return id
 
-    async def _send(self, frame: Request) -> None:
+    async def _send(self, frame: ClientFrame) -> None:
         self._conn.write(encode(frame))
         with contextlib.suppress(ConnectionError):  # the receive loop reports it
             await self._conn.writer.drain()

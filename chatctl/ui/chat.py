@@ -28,7 +28,15 @@ from rich.text import Text
 from chatctl import commands, eventloop
 from chatctl.client import ChatClient, ClaimBook, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import Left, Message, NickChanged, Private, RoomState, ServerFrame
+from chatctl.protocol import (
+    HistoryReply,
+    Left,
+    Message,
+    NickChanged,
+    Private,
+    RoomState,
+    ServerFrame,
+)
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
@@ -145,6 +153,9 @@ async def receive(
                 divider = news.before(frame)
                 if divider is not None:
                     show(divider)
+            if isinstance(frame, HistoryReply):
+                _show_page(frame, show, conversation, View(client.name, multi_room=multi))
+                continue
             if isinstance(frame, NickChanged | Left):
                 # Someone in several of our rooms: one line, not one per room.
                 key = (type(frame), frame.name, frame.time)
@@ -157,6 +168,7 @@ async def receive(
                 show(line)
                 if isinstance(frame, Message) and frame.room is not None:
                     client.shown(frame.room, frame.seq)
+                    conversation.shown(frame.room, frame.seq)
             ring = False
             if isinstance(frame, Private) and not client.mine(frame.name):
                 conversation.last_private = frame.name
@@ -168,6 +180,20 @@ async def receive(
     except ClientError as exc:
         return exc
     return None
+
+
+def _show_page(page: HistoryReply, show: Show, conversation: Conversation, view: View) -> None:
+    """``/history``'s answer: a heading, then the older messages, dimmed."""
+    if not page.messages:
+        show(notice_line_now(f"nothing older in {page.room}", "dim"))
+        return
+    more = " (/history again for older ones)" if page.more else ""
+    show(notice_line_now(f"{len(page.messages)} older messages of {page.room}{more}:", "dim"))
+    for message in page.messages:
+        line = render_frame(message, view)
+        if line is not None:
+            show(line)
+        conversation.shown(page.room, message.seq)
 
 
 class Dividers:

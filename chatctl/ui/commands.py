@@ -22,6 +22,12 @@ class Conversation:
     def __init__(self, history: int | None = None) -> None:
         self.last_private: str | None = None
         self.history = history
+        #: By room, the oldest ``seq`` shown: ``/history`` pages back from it.
+        self.oldest: dict[str, int] = {}
+
+    def shown(self, room: str, seq: int) -> None:
+        if seq < self.oldest.get(room, seq + 1):
+            self.oldest[room] = seq
 
 
 async def run(
@@ -95,6 +101,13 @@ async def _run(
             await client.nick(name)
         case c.SetAway(text=text):
             await client.away(text)
+        case c.ShowHistory(count=count):
+            if rooms.current is None:
+                _say(show, "you are in no room: /join ROOM")
+            else:
+                await client.history(rooms.current, count, conversation.oldest.get(rooms.current))
+        case c.ShowUnread():
+            await client.unread()
     return False
 
 

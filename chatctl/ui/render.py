@@ -40,6 +40,7 @@ from chatctl.protocol import (
     RoomState,
     ServerFrame,
     Shutdown,
+    UnreadReply,
     WhoReply,
     clean_text,
     name_key,
@@ -320,6 +321,9 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
         case WhoReply(room=room, users=users):
             names = [u.name + (f" (away: {u.away})" if u.away else "") for u in users]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
+        case UnreadReply(rooms=counts):
+            listed = ", ".join(f"{room} {n}" for room, n in counts.items())
+            return notice_line(time.time(), f"unread: {listed}" if listed else "nothing unread")
         case Claim():
             return None  # the name just keeps working; README: "Names that stay yours"
         case Shutdown():
