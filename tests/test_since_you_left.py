@@ -72,3 +72,33 @@ def test_carol_comes_back_to_what_she_missed_under_the_divider(
             assert carol.screen().count("new since you left") == 1, carol.show()
     finally:
         server.stop()
+
+
+def test_slash_history_pages_back_and_unread_lists_rooms(
+    terminal: Terminal, clients: list[PipedClient], tmp_path: Path
+) -> None:
+    server = ServeProcess("--history", str(tmp_path / "h.sqlite3"))
+    try:
+        bob = PipedClient("bob", server.port)
+        clients.append(bob)
+        bob.joined()
+        for i in range(5):
+            bob.send(f"m{i}")
+            bob.out.wait_for(rf"^{STAMP} bob: m{i}$")
+        alice = join_in(terminal, server.port, "alice", "--history", "2")
+        alice.wait_screen(rf"^{STAMP} bob: m3\n{STAMP} bob: m4$")
+        alice.wait_last(prompt("alice"))
+        alice.type("/history")
+        alice.keys("Enter")
+        alice.wait_screen(
+            rf"^{STAMP} \* 3 older messages of #lobby:\n"
+            rf"{STAMP} bob: m0\n{STAMP} bob: m1\n{STAMP} bob: m2$"
+        )
+        alice.type("/history")
+        alice.keys("Enter")
+        alice.wait_screen(rf"^{STAMP} \* nothing older in #lobby$")
+        alice.type("/unread")
+        alice.keys("Enter")
+        alice.wait_screen(rf"^{STAMP} \* nothing unread$")
+    finally:
+        server.stop()
