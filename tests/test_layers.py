@@ -23,7 +23,7 @@ def _modules_after_import(module: str) -> set[str]:
     return set(out.split())
 
 
-def _modules_loaded_by(*args: str, **env_extra: str) -> set[str]:
+def _modules_loaded_by(*args: str, exit_code: int = 0, **env_extra: str) -> set[str]:
     """Every module a real ``chatctl`` process imports, read from ``-X importtime``."""
     result = subprocess.run(
         [*chatctl_command(), *args],
@@ -34,7 +34,7 @@ def _modules_loaded_by(*args: str, **env_extra: str) -> set[str]:
         timeout=30 * FACTOR,
         check=False,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == exit_code, result.stderr[-2000:]
     modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", result.stderr, re.M))
     assert "chatctl.cli" in modules, result.stderr[-2000:]  # the listing is what we think
     return modules
@@ -78,6 +78,9 @@ def test_exit_codes_load_without_the_client() -> None:
 
 
 COMPLETE_S = {"_CHATCTL_COMPLETE": "complete_bash", "COMP_WORDS": "chatctl s", "COMP_CWORD": "1"}
+#: Help and usage errors are Click's plain text: Typer's Rich help module alone imports
+#: rich.markdown, markdown_it and pygments, more than the rest of `--help` put together.
+RICH = {"rich", "typer.rich_utils", "markdown_it", "pygments"}
 
 
 @pytest.mark.parametrize(
@@ -85,11 +88,25 @@ COMPLETE_S = {"_CHATCTL_COMPLETE": "complete_bash", "COMP_WORDS": "chatctl s", "
     [
         ([], COMPLETE_S, {"typer", "rich", "chatctl.cli.app"}),
         (["--version"], {}, {"rich"}),
-        (["--help"], {}, set()),
-        (["serve", "--help"], {}, set()),
-        (["bench", "--help"], {}, {"chatctl.bench"}),
+        (["--help"], {}, RICH),
+        (["-h"], {}, RICH),
+        (["serve", "--help"], {}, RICH),
+        (["join", "--help"], {}, RICH),
+        (["status", "--help"], {}, RICH),
+        (["forget", "--help"], {}, RICH),
+        (["bench", "--help"], {}, {"chatctl.bench"} | RICH),
     ],
-    ids=["completion", "version", "help", "serve-help", "bench-help"],
+    ids=[
+        "completion",
+        "version",
+        "help",
+        "h",
+        "serve-help",
+        "join-help",
+        "status-help",
+        "forget-help",
+        "bench-help",
+    ],
 )
 def test_light_commands_stay_light(
     args: list[str], extra_env: dict[str, str], also_not: set[str]
@@ -98,3 +115,15 @@ def test_light_commands_stay_light(
     loaded = _modules_loaded_by(*args, **extra_env)
     assert not loaded & heavy
     assert not _top_level(loaded) & {m for m in heavy if "." not in m}  # nor their submodules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--no-such-option"], ["no-such-command"], ["serve", "--no-such-option"], ["join"]],
+    ids=["bare", "root-option", "command", "serve-option", "join-missing-name"],
+)
+def test_bare_chatctl_and_usage_errors_stay_light(args: list[str]) -> None:
+    loaded = _modules_loaded_by(*args, exit_code=2)
+    heavy = HEAVY | RICH
+    assert not loaded & heavy
+    assert not _top_level(loaded) & {m for m in heavy if "." not in m}

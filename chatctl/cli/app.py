@@ -24,8 +24,11 @@ app = typer.Typer(
     cls=Group,
     help="Terminal group chat: start a server, join it, see who is there.",
     no_args_is_help=True,
+    # Click's plain help and errors: Typer's Rich ones import rich.markdown and pygments,
+    # more than half of what `--help` took (docs/design.md, start-up).
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 for command in (serve, join, send, tail, status, forget, bench):
     app.command(cls=Command)(command)
