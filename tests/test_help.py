@@ -17,7 +17,7 @@ from chatctl.server.config import LIMITS, ServerConfig
 from tests.support import run_chatctl, serve_process
 
 WIDE = "250"
-COMMANDS = [[], ["serve"], ["join"], ["status"], ["forget"], ["bench"]]
+COMMANDS = [[], ["serve"], ["join"], ["send"], ["tail"], ["status"], ["forget"], ["bench"]]
 
 
 def help_of(*command: str, columns: str = WIDE) -> str:
@@ -114,8 +114,10 @@ def test_root_lists_each_command_with_its_whole_summary() -> None:
             "Join the chat as NAME. Piped stdin: each line is a message "
             "(--commands: or a command).",
         ),
+        ("send", "Send one message; exit 0 once the server relayed it, 14 if it refused it."),
+        ("tail", "Print a room's last messages (--since AGE: all of them), then follow (-f)."),
         ("status", "Show who is connected and the server's counters, without joining."),
-        ("forget", "Give up a name this machine claimed on a server: anyone may use it after."),
+        ("forget", "Give up a name claimed from here: anyone may use it after."),
         ("bench", "Measure a server under load: deliveries/s, latency, loss, CPU and memory."),
     ]
 
