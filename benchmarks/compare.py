@@ -1,11 +1,15 @@
 """chatctl beside ``ncat --chat``, a minimal asyncio line relay and, with ``--baseline REF``,
-an older chatctl built from a git commit, on the same scenarios, in turns.
+an older chatctl built from a git commit, and with ``--history`` chatctl keeping history,
+on the same scenarios, in turns.
 
     .venv/bin/python benchmarks/compare.py --baseline 55c7117   # 3 rounds, ~25 minutes
     .venv/bin/python benchmarks/compare.py --repeat 1 --seconds 2 --idle-clients 3000  # a look
+    .venv/bin/python benchmarks/compare.py --scenarios fanout-100,rate --history  # its cost
 
 Every figure comes from ``chatctl bench --json`` of this tree: chatctl runs in a server
-that bench starts (pacing off, limits raised); ncat, the relay and the baseline in servers
+that bench starts (pacing off, limits raised, ``--no-history``); the server ``history``
+("chatctl+history" in the tables) is the same with ``bench --history``, a history file in
+a temporary folder removed after each run. ncat, the relay and the baseline in servers
 started here afresh for each run (``bench --port P --server-pid PID``; ``--raw`` for the
 line relays; the baseline is started as bench starts chatctl, and spoken to in version 1
 if that is all it knows). Rounds go scenario by scenario and server by server, so slow
@@ -15,7 +19,9 @@ most) until other programs use less than a quarter of a CPU, and each row report
 the others used during the run anyway. The rooms scenarios run on chatctl alone: a line
 relay has no rooms, and a version-1 server one room.
 
-Output: Markdown tables on stdout (machine, results, ratios, targets of issues 5 and 9),
+Output: Markdown tables on stdout (machine, results, ratios, targets of issues 5 and 9,
+and what history may cost: ``rate`` p99 ≤ 1.2x and fan-out N=100 deliveries per server
+CPU-s ≥ 0.8x chatctl's without it, in the same run),
 progress on stderr, every run's JSON with ``--save FILE``.
 """
 
@@ -35,7 +41,10 @@ from typing import Any
 from compare_report import IDLE, report, summarise
 from compare_servers import Baseline, started
 
-SERVERS = ("chatctl", "baseline", "ncat", "relay")
+#: In each round's order: chatctl keeping history runs right after chatctl without.
+SERVERS = ("chatctl", "history", "baseline", "ncat", "relay")
+#: The servers that ``chatctl bench`` starts itself (``history``: with ``bench --history``).
+SPAWNED = {"chatctl": [], "history": ["--history"]}
 ROOMS = ["rooms", "--rooms", "50", "--members", "10"]
 #: scenario name -> chatctl bench arguments (--seconds is added from the command line)
 SCENARIOS: dict[str, list[str]] = {
@@ -103,7 +112,8 @@ def run_one(
         bench += ["--seconds", str(args.seconds)]
         clients = CLIENTS.get(scenario, 500)
     timeout = 180 + clients / 100
-    if server == "chatctl":
+    if server in SPAWNED:
+        bench += SPAWNED[server]
         out = subprocess.run(bench, capture_output=True, text=True, timeout=timeout, check=False)
     else:
         with started(server, clients, baseline) as running:
@@ -124,17 +134,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--idle-clients", type=int, default=15000)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--servers", help=f"of {','.join(SERVERS)} [all; baseline with REF]")
+    parser.add_argument(
+        "--servers",
+        help=f"of {','.join(SERVERS)} [all; baseline with REF, history with --history]",
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--quiet-wait", type=float, default=60.0)
     parser.add_argument("--window", type=int, help="window of the flooding scenarios [bench's]")
     parser.add_argument(
         "--baseline", metavar="REF", help="a git commit of chatctl to build and run beside"
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="also chatctl keeping history (server `history`, rows chatctl+history)",
+    )
     parser.add_argument("--save", type=Path, help="write every run's JSON here")
     args = parser.parse_args()
-    default = [s for s in SERVERS if s != "baseline" or args.baseline]
+    optional = {"baseline": bool(args.baseline), "history": args.history}
+    default = [s for s in SERVERS if optional.get(s, True)]
     args.servers = [s for s in (args.servers or ",".join(default)).split(",") if s]
+    if args.history and "history" not in args.servers:  # --servers ... --history
+        after = args.servers.index("chatctl") + 1 if "chatctl" in args.servers else 0
+        args.servers.insert(after, "history")  # next to the chatctl it is compared with
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(SCENARIOS) or set(args.servers) - set(SERVERS)
     if unknown:

@@ -1,5 +1,6 @@
 """compare.py's Markdown: the machine, the medians of the rounds, the ratios of those
-medians, and the targets (issue 5's, and issue 9's for the baseline, ``rate`` and rooms).
+medians, and the targets (issue 5's, issue 9's for the baseline, ``rate`` and rooms, and
+what history may cost: chatctl+history against chatctl in the same run).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 IDLE = ("idle", "idle-join")
+#: How a server is named in the tables (compare.py's server ``history``: bench --history).
+LABELS = {"history": "chatctl+history"}
 
 
 def median(values: list[float | None]) -> float | None:
@@ -30,6 +34,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return {"failed": runs[0].get("failed", "no run")}
     idle = [r["idle"] for r in ok if r.get("idle")]
     stuck = [r["stuck"] for r in ok if r.get("stuck")]
+    kept = [_kept(r) for r in ok if r["server"].get("history")]
     return {
         "runs": len(ok),
         "dps": median([r["deliveries_per_second"] for r in ok]),
@@ -51,7 +56,16 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "status_ms": median([i["status_ms"] for i in idle]) if idle else None,
         "cut_off": f"{sum(s['cut_off'] for s in stuck)}/{len(stuck)}" if stuck else None,
         "failed_runs": len(runs) - len(ok),
+        #: history: runs whose file held every accepted message at the end, of how many
+        "kept": f"{sum(kept)}/{len(kept)}" if kept else None,
     }
+
+
+def _kept(run: dict[str, Any]) -> bool:
+    """Did the server's history hold every message it accepted, with no write failure?"""
+    info = (run["server"].get("status") or {}).get("history") or {}
+    accepted = run["messages_sent"] - run["messages_refused"]
+    return info.get("messages") == accepted and not info.get("error")
 
 
 def fmt(value: float | None, kind: str = "n") -> str:
@@ -75,7 +89,21 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def machine_facts(chatctl: list[str], baseline: str | None) -> list[str]:
+def _filesystem(path: str) -> str:
+    """The type of the file system ``path`` is on (the longest mount point above it)."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount = fields[1]
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, kind = mount, fields[2]
+    return kind
+
+
+def machine_facts(chatctl: list[str], baseline: str | None, history: bool = False) -> list[str]:
     from chatctl.eventloop import choose  # as installed; CHATCTL_LOOP reaches both too
 
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -98,6 +126,12 @@ def machine_facts(chatctl: list[str], baseline: str | None) -> list[str]:
     ]
     if baseline:
         lines.append(f"- baseline: {baseline}, built with its `speed` extra (uvloop)")
+    if history:
+        tmp = tempfile.gettempdir()
+        lines.append(
+            f"- chatctl+history: `bench --history`, its file in a new folder in {tmp} "
+            f"({_filesystem(tmp)}) each run; chatctl: `--no-history`"
+        )
     lines.append(f"- {time.strftime('%Y-%m-%d %H:%M %Z')}")
     return lines
 
@@ -108,7 +142,8 @@ def report(
     chatctl: list[str],
     skip: set[tuple[str, str]],
 ) -> str:
-    lines = ["### Machine", "", *machine_facts(chatctl, args.baseline_label), ""]
+    history = "history" in args.servers
+    lines = ["### Machine", "", *machine_facts(chatctl, args.baseline_label, history), ""]
     lines += [
         f"### Results: medians of {args.repeat} (sending {args.seconds:g} s, window "
         f"{args.window or 'default'}; idle {args.idle_clients} clients, {args.idle_seconds:g} s)",
@@ -125,11 +160,13 @@ def report(
             if s is None:
                 continue
             if "failed" in s:
-                lines.append(f"| {scenario} | {server} | failed: {s['failed'][:60]} |")
+                lines.append(
+                    f"| {scenario} | {LABELS.get(server, server)} | failed: {s['failed'][:60]} |"
+                )
                 continue
             extra = f" (cut off {s['cut_off']})" if s["cut_off"] else ""
             lost = f"{s['lost']}" + (f", {s['disconnected']} dropped" if s["disconnected"] else "")
-            label = server + (" (v1)" if s["protocol"] == 1 else "")
+            label = LABELS.get(server, server) + (" (v1)" if s["protocol"] == 1 else "")
             lines.append(
                 f"| {scenario}{extra} | {label} | {fmt(s['dps'])} | {fmt(s['dpcpu'])} "
                 f"| {fmt(s['p50'], 'ms')} | {fmt(s['p99'], 'ms')} | {fmt(s['max'], 'ms')} "
@@ -139,9 +176,10 @@ def report(
     lines += idle_table(results, args, skip)
     by = {
         server: {k[0]: v for k, v in results.items() if k[1] == server and "failed" not in v}
-        for server in ("chatctl", "baseline", "ncat", "relay")
+        for server in ("chatctl", "history", "baseline", "ncat", "relay")
     }
     c, b, n, r = by["chatctl"], by["baseline"], by["ncat"], by["relay"]
+    h = by["history"]
     lines += ["", "### Ratios (chatctl ÷ the other, from the medians)", ""]
     lines += [
         "| scenario | per CPU-s ÷ baseline | deliveries/s ÷ baseline | per CPU-s ÷ ncat "
@@ -163,10 +201,64 @@ def report(
             ratio(cs["p99"], rs.get("p99")),
         ]
         lines.append(f"| {scenario} | " + " | ".join(fmt(x, "x") for x in cells) + " |")
+    lines += history_ratios(c, h, args)
     lines += ["", "### Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for target, measured, met in targets(c, b, n, r, args):
+    for target, measured, met in [*targets(c, b, n, r, args), *history_targets(c, h)]:
         lines.append(f"| {target} | {measured} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def history_ratios(c: dict[str, Any], h: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """chatctl+history ÷ chatctl, scenario by scenario, from the medians."""
+    rows = [s for s in args.scenarios if s not in IDLE and s in c and s in h]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "### History's cost (chatctl+history ÷ chatctl, from the medians)",
+        "",
+        "| scenario | per CPU-s | deliveries/s | p50 | p99 | server CPU | every message kept |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for scenario in rows:
+        hs, cs = h[scenario], c[scenario]
+        cells = [ratio(hs[key], cs[key]) for key in ("dpcpu", "dps", "p50", "p99", "server_cpu")]
+        kept = f"{hs['kept']} runs" if hs["kept"] else "-"
+        lines.append(f"| {scenario} | " + " | ".join(fmt(x, "x") for x in cells) + f" | {kept} |")
+    return lines
+
+
+def history_targets(c: dict[str, Any], h: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """What keeping history may cost, against chatctl without it in the same run."""
+    row = _against(
+        "history: fan-out N=100 per server CPU-s ≥ 0.8x without history",
+        h, c, "dpcpu", "fanout-100", 0.8,
+    )  # fmt: skip
+    if row:
+        yield row
+    if "rate" in c and "rate" in h:
+        p99 = ratio(h["rate"]["p99"], c["rate"]["p99"])
+        yield (
+            "history: rate p99 ≤ 1.2x without history",
+            f"{fmt(h['rate']['p99'], 'ms')} ms vs {fmt(c['rate']['p99'], 'ms')} ms = "
+            f"{fmt(p99, 'x')}",
+            _verdict(p99 is not None and p99 <= 1.2),
+        )
+    flooded = {k: v for k, v in h.items() if k not in IDLE}
+    if flooded:
+        every = all(v["kept"] is not None and _all(v["kept"]) for v in flooded.values())
+        clean = all(v["lost"] == 0 and v["disconnected"] == 0 for v in flooded.values())
+        yield (
+            "history: every accepted message in the file, zero loss, no client cut off",
+            ", ".join(f"{k} {v['kept']}" for k, v in flooded.items()),
+            _verdict(every and clean),
+        )
+
+
+def _all(count: str) -> bool:
+    """``"3/3"`` -> True."""
+    done, total = count.split("/")
+    return done == total
 
 
 def idle_table(
@@ -184,14 +276,15 @@ def idle_table(
     ]
     for scenario, server in rows:
         s = results.get((scenario, server))
+        label = LABELS.get(server, server)
         if s is None or "failed" in s:
             if (scenario, server) in skip and scenario == "idle" and server == "ncat":
                 lines.append(f"| {scenario} | {server} | not run (see below) | | | | | |")
             elif s is not None:
-                lines.append(f"| {scenario} | {server} | failed: {s['failed'][:60]} |")
+                lines.append(f"| {scenario} | {label} | failed: {s['failed'][:60]} |")
             continue
         lines.append(
-            f"| {scenario} | {server} | {fmt(s['connected'])} of {args.idle_clients} "
+            f"| {scenario} | {label} | {fmt(s['connected'])} of {args.idle_clients} "
             f"| {fmt(s['connect_s'], 'ms')} | {fmt(s['confirmed'])} "
             f"| {fmt(s['rss_client'], 'kib')} | {fmt(s['status_ms'], 'ms')} "
             f"| {'yes' if s['alive'] else 'no'} |"

@@ -8,6 +8,7 @@ line relays; a baseline speaks the chatctl protocol, version 1 if that is all it
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -100,7 +101,8 @@ class Baseline:
         self.options = set(re.findall(r"--[a-z][a-z-]+", serve_help))
 
     def command(self, clients: int) -> list[str]:
-        """``serve`` as bench starts chatctl: pacing off, limits raised to fit."""
+        """``serve`` as bench starts chatctl: pacing off, limits raised to fit, no history
+        (``--no-history``, for a baseline that keeps it)."""
         room = clients + 64
         wanted = {
             "--rate": "0",
@@ -109,6 +111,8 @@ class Baseline:
             "--max-new-per-minute": str(max(100_000, room * 60)),
         }
         extra = [x for opt, value in wanted.items() if opt in self.options for x in (opt, value)]
+        if "--no-history" in self.options:
+            extra.append("--no-history")
         return [str(self.chatctl), "serve", "--host", "127.0.0.1", "--port", "0", *extra]
 
     def close(self) -> None:
@@ -118,7 +122,7 @@ class Baseline:
 @contextmanager
 def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Running]:
     """Start ncat --chat, the relay or the baseline on a free loopback port."""
-    log = None
+    folder = None
     if kind == "ncat":
         port = free_port()
         cmd = ["ncat", "--chat", "-l", "127.0.0.1", str(port), "--max-conns", str(clients + 64)]
@@ -139,8 +143,15 @@ def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Runn
         port = int(found.group(1))
     else:
         assert baseline is not None
-        # The server logs every join: into a file, which never fills up as a pipe would.
-        log = Path(tempfile.mkstemp(prefix="chatctl-baseline-", suffix=".log")[1])
+        # A folder of its own: the log (every join: a file never fills up as a pipe would)
+        # and the data folder, so that not even a baseline without --no-history writes
+        # into the user's. None of our CHATCTL_* settings but the event loop.
+        folder = Path(tempfile.mkdtemp(prefix="chatctl-baseline-run-"))
+        log = folder / "serve.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATCTL_")}
+        env["CHATCTL_DATA_DIR"] = str(folder / "data")
+        if "CHATCTL_LOOP" in os.environ:
+            env["CHATCTL_LOOP"] = os.environ["CHATCTL_LOOP"]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 baseline.command(clients),
@@ -148,13 +159,18 @@ def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Runn
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
 
         def port_in_log() -> int | None:
             found = re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
             return int(found.group(1)) if found else None
 
-        port = _wait(port_in_log, proc, "the baseline")
+        try:
+            port = _wait(port_in_log, proc, "the baseline")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     try:
         yield Running(port, proc.pid, raw=kind != "baseline")
     finally:
@@ -164,8 +180,8 @@ def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Runn
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log is not None:
-            log.unlink(missing_ok=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait(

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,42 @@ def test_fanout_runs_end_to_end_with_zero_loss() -> None:
     assert figures["server"]["cpu_seconds"] is not None
     assert figures["server"]["alive"] is True
     assert figures["server"]["event_loop"] == "asyncio"  # the loop asked for reaches the server
+
+
+def test_the_server_bench_starts_keeps_no_history(tmp_path: Path) -> None:
+    # bench's server never sees CHATCTL_DATA_DIR (no CHATCTL_* reaches it): without
+    # --no-history it would write into $XDG_DATA_HOME/chatctl
+    xdg = tmp_path / "xdg"
+    figures = _bench_json("fanout", "--clients", "3", "--seconds", "0.5", XDG_DATA_HOME=str(xdg))
+    _no_loss(figures)
+    assert "--no-history" in figures["server"]["command"]
+    assert figures["server"]["history"] is False
+    assert "history" not in figures["server"]["status"]  # the server says it keeps none
+    assert not xdg.exists()
+
+
+def test_history_keeps_every_message_in_a_temporary_file_removed_afterwards(
+    tmp_path: Path,
+) -> None:
+    xdg = tmp_path / "xdg"
+    figures = _bench_json(
+        "fanout", "--clients", "3", "--seconds", "0.5", "--history", XDG_DATA_HOME=str(xdg)
+    )
+    _no_loss(figures)
+    command = figures["server"]["command"]
+    assert "--no-history" not in command
+    path = Path(command[command.index("--history") + 1])
+    assert figures["server"]["history"] is True
+    # every message accepted was in the file by the time the drain ended
+    assert figures["server"]["status"]["history"]["messages"] == figures["messages_sent"]
+    assert not path.parent.exists()  # the file, its -wal, -shm and lock, and the log
+    assert not xdg.exists()
+
+
+def test_history_is_for_the_server_bench_starts() -> None:
+    result = run_chatctl("bench", "--history", "--port", "5000", COLUMNS="200")
+    assert result.returncode == 2
+    assert "--history is for the server bench starts" in result.stderr
 
 
 @pytest.fixture
@@ -97,8 +134,8 @@ def test_the_generator_core_has_no_terminal_code() -> None:
     assert not {m.split(".")[0] for m in loaded} & {"rich", "prompt_toolkit", "typer"}
 
 
-def _bench_json(*args: str) -> dict[str, Any]:
-    result = run_chatctl("bench", *args, "--json", CHATCTL_LOOP="asyncio")
+def _bench_json(*args: str, **env: str) -> dict[str, Any]:
+    result = run_chatctl("bench", *args, "--json", CHATCTL_LOOP="asyncio", **env)
     assert result.returncode == 0, result.stderr
     figures: dict[str, Any] = json.loads(result.stdout)
     return figures

@@ -2,7 +2,8 @@
 
 No terminal code here (``chatctl.ui.bench`` draws the table and the progress
 bar). The parent process only orchestrates: it starts ``chatctl serve`` on
-loopback (pacing off, limits raised to fit) or uses ``host``/``port``, starts
+loopback (pacing off, limits raised to fit, ``--no-history``, or with ``history`` a
+history file in a temporary folder removed afterwards) or uses ``host``/``port``, starts
 ``procs`` worker processes that each own a share of the clients, says go,
 waits for the run and the drain, and gathers the figures. Each worker runs one
 asyncio loop with a ``BufferedProtocol`` per client: no streams, no Rich, no

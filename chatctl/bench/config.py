@@ -50,6 +50,9 @@ class BenchConfig:
     server_pid: int | None = None
     #: idle: clients join the room (``hello``) instead of only connecting (``status``).
     join: bool = False
+    #: The server bench starts keeps history, on a temporary file removed afterwards
+    #: (without it the server gets ``--no-history``: bench never writes to the data folder).
+    history: bool = False
     #: Seconds without a new delivery after which the drain gives up.
     drain_timeout: float = 3.0
     #: Set by ``resolved``: the defaults are filled in (resolving again changes nothing).
@@ -134,6 +137,8 @@ class BenchConfig:
             raise BenchError("give both --host and --port for an existing server, or neither")
         if self.raw and self.port is None:
             raise BenchError("--raw needs --host and --port: bench only starts chatctl servers")
+        if self.history and self.port is not None:
+            raise BenchError("--history is for the server bench starts, not an existing one")
         if self.raw and self.join:
             raise BenchError("--join is for chatctl servers; raw line relays have no handshake")
 

@@ -31,6 +31,8 @@ class ServerFigures:
     peak_rss_bytes: int | None = None
     rss_bytes: int | None = None
     alive: bool | None = None
+    #: The server bench started kept history (``--history``, on a temporary file).
+    history: bool = False
     #: ``uvloop`` or ``asyncio``, as the server bench started logged it.
     event_loop: str | None = None
     #: The ``server`` object of a chatctl status reply at the end (None for raw servers).

@@ -84,7 +84,7 @@ def run_bench(cfg: BenchConfig, on_progress: ProgressCallback = _ignore) -> Benc
             run.stuck.close()
         if server is not None:
             server.stop()
-            server.remove_log()
+            server.cleanup()
 
 
 class _Run:
@@ -252,6 +252,7 @@ class _Run:
                 spawned=self.server is not None,
                 pid=self.pid,
                 command=self.server.command if self.server else [],
+                history=self.server is not None and self.server.history_path is not None,
                 cpu_seconds=server_cpu,
                 cpu_percent=None if server_cpu is None else 100 * server_cpu / wall,
                 peak_rss_bytes=peak,

@@ -5,9 +5,9 @@ never reads.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,7 +47,10 @@ def _child_env() -> dict[str, str]:
 
 
 class _SpawnedServer:
-    """``chatctl serve`` on a free loopback port, its log in a temporary file."""
+    """``chatctl serve`` on a free loopback port, in a temporary folder of its own: its log,
+    its data folder (``CHATCTL_DATA_DIR``) and, with ``cfg.history``, its history file.
+    Without ``cfg.history`` it keeps nothing (``--no-history``, if this serve knows it).
+    ``cleanup`` removes the folder."""
 
     def __init__(self, cfg: BenchConfig) -> None:
         assert cfg.clients is not None
@@ -60,19 +63,36 @@ class _SpawnedServer:
             "--max-new-per-minute": str(max(100_000, room * 60)),
         }
         extra = [x for option, value in wanted.items() if option in known for x in (option, value)]
+        self.dir = Path(tempfile.mkdtemp(prefix="chatctl-bench-"))
+        self.history_path: Path | None = None
+        if cfg.history:
+            if "--history" not in known:
+                self.cleanup()
+                raise BenchError("this chatctl serve keeps no history (no --history option)")
+            self.history_path = self.dir / "history.sqlite3"
+            extra += ["--history", str(self.history_path)]
+        elif "--no-history" in known:
+            extra.append("--no-history")
         self.command = ["chatctl", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
-        self.log_path = Path(tempfile.mkstemp(prefix="chatctl-bench-", suffix=".log")[1])
+        self.log_path = self.dir / "serve.log"
         raise_open_file_limit(room + 256)  # inherited by the server
+        # A data folder of its own even with --no-history: nothing of a run reaches the user's.
+        env = {**_child_env(), "CHATCTL_DATA_DIR": str(self.dir / "data")}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chatctl", *self.command[1:]],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_child_env(),
+                env=env,
                 start_new_session=True,  # Ctrl-C in the terminal reaches bench, which stops it
             )
-        self.port = self._wait_for_port()
+        try:
+            self.port = self._wait_for_port()
+        except BaseException:
+            self.stop()
+            self.cleanup()
+            raise
 
     def _wait_for_port(self) -> int:
         end = time.monotonic() + 20
@@ -113,9 +133,9 @@ class _SpawnedServer:
                 self.proc.kill()
                 self.proc.wait()
 
-    def remove_log(self) -> None:
-        with contextlib.suppress(OSError):
-            self.log_path.unlink()
+    def cleanup(self) -> None:
+        """Remove the folder: the log, the data folder, the history file and its companions."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _chatctl_status(host: str, port: int, timeout: float = 5.0) -> tuple[dict[str, Any], float]:

@@ -117,6 +117,14 @@ def bench(
     join_room: Annotated[
         bool, typer.Option("--join", help="idle: clients join the room instead of only connecting.")
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="The server bench starts keeps history, in a temporary file (removed "
+            "afterwards); without it, --no-history.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a server under load: deliveries/s, latency, loss, CPU and memory."""
@@ -141,5 +149,6 @@ def bench(
         raw=raw,
         server_pid=server_pid,
         join=join_room,
+        history=history,
     )
     raise typer.Exit(run_bench_command(config, as_json))

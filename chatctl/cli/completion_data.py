@@ -1960,6 +1960,24 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "history",
+                "opts": ["--history"],
+                "names": ["--history"],
+                "takes_value": False,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--history",
+                        '"--history":"The server bench starts keeps history, in a temporary file (removed afterwards); without it, --no-history."',
+                        106,
+                        "--history\tThe server bench starts keeps history, in a temporary file (removed afterwards); without it, --no-history.",
+                        106,
+                    ),
+                ],
+                "values": None,
+            },
+            {
                 "name": "as_json",
                 "opts": ["--json"],
                 "names": ["--json"],

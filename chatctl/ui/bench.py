@@ -73,7 +73,8 @@ def bench_report(r: BenchResult) -> Group:
     """The figures of one run: a heading, a two-column table, then the notes."""
     if r.server.spawned:
         loop = f", {r.server.event_loop}" if r.server.event_loop else ""
-        where = f"chatctl serve on {r.host}:{r.port}, started by bench (pacing off{loop})"
+        kept = "history on a temporary file" if r.server.history else "no history"
+        where = f"chatctl serve on {r.host}:{r.port}, started by bench (pacing off, {kept}{loop})"
     else:
         kind = "raw line server" if r.raw else "server"
         where = f"{kind} at {r.host}:{r.port}, not started by bench"
