@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/history.py --db big.sqlite3     # build it once, then reuse
 
 1. **The file.** ``--messages`` (1 000 000) messages in ``--rooms`` (20) rooms ``#room-01``
-   ..., written straight into a history file with sqlite3: ``History.open`` of
+   ..., written straight into a history file with sqlite3: ``Store.open`` of
    chatctl/server/history.py makes the file (schema, application id, WAL), then one
    transaction inserts the rows with the server's own INSERT, as the server would have
    kept them: each message in a random room taking that room's next ``seq``, times over the
@@ -114,7 +114,7 @@ def room_names(rooms: int) -> list[str]:
 def build(path: Path, messages: int, rooms: int, seed: int) -> float:
     """Write ``messages`` into a new history file at ``path``; seconds it took."""
     started = time.perf_counter()
-    History.open(path).close()  # schema, application id, user version, WAL
+    Store.open(path).close()  # schema, application id, user version, WAL
     rng = random.Random(seed)  # noqa: S311  made-up texts, not secrets
     conn = sqlite3.connect(path, isolation_level=None)
     try:
