@@ -63,7 +63,8 @@ import msgspec
 from chatctl import __version__
 from chatctl.eventloop import LOOP_ENV, choose
 from chatctl.protocol import Bye, Hello, Say, encode
-from chatctl.server.history import _INSERT, History  # the server's own schema and INSERT
+from chatctl.server.history import _INSERT  # the server's own schema and INSERT
+from chatctl.server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLAY = 50
