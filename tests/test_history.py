@@ -388,3 +388,25 @@ async def test_unread_counts_rooms_with_new_messages_since_the_mark(tmp_path: Pa
         assert claim["name"] == "carol"
         await carol.close()
         await alice.close()
+
+
+def test_the_log_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
+    """Commits never checkpoint (``wal_autocheckpoint=0``); the store's thread does, so the
+    rows reach the database file itself while the loop's connection only appends."""
+    from chatctl.protocol import Message
+    from tests.support import wait_until
+
+    path = tmp_path / "h.sqlite3"
+    store = Store.open(path)
+    try:
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        history = History(store)
+        history.room_seq("#lobby")
+        before = path.stat().st_size
+        for seq in range(1, 2001):
+            history.add(Message(seq, float(seq), "alice", "x" * 200, "#lobby"))
+            if seq % 100 == 0:
+                history.commit()
+        wait_until(lambda: path.stat().st_size > before + 200_000, 10, "a checkpoint")
+    finally:
+        store.close()
