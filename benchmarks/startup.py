@@ -82,7 +82,7 @@ def cases() -> list[Case]:
         Case("python -c 'import typer'", [sys.executable, "-c", "import typer"]),
         Case("chatctl --help", [*exe, "--help"], target_ms=200, expect="Usage: chatctl"),
         Case("chatctl serve --help", [*exe, "serve", "--help"], expect="--max-clients"),
-        Case("completion 'chatctl s'", exe, complete, target_ms=120, expect="serve\nstatus"),
+        Case("completion 'chatctl s'", exe, complete, target_ms=120, expect="serve\nsend\nstatus"),
         Case("completion zsh", exe, zsh, target_ms=120, expect='"serve":"Run a chat'),
         Case("completion fish", exe, fish, target_ms=120, expect="serve\tRun a chat"),
         Case("chatctl --version", [*exe, "--version"], expect="chatctl "),
