@@ -11,6 +11,7 @@ import io
 import re
 import time
 
+import msgspec
 import pytest
 from rich.console import Console
 from rich.style import Style
@@ -19,6 +20,7 @@ from rich.text import Text
 from chatctl.protocol import (
     AwayState,
     Error,
+    HistoryInfo,
     Joined,
     Left,
     MemberInfo,
@@ -630,3 +632,14 @@ def test_server_log_on_a_terminal_dims_only_the_time() -> None:
         f"{stamp}\x1b[32m+ bob joined from 127.0.0.1:4242\x1b[0m\n"
         f"{stamp}\x1b[2m- bob left (quit) from 127.0.0.1:4242\x1b[0m\n"
     )
+
+
+def test_status_table_says_what_history_the_server_keeps() -> None:
+    reply = status_reply("alice")
+    assert "history: none kept" in plain(rendered(status_table(reply)))
+    kept = msgspec.structs.replace(
+        reply.server, history=HistoryInfo(1204, 3 * 1024 * 1024, TS, "[red]disk[/] full")
+    )
+    out = plain(rendered(status_table(msgspec.structs.replace(reply, server=kept)), width=200))
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(TS))
+    assert f"history: 1204 messages, 3.0 MiB, since {stamp}; stopped: [red]disk[/] full" in out

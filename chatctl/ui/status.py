@@ -13,7 +13,7 @@ from rich.text import Text
 from chatctl import eventloop
 from chatctl.client import ClientError, TlsOptions, fetch_status
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import RoomStatus, StatusReply
+from chatctl.protocol import HistoryInfo, RoomStatus, StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
 from chatctl.ui.units import size
@@ -103,6 +103,19 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
     return line
 
 
+def _history_line(history: HistoryInfo | None) -> Text:
+    """``history: 1 204 messages, 3.4 MiB, since 2026-11-02 09:14`` (or why there is none)."""
+    line = Text("history: ", style="bold")
+    if history is None:
+        return line.append("none kept (the server runs with --no-history)", style="dim")
+    line.append(f"{history.messages} messages, {size(history.bytes)}")
+    if history.oldest is not None:
+        line.append(time.strftime(", since %Y-%m-%d %H:%M", time.localtime(history.oldest)))
+    if history.error is not None:
+        line.append(f"; stopped: {history.error}", style="bold red")
+    return line
+
+
 def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     """The server facts on one line (wrapped by the terminal, not squeezed), then the users
     (the first ``rows`` of them, in the order they joined, if given)."""
@@ -139,6 +152,7 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     parts: list[Text | Table] = [Text(caption, style="bold")]
     if s.rooms:
         parts.append(_rooms_line(s.rooms))
+    parts.append(_history_line(s.history))
     parts.append(table if reply.users else Text("nobody is connected", style="dim"))
     if len(shown) < len(reply.users):
         more = len(reply.users) - len(shown)
