@@ -14,6 +14,7 @@ from chatctl.cli.options import (
     TlsCa,
     UseTls,
     password,
+    room_option,
     tls_options,
 )
 from chatctl.wirelimits import INTERACTIVE_HISTORY, MAX_HISTORY
@@ -67,14 +68,9 @@ def join(
     password_file: PasswordFile = None,
 ) -> None:
     """Join the chat as NAME. Piped stdin: each line is a message (--commands: or a command)."""
-    from chatctl.commands import room_arg
-    from chatctl.protocol import ProtocolError
     from chatctl.ui.chat import JoinOptions, run_join
 
-    try:
-        rooms = [room_arg(r) for r in room] if room else None
-    except ProtocolError as exc:
-        raise typer.BadParameter(exc.message, param_hint="--room") from None
+    rooms = [room_option(r) for r in room] if room else None
     options = JoinOptions(
         rooms=rooms,
         tls=tls_options(tls, tls_ca, fingerprint),

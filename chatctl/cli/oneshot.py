@@ -1,5 +1,6 @@
 """``chatctl send`` and ``chatctl tail``: one-shot commands for scripts and cron."""
 
+import sys
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from chatctl.cli.options import (
     TlsCa,
     UseTls,
     password,
+    room_option,
     tls_options,
 )
 
@@ -30,16 +32,6 @@ As = Annotated[
 Room = Annotated[
     str | None, typer.Option("--room", "-r", metavar="ROOM", help="The room [default: lobby].")
 ]
-
-
-def _room(room: str | None) -> str | None:
-    from chatctl.commands import room_arg
-    from chatctl.protocol import ProtocolError
-
-    try:
-        return room_arg(room) if room is not None else None
-    except ProtocolError as exc:
-        raise typer.BadParameter(exc.message, param_hint="--room") from None
 
 
 def send(
@@ -61,17 +53,12 @@ def send(
 
     if room is not None and to is not None:
         raise typer.BadParameter("cannot go with --to", param_hint="--room")
-    body = sys_stdin_text() if text == "-" else text
+    body = sys.stdin.read().rstrip("\n") if text == "-" else text
     options = tls_options(tls, tls_ca, fingerprint)
     who = name or default_name()
-    code = run_send(host, port, who, body, _room(room), to, options, password(password_file))
+    where = room_option(room) if room is not None else None
+    code = run_send(host, port, who, body, where, to, options, password(password_file))
     raise typer.Exit(code)
-
-
-def sys_stdin_text() -> str:
-    import sys
-
-    return sys.stdin.read().rstrip("\n")
 
 
 def tail(
@@ -107,7 +94,7 @@ def tail(
         host,
         port,
         name or default_name(),
-        _room(room) or "#lobby",
+        room_option(room) if room is not None else "#lobby",
         since_time(seconds),
         follow,
         as_json,

@@ -92,6 +92,17 @@ def password(path: Path | None) -> str | None:
         raise typer.Exit(ExitCode.USAGE) from None
 
 
+def room_option(text: str) -> str:
+    """``--room ops`` or ``--room '#ops'``: the canonical room, or a usage error."""
+    from chatctl.commands import room_arg
+    from chatctl.protocol import ProtocolError
+
+    try:
+        return room_arg(text)
+    except ProtocolError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--room") from None
+
+
 def tls_options(tls: bool, ca: Path | None, fingerprint: str | None) -> TlsOptions | None:
     """What ``--tls``, ``--tls-ca`` and ``--fingerprint`` ask of the client; None: plain TCP."""
     if not (tls or ca or fingerprint):

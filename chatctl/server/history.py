@@ -215,15 +215,15 @@ class History:
         room_id = self._room_ids.get(room)
         if room_id is None:
             return [], False
-        query, args = _PAGE, [room_id, before or 2**62, since or 0.0, limit + 1]
+        below, after = before or 2**62, since or 0.0
         try:
-            rows = self._conn.execute(query, args).fetchall()
+            rows = self._conn.execute(_PAGE, (room_id, below, after, limit + 1)).fetchall()
         except sqlite3.Error:
             rows = []
         rows.extend(
             row[1:]
             for row in self._pending
-            if row[0] == room_id and row[1] < (before or 2**62) and row[2] >= (since or 0.0)
+            if row[0] == room_id and row[1] < below and row[2] >= after
         )
         rows.sort()
         more = len(rows) > limit

@@ -13,7 +13,8 @@ import getpass
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import msgspec
 
@@ -70,6 +71,15 @@ async def _join(
     )
 
 
+def _reporting(command: Coroutine[Any, Any, int]) -> int:
+    """Run a one-shot command; a client error is one line on stderr and its exit code."""
+    try:
+        return eventloop.run(command)
+    except ClientError as exc:
+        print_error(str(exc))
+        return exit_code_for(exc)
+
+
 def run_send(
     host: str,
     port: int,
@@ -80,11 +90,7 @@ def run_send(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    try:
-        return eventloop.run(_send(host, port, name, text, room, to, tls, password))
-    except ClientError as exc:
-        print_error(str(exc))
-        return exit_code_for(exc)
+    return _reporting(_send(host, port, name, text, room, to, tls, password))
 
 
 async def _send(
@@ -136,11 +142,7 @@ def run_tail(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    try:
-        return eventloop.run(_tail(host, port, name, room, since, follow, as_json, tls, password))
-    except ClientError as exc:
-        print_error(str(exc))
-        return exit_code_for(exc)
+    return _reporting(_tail(host, port, name, room, since, follow, as_json, tls, password))
 
 
 async def _tail(
