@@ -86,9 +86,16 @@ class SwitchRoom:
 
 @dataclass(frozen=True)
 class ShowHistory:
-    """Older messages of the room you type into, before the oldest one shown."""
+    """Older messages of the room you type into, before the oldest one shown; with
+    ``name``: your last private messages with them."""
 
     count: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Search:
+    words: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ Command = (
     | SetAway
     | SwitchRoom
     | ShowHistory
+    | Search
     | ShowUnread
     | Help
     | Quit
@@ -153,7 +161,8 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("me", "/me ACTION", "an action, shown as '* NAME ACTION'"),
     Spec("nick", "/nick NEW", "change your name"),
     Spec("away", "/away [TEXT]", "mark yourself away; without TEXT: back"),
-    Spec("history", "/history [N]", "N older messages of this room (default 20)"),
+    Spec("history", "/history [NAME] [N]", "N older messages here, or with NAME (20)", "name"),
+    Spec("search", "/search WORDS", "messages with all of WORDS, in your rooms and PMs"),
     Spec("unread", "/unread", "rooms with messages new since you read them"),
     Spec("help", "/help", "this list"),
     Spec("quit", "/quit", "leave (also exit, Ctrl-D, Ctrl-C on an empty line)"),
@@ -210,7 +219,12 @@ def _command(word: str, rest: str) -> Command:
         case "away":
             return SetAway(rest or None)
         case "history":
+            first, _, count = rest.partition(" ")
+            if first and not first.isdigit():  # a name (all-digit names: /history N only)
+                return ShowHistory(_count(count.strip()), check_name(first.lstrip("@")))
             return ShowHistory(_count(rest))
+        case "search" | "find":
+            return Search(rest) if rest else Mistake("usage: /search WORDS")
         case "unread":
             return ShowUnread()
         case "help" | "h" | "?":
@@ -225,7 +239,7 @@ def _count(text: str) -> int:
     if not text:
         return 20
     if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
-        raise _Usage(f"/history [N], N from 1 to {MAX_HISTORY}")
+        raise _Usage(f"/history [NAME] [N], N from 1 to {MAX_HISTORY}")
     return int(text)
 
 

@@ -16,3 +16,7 @@ MAX_HISTORY = 500
 #: What the interactive ``chatctl join`` asks for by default (a piped one asks for none):
 #: a client's choice, not a limit, here so ``join --help`` reads it without the client.
 INTERACTIVE_HISTORY = 50
+#: Most results one ``search`` may ask for.
+MAX_SEARCH = 100
+#: Longest search, in bytes of UTF-8: a few words, not a message.
+MAX_SEARCH_BYTES = 200

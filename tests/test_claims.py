@@ -17,8 +17,10 @@ import pytest
 
 from chatctl.client import ChatClient, ClaimBook, Refused
 from chatctl.exitcodes import ExitCode
+from chatctl.protocol import Private
 from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
+from chatctl.server.history import History
 from chatctl.server.listener import ChatServer
 from chatctl.server.store import SCHEMA_VERSION, Store
 from tests.support import async_wait_until, run_chatctl, serve_process, within
@@ -173,15 +175,24 @@ async def test_no_claims_without_history() -> None:
         await conn.close()
 
 
-def test_a_schema_1_file_is_migrated(tmp_path: Path) -> None:
+#: What each older schema lacked: dropped to make a file as that release wrote it.
+_ADDED_AFTER = {1: ["claims", "marks", "privates"], 2: ["privates"]}
+
+
+@pytest.mark.parametrize("version", sorted(_ADDED_AFTER))
+def test_an_older_schema_is_migrated(tmp_path: Path, version: int) -> None:
     path = tmp_path / "h.sqlite3"
     Store.open(path).close()
-    with sqlite3.connect(path) as db:  # back to what the first history release wrote
-        db.execute("DROP TABLE claims")
-        db.execute("DROP TABLE marks")
-        db.execute("PRAGMA user_version=1")
+    with sqlite3.connect(path) as db:  # back to what an earlier release wrote
+        for table in _ADDED_AFTER[version]:
+            db.execute(f"DROP TABLE {table}")
+        db.execute(f"PRAGMA user_version={version}")
     store = Store.open(path)
     assert Claims(store).claim("alice", now=1.0) is not None
+    history = History(store)
+    history.add_private(Private(1.0, "alice", "bob", "hi"), ("alice", "bob"))
+    history.commit()
+    assert [p.text for p in history.privates(("bob", "alice"), 10)[0]] == ["hi"]
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -106,9 +106,21 @@ def test_every_command_in_the_table_parses_and_help_lists_it() -> None:
 def test_history_takes_a_count_or_none() -> None:
     assert c.parse("/history") == c.ShowHistory(20)
     assert c.parse("/history 120") == c.ShowHistory(120)
-    for wrong in ("/history 0", "/history 501", "/history many"):
+    for wrong in ("/history 0", "/history 501", "/history bob many", "/history b@d"):
         assert isinstance(c.parse(wrong), c.Mistake), wrong
     assert c.parse("/unread") == c.ShowUnread()
+
+
+def test_history_of_a_conversation_takes_a_name_then_a_count() -> None:
+    assert c.parse("/history bob") == c.ShowHistory(20, "bob")
+    assert c.parse("/history @bob 5") == c.ShowHistory(5, "bob")
+    assert c.parse("/history 42") == c.ShowHistory(42)  # a number is a count, not a name
+
+
+def test_search_takes_the_rest_of_the_line() -> None:
+    assert c.parse("/search standup  moved ") == c.Search("standup  moved")
+    assert c.parse("/find deploy") == c.Search("deploy")
+    assert isinstance(c.parse("/search"), c.Mistake)
 
 
 # --------------------------------------------------------------------------- which frame when

@@ -155,7 +155,7 @@ def test_serve_sections_keep_their_order_and_members() -> None:
     flags = [term.split()[0] for term, _ in found["Security"]]
     assert flags == ["--tls", "--tls-cert", "--tls-key", "--password-file", "--allow", "--deny"]
     flags = [term.split()[0] for term, _ in found["History"]]
-    assert flags == ["--history", "--no-history", "--keep", "--keep-messages"]
+    assert flags == ["--history", "--no-history", "--keep", "--keep-messages", "--no-pm-history"]
     assert [term.split()[-1] for term, _ in found["Options"]] == [
         "HOST",
         "PORT",

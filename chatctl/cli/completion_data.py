@@ -750,6 +750,24 @@ COMMANDS: dict[str, Node] = {
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
+                "name": "no_pm_history",
+                "opts": ["--no-pm-history"],
+                "names": ["--no-pm-history"],
+                "takes_value": False,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--no-pm-history",
+                        '"--no-pm-history":"Keep no private messages (room messages are kept)."',
+                        50,
+                        "--no-pm-history\tKeep no private messages (room messages are kept).",
+                        50,
+                    ),
+                ],
+                "values": None,
+            },
+            {
                 "name": "help",
                 "opts": ["-h", "--help"],
                 "names": ["-h", "--help"],

@@ -150,6 +150,14 @@ def serve(
             rich_help_panel=HISTORY,
         ),
     ] = None,
+    no_pm_history: Annotated[
+        bool,
+        typer.Option(
+            "--no-pm-history",
+            help="Keep no private messages (room messages are kept).",
+            rich_help_panel=HISTORY,
+        ),
+    ] = False,
     **limits: Any,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
@@ -184,6 +192,7 @@ def serve(
         history=history_path,
         keep_seconds=keep_seconds,
         keep_messages=keep_messages,
+        private_history=not no_pm_history,
         **limits,
     )
     setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None

@@ -42,6 +42,7 @@ from chatctl.protocol import (
     RoomsRequest,
     RoomState,
     Say,
+    SearchRequest,
     ServerFrame,
     Shutdown,
     UnreadRequest,
@@ -253,6 +254,15 @@ class ChatClient:
         """Ask for past messages of ``room`` (a ``history_reply`` comes back with the id)."""
         room = check_room(room)
         return await self._request(lambda id: HistoryRequest(room, limit, before, since, id))
+
+    async def conversation(self, name: str, limit: int = 50, since: float | None = None) -> str:
+        """Ask for our private messages with ``name`` (a ``private_history`` comes back)."""
+        name = check_name(name)
+        return await self._request(lambda id: HistoryRequest(None, limit, None, since, id, name))
+
+    async def search(self, words: str, limit: int = 20) -> str:
+        """Ask for the newest messages with all of ``words`` (a ``search_reply`` comes back)."""
+        return await self._request(lambda id: SearchRequest(words, limit, id))
 
     async def unread(self) -> str:
         """Ask how many messages are new in each room since our read marks."""

@@ -41,6 +41,7 @@ from chatctl.protocol.frames import (
     Read,
     RoomsRequest,
     Say,
+    SearchRequest,
     StatusRequest,
     UnreadRequest,
     WhoRequest,
@@ -59,11 +60,13 @@ from chatctl.protocol.replies import (
     NickChanged,
     Parted,
     Private,
+    PrivateHistoryReply,
     RoomEvent,
     RoomInfo,
     RoomsReply,
     RoomState,
     RoomStatus,
+    SearchReply,
     ServerFrame,
     ServerInfo,
     Shutdown,
@@ -95,7 +98,7 @@ from chatctl.protocol.text import (
     clean_text,
     name_key,
 )
-from chatctl.wirelimits import MAX_HISTORY
+from chatctl.wirelimits import MAX_HISTORY, MAX_SEARCH, MAX_SEARCH_BYTES
 
 #: Any frame, either direction.
 Frame = ClientFrame | ServerFrame
@@ -109,6 +112,8 @@ __all__ = [
     "MAX_HISTORY",
     "MAX_NAME_LENGTH",
     "MAX_ROOM_LENGTH",
+    "MAX_SEARCH",
+    "MAX_SEARCH_BYTES",
     "MAX_SERVER_FRAME_BYTES",
     "MAX_TEXT_BYTES",
     "MAX_TEXT_LINES",
@@ -148,6 +153,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Private",
+    "PrivateHistoryReply",
     "ProtocolError",
     "Read",
     "Reason",
@@ -158,6 +164,8 @@ __all__ = [
     "RoomsReply",
     "RoomsRequest",
     "Say",
+    "SearchReply",
+    "SearchRequest",
     "ServerFrame",
     "ServerInfo",
     "Shutdown",

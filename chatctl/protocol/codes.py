@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     PRIVATE_UNSUPPORTED = "private_unsupported"
     # claimed names (servers that keep history)
     NAME_CLAIMED = "name_claimed"
+    NO_HISTORY = "no_history"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.

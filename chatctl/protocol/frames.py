@@ -12,7 +12,7 @@ from typing import Annotated, get_args
 
 import msgspec
 
-from chatctl.wirelimits import MAX_HISTORY
+from chatctl.wirelimits import MAX_HISTORY, MAX_SEARCH
 
 #: The version this package speaks; a server also accepts every version in SUPPORTED_VERSIONS.
 PROTOCOL_VERSION = 2
@@ -116,12 +116,25 @@ class Read(_Frame, tag="read", frozen=True):
 
 class HistoryRequest(_Frame, tag="history", frozen=True):
     """Past messages of a room you are in, newest ``limit`` of those before ``before`` (a
-    ``seq``) and at or after ``since`` (a time), oldest first (version 2)."""
+    ``seq``) and at or after ``since`` (a time), oldest first (version 2).
 
-    room: str
+    With ``to`` instead of ``room``: your private messages with that name (no ``before``).
+    """
+
+    room: str | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HISTORY)] = 50
     before: Annotated[int, msgspec.Meta(ge=1)] | None = None
     since: float | None = None
+    id: MsgId | None = None
+    to: str | None = None
+
+
+class SearchRequest(_Frame, tag="search", frozen=True):
+    """The newest ``limit`` messages with all of ``words``, in the rooms you are in and
+    your private messages (version 2)."""
+
+    words: str
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEARCH)] = 20
     id: MsgId | None = None
 
 
@@ -198,6 +211,7 @@ V2Request = (
     | WhoRequest
     | Read
     | HistoryRequest
+    | SearchRequest
     | UnreadRequest
     | Forget
 )

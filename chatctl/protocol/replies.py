@@ -132,7 +132,8 @@ class NickChanged(_Frame, tag="nick", frozen=True):
 class Private(_Frame, tag="private", frozen=True):
     """A private message: to its recipient, and echoed to its sender (version 2).
 
-    ``away``: on the sender's copy only, the recipient's away text if they are away.
+    ``away``: on the sender's copy only, the recipient's away text if they are away;
+    ``history``: from the server's history (``history`` with ``to``, ``search``), not new.
     """
 
     time: float
@@ -142,6 +143,7 @@ class Private(_Frame, tag="private", frozen=True):
     id: str | None = None
     action: bool = False
     away: str | None = None
+    history: bool = False
 
 
 class AwayState(_Frame, tag="away", frozen=True):
@@ -187,6 +189,27 @@ class HistoryReply(_Frame, tag="history_reply", frozen=True):
 
     room: str
     messages: list[Message]
+    more: bool = False
+    id: str | None = None
+
+
+class PrivateHistoryReply(_Frame, tag="private_history", frozen=True):
+    """Answer to ``history`` with ``to``: your private messages with ``name``, oldest
+    first; ``more``: older ones match too."""
+
+    name: str
+    messages: list[Private]
+    more: bool = False
+    id: str | None = None
+
+
+class SearchReply(_Frame, tag="search_reply", frozen=True):
+    """Answer to ``search``: the newest matches, oldest first, in rooms (``messages``)
+    and private messages (``private``); ``more``: older ones match too."""
+
+    words: str
+    messages: list[Message]
+    private: list[Private]
     more: bool = False
     id: str | None = None
 
@@ -292,6 +315,8 @@ ServerFrame = (
     | AwayState
     | RoomsReply
     | HistoryReply
+    | PrivateHistoryReply
+    | SearchReply
     | UnreadReply
     | WhoReply
     | StatusReply

@@ -24,7 +24,6 @@ from chatctl.protocol import (
     Forget,
     Forgotten,
     Hello,
-    HistoryReply,
     HistoryRequest,
     Join,
     LeaveReason,
@@ -42,8 +41,8 @@ from chatctl.protocol import (
     RoomsReply,
     RoomsRequest,
     Say,
+    SearchRequest,
     StatusRequest,
-    UnreadReply,
     UnreadRequest,
     Welcome,
     WhoReply,
@@ -54,6 +53,7 @@ from chatctl.protocol import (
     clean_message,
     encode,
 )
+from chatctl.server import recall
 from chatctl.server.claims import Verdict
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
 from chatctl.server.member import Member
@@ -61,7 +61,6 @@ from chatctl.server.session import Session
 
 if TYPE_CHECKING:  # the hub imports this module
     from chatctl.server.hub import Hub
-    from chatctl.server.room import Room
 
 
 def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame) -> None:
@@ -207,7 +206,7 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
     name = frame.room or DEFAULT_ROOM
     room = member.rooms.get(name)  # as our own client sends it: canonical
     if room is None:
-        room = _in_room(member, name)
+        room = recall.in_room(member, name)
     config = hub.config
     text = clean_message(frame.text, config.max_text_bytes, config.max_text_lines)
     member.said(member.session.last_heard)
@@ -230,19 +229,15 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
                 )
             hub.enter(member, name, history or 0)
         case Part(room=name):
-            hub.part(member, _in_room(member, name))
+            hub.part(member, recall.in_room(member, name))
         case Read(room=name, seq=seq):
-            hub.read(member, _in_room(member, name), seq)
-        case HistoryRequest(room=name, limit=limit, before=before, since=since, id=id):
-            room = _in_room(member, name)
-            past, more = (
-                hub.history.page(room.name, limit, before, since) if hub.history else ([], False)
-            )
-            member.send(encode(HistoryReply(room.name, past, more, id)))
+            hub.read(member, recall.in_room(member, name), seq)
+        case HistoryRequest():
+            recall.history(hub, member, frame)
+        case SearchRequest():
+            recall.search(hub, member, frame)
         case UnreadRequest(id=id):
-            reader = hub.reader(member)
-            counts = hub.history.unread(reader) if reader and hub.history else {}
-            member.send(encode(UnreadReply(counts, id)))
+            recall.unread(hub, member, id)
         case Msg():
             _private(hub, member, frame)
         case Nick():
@@ -260,13 +255,6 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             member.send(encode(WhoReply(name, users, id)))
 
 
-def _in_room(member: Member, name: str) -> Room:
-    room = member.rooms.get(check_room(name))
-    if room is None:
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, "you are not in that room")
-    return room
-
-
 def _private(hub: Hub, member: Member, msg: Msg) -> None:
     target = hub.member(msg.to)
     if target is None:
@@ -280,6 +268,7 @@ def _private(hub: Hub, member: Member, msg: Msg) -> None:
     text = clean_message(msg.text, config.max_text_bytes, config.max_text_lines)
     member.said(member.session.last_heard)
     private = Private(time.time(), member.name, target.name, text, msg.id, msg.action)
+    _keep_private(hub, member, target, private)
     if target is not member:
         target.send(encode(private))
     if target.away is not None:
@@ -287,6 +276,15 @@ def _private(hub: Hub, member: Member, msg: Msg) -> None:
             private.time, member.name, target.name, text, msg.id, msg.action, target.away
         )
     member.send(encode(private))
+
+
+def _keep_private(hub: Hub, member: Member, target: Member, private: Private) -> None:
+    """Between two claimed names only (committed before either sees it)."""
+    if hub.history is None or not hub.config.private_history:
+        return
+    mine, theirs = hub.reader(member), hub.reader(target)
+    if mine is not None and theirs is not None:
+        hub.history.add_private(private, (mine, theirs))
 
 
 def _nick(hub: Hub, member: Member, nick: Nick) -> None:

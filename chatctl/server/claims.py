@@ -9,6 +9,7 @@ retention period expire.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -76,7 +77,7 @@ class Claims:
         """Drop the claim on ``name`` if ``secret`` is its secret."""
         if self.check(name, secret) is not Verdict.OK:
             return False
-        return self._write("DELETE FROM claims WHERE key = ?", (name_key(name),))
+        return self._drop([name_key(name)])
 
     def expire(self, before: float, online: set[str]) -> int:
         """Drop claims unused since ``before``, but those of names online; how many."""
@@ -86,12 +87,31 @@ class Claims:
             stale = self._conn.execute(
                 "SELECT key FROM claims WHERE used < ?", (before,)
             ).fetchall()
-            keys = [(key,) for (key,) in stale if key not in online]
-            self._conn.executemany("DELETE FROM claims WHERE key = ?", keys)
         except sqlite3.Error as exc:
-            self.store.fail(f"cannot write to {self.store.path}: {exc}")
+            self.store.fail(f"cannot read {self.store.path}: {exc}")
             return 0
-        return len(keys)
+        keys = [key for (key,) in stale if key not in online]
+        return len(keys) if self._drop(keys) else 0
+
+    def _drop(self, keys: list[str]) -> bool:
+        """Drop the claims on ``keys``, with their read marks and private messages: the
+        next to take the name must not read them."""
+        if self.store.error is not None:
+            return False
+        rows = [(key,) for key in keys]
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            conn.executemany("DELETE FROM claims WHERE key = ?", rows)
+            conn.executemany("DELETE FROM marks WHERE key = ?", rows)
+            conn.executemany("DELETE FROM privates WHERE low = ?1 OR high = ?1", rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self.store.fail(f"cannot write to {self.store.path}: {exc}")
+            return False
+        return True
 
     def _write(self, statement: str, args: tuple[object, ...]) -> bool:
         if self.store.error is not None:

@@ -66,6 +66,8 @@ class ServerConfig:
     #: of their room, are deleted in small batches (None: kept).
     keep_seconds: float | None = None
     keep_messages: int | None = None
+    #: Keep private messages between claimed names (readable by those two only).
+    private_history: bool = True
 
     @property
     def sweep_interval(self) -> float:

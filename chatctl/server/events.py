@@ -93,6 +93,13 @@ class HistoryFailed:
     message: str
 
 
+@dataclass(frozen=True)
+class SearchFailed:
+    """The search index failed: history goes on, ``/search`` answers with an error."""
+
+    message: str
+
+
 ServerEvent = (
     Listening
     | UserJoined
@@ -106,6 +113,7 @@ ServerEvent = (
     | Stopping
     | HistoryOpened
     | HistoryFailed
+    | SearchFailed
 )
 Observer = Callable[[ServerEvent], None]
 

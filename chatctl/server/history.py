@@ -16,7 +16,7 @@ import contextlib
 import sqlite3
 from dataclasses import dataclass
 
-from chatctl.protocol import Message
+from chatctl.protocol import Message, Private
 from chatctl.server.store import Store
 
 _INSERT = (
@@ -35,12 +35,21 @@ _UNREAD = (
     "SELECT r.name, (SELECT count(*) FROM messages m WHERE m.room_id = k.room_id"
     " AND m.seq > k.seq) FROM marks k JOIN rooms r ON r.id = k.room_id WHERE k.key = ?"
 )
+_INSERT_PRIVATE = (
+    "INSERT INTO privates (low, high, time, name, recipient, text, msgid, action)"
+    " VALUES (?,?,?,?,?,?,?,?)"
+)
+_PRIVATE_PAGE = (
+    "SELECT time, name, recipient, text, msgid, action FROM privates"
+    " WHERE low = ? AND high = ? AND time >= ? ORDER BY id DESC LIMIT ?"
+)
 _RECENT = (
     "SELECT seq, time, name, text, msgid, action FROM messages"
     " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
 )
 
 Row = tuple[int, int, float, str, str, str | None, int]
+PrivateRow = tuple[str, str, float, str, str, str, str | None, int]
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class History:
         self._conn = store.conn
         self._room_ids: dict[str, int] = {}
         self._pending: list[Row] = []
+        self._private: list[PrivateRow] = []
         self._marks: dict[int, int] = {}
         #: Read marks moved this iteration, by (name key, room id).
         self._reads: dict[tuple[str, int], int] = {}
@@ -113,6 +123,13 @@ class History:
             )
         )
 
+    def add_private(self, private: Private, keys: tuple[str, str]) -> None:
+        """Keep ``private``, between the claimed names ``keys`` (committed at ``commit``)."""
+        if self.error is None:
+            low, high = sorted(keys)
+            p = private
+            self._private.append((low, high, p.time, p.name, p.to, p.text, p.id, int(p.action)))
+
     def mark(self, room: str, seq: int) -> None:
         """``room`` has given out ``seq`` (saved at the next ``commit``)."""
         room_id = self._room_ids.get(room)
@@ -125,10 +142,12 @@ class History:
         On failure the batch is dropped (its messages are delivered anyway) and
         nothing more is kept (``on_error`` is told).
         """
-        if (not self._pending and not self._marks and not self._reads) or self.error is not None:
+        if self.error is not None or not (
+            self._pending or self._marks or self._reads or self._private
+        ):
             return
-        rows, marks, reads = self._pending, self._marks, self._reads
-        self._pending, self._marks, self._reads = [], {}, {}
+        rows, marks, reads, private = self._pending, self._marks, self._reads, self._private
+        self._pending, self._marks, self._reads, self._private = [], {}, {}, []
         conn = self._conn
         try:
             conn.execute("BEGIN")
@@ -138,6 +157,7 @@ class History:
                 [(seq, room_id, seq) for room_id, seq in marks.items()],
             )
             conn.executemany(_READ, [(key, room_id, seq) for (key, room_id), seq in reads.items()])
+            conn.executemany(_INSERT_PRIVATE, private)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -148,6 +168,7 @@ class History:
 
     def _fail(self, message: str) -> None:
         self._pending.clear()
+        self._private.clear()
         self._marks.clear()
         self._reads.clear()
         self._room_ids.clear()
@@ -229,6 +250,22 @@ class History:
         more = len(rows) > limit
         return [_message(room, row) for row in rows[-limit:]], more
 
+    def privates(
+        self, keys: tuple[str, str], limit: int, since: float | None = None
+    ) -> tuple[list[Private], bool]:
+        """The newest ``limit`` private messages between ``keys`` at or after ``since``,
+        oldest first; and whether older ones match too."""
+        low, high = sorted(keys)
+        after = since or 0.0
+        try:
+            rows = self._conn.execute(_PRIVATE_PAGE, (low, high, after, limit + 1)).fetchall()
+        except sqlite3.Error:
+            rows = []
+        rows.reverse()
+        rows.extend(row[2:] for row in self._private if row[:2] == (low, high) and row[2] >= after)
+        more = len(rows) > limit
+        return [_private(row) for row in rows[-limit:]], more
+
     def unread(self, key: str) -> dict[str, int]:
         """New messages since ``key``'s read marks, by room (rooms with none new left out)."""
         try:
@@ -246,10 +283,12 @@ class History:
 
     def prune(self, before: float | None, keep: int | None, batch: int = 1000) -> int:
         """Delete at most ``batch`` messages older than ``before`` or beyond the newest
-        ``keep`` of their room; how many. Small batches hold the write lock briefly."""
+        ``keep`` of their room (and ``batch`` private ones older than ``before``); how
+        many. Small batches hold the write lock briefly."""
         if self.error is not None:
             return 0
         try:
+            private = self._prune_private(before, batch) if before is not None else 0
             deleted = self._prune_old(before, batch) if before is not None else 0
             if keep is not None:
                 for (room_id,) in self._conn.execute("SELECT id FROM rooms").fetchall():
@@ -260,7 +299,15 @@ class History:
             self._fail(f"cannot delete old messages from {self.path}: {exc}")
             return 0
         self.messages -= deleted
-        return deleted
+        return max(deleted, private)
+
+    def _prune_private(self, before: float, batch: int) -> int:
+        count: int = self._conn.execute(
+            "DELETE FROM privates WHERE id IN"
+            " (SELECT id FROM privates WHERE time < ? ORDER BY id LIMIT ?)",
+            (before, batch),
+        ).rowcount
+        return count
 
     def _prune_old(self, before: float, batch: int) -> int:
         last = self._conn.execute(
@@ -294,6 +341,11 @@ class History:
         room_id: int = conn.execute("SELECT id FROM rooms WHERE name = ?", (room,)).fetchone()[0]
         self._room_ids[room] = room_id
         return room_id
+
+
+def _private(row: tuple[float, str, str, str, str | None, int]) -> Private:
+    time, name, to, text, msgid, action = row
+    return Private(time, name, to, text, msgid, bool(action), history=True)
 
 
 def _message(room: str, row: tuple[int, float, str, str, str | None, int]) -> Message:

@@ -8,6 +8,7 @@ a room queues its events is the order every member, the sender included, receive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ from chatctl.server.events import (
     Refused,
     RoomEntered,
     RoomParted,
+    SearchFailed,
     Stopping,
     UserLeft,
     ignore,
@@ -53,6 +55,7 @@ from chatctl.server.events import (
 from chatctl.server.history import History
 from chatctl.server.member import Member
 from chatctl.server.room import Room
+from chatctl.server.search import SearchIndex
 from chatctl.server.session import Session
 from chatctl.server.store import Store
 
@@ -84,6 +87,8 @@ class Hub:
         self.history: History | None = None
         #: Claimed names: kept in the history file, so only with history.
         self.claims: Claims | None = None
+        #: The search index of the history file, kept by a thread of its own.
+        self.search: SearchIndex | None = None
         self._store: Store | None = None
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
@@ -102,11 +107,21 @@ class Hub:
         self._store = Store.open(Path(path), self._history_failed)
         self.history = History(self._store)
         self.claims = Claims(self._store)
+        loop = asyncio.get_running_loop()
+        self.search = SearchIndex(
+            Path(path),
+            self._store.server_id,
+            lambda message: _call_soon(loop, self.observer, SearchFailed(message)),
+        )
+        self.search.start()
         self.rooms.clear()
         self._room(DEFAULT_ROOM)  # its seq continues from the file's
         self.observer(HistoryOpened(path, self.history.messages))
 
     def close_history(self) -> None:
+        if self.search is not None:
+            self.search.stop()
+            self.search = None
         if self.history is not None:
             self.history.close()
             self.history = None
@@ -363,3 +378,9 @@ class Hub:
                 for session in list(self.connections):
                     session.abort(LeaveReason.SHUTDOWN)
                 await asyncio.sleep(0)  # let connection_lost run for the aborted
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, observer: Observer, event: SearchFailed) -> None:
+    """From another thread: tell ``observer`` on the loop (unless the loop is gone)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(observer, event)

@@ -22,7 +22,7 @@ from typing import IO
 APPLICATION_ID = 0x63686174  # "chat"
 #: ``PRAGMA user_version`` of the schema this code writes; older files are migrated
 #: (``_SCHEMA`` is version 1, each of ``_MIGRATIONS`` one step up from it).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = [
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -62,6 +62,22 @@ _MIGRATIONS: dict[int, list[str]] = {
             seq INTEGER NOT NULL,
             PRIMARY KEY (key, room_id)
         ) WITHOUT ROWID""",
+    ],
+    3: [
+        # Private messages between two claimed names, readable by those two only:
+        # ``low`` and ``high`` are their name keys, in order, whoever sent it.
+        """CREATE TABLE privates (
+            id INTEGER PRIMARY KEY,
+            low TEXT NOT NULL,
+            high TEXT NOT NULL,
+            time REAL NOT NULL,
+            name TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            text TEXT NOT NULL,
+            msgid TEXT,
+            action INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE INDEX privates_pair ON privates (low, high, id)""",
     ],
 }
 

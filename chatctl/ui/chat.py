@@ -29,7 +29,6 @@ from chatctl import commands, eventloop
 from chatctl.client import ChatClient, ClaimBook, ClientError, ConnectionLost, TlsOptions
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import (
-    HistoryReply,
     Left,
     Message,
     NickChanged,
@@ -41,6 +40,7 @@ from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
 from chatctl.ui.output import Show
+from chatctl.ui.pages import Page, show_page
 from chatctl.ui.render import (
     View,
     divider_line,
@@ -153,8 +153,8 @@ async def receive(
                 divider = news.before(frame)
                 if divider is not None:
                     show(divider)
-            if isinstance(frame, HistoryReply):
-                _show_page(frame, show, conversation, View(client.name, multi_room=multi))
+            if isinstance(frame, Page):
+                show_page(frame, show, conversation, View(client.name, multi_room=multi))
                 continue
             if isinstance(frame, NickChanged | Left):
                 # Someone in several of our rooms: one line, not one per room.
@@ -180,20 +180,6 @@ async def receive(
     except ClientError as exc:
         return exc
     return None
-
-
-def _show_page(page: HistoryReply, show: Show, conversation: Conversation, view: View) -> None:
-    """``/history``'s answer: a heading, then the older messages, dimmed."""
-    if not page.messages:
-        show(notice_line_now(f"nothing older in {page.room}", "dim"))
-        return
-    more = " (/history again for older ones)" if page.more else ""
-    show(notice_line_now(f"{len(page.messages)} older messages of {page.room}{more}:", "dim"))
-    for message in page.messages:
-        line = render_frame(message, view)
-        if line is not None:
-            show(line)
-        conversation.shown(page.room, message.seq)
 
 
 class Dividers:
@@ -232,10 +218,6 @@ def _shown_before(frame: ServerFrame, seen: Mapping[str, int]) -> bool:
     if not isinstance(frame, Message) or not frame.history or frame.room is None:
         return False
     return frame.seq <= seen.get(frame.room, 0)
-
-
-def notice_line_now(text: str, style: str) -> Text:
-    return notice_line(time.time(), text, style)
 
 
 # --------------------------------------------------------------------------- pipes
@@ -294,7 +276,7 @@ async def _finish(
 def _ended(client: ChatClient, error: ClientError | None, warn: Show) -> int:
     """Report how the connection ended, and each line it never relayed; the exit code."""
     if error is not None:
-        warn(notice_line_now(str(error), "bold red"))
+        warn(notice_line(time.time(), str(error), "bold red"))
     for line in client.unconfirmed.take():
         warn(unsent_line(time.time(), line))
     if error is not None:

@@ -101,6 +101,10 @@ async def _run(
             await client.nick(name)
         case c.SetAway(text=text):
             await client.away(text)
+        case c.ShowHistory(count=count, name=str() as name):
+            await client.conversation(name, count)
+        case c.Search(words=words):
+            await client.search(words)
         case c.ShowHistory(count=count):
             if rooms.current is None:
                 _say(show, "you are in no room: /join ROOM")

@@ -33,11 +33,11 @@ from chatctl import commands
 from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, backoff, worth_retrying
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
-from chatctl.ui.chat import JoinOptions, notice_line_now, receive, welcome
+from chatctl.ui.chat import JoinOptions, receive, welcome
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.output import Show
 from chatctl.ui.prompt import make_session
-from chatctl.ui.render import unsent_line
+from chatctl.ui.render import notice_line_now, unsent_line
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

@@ -180,15 +180,27 @@ def message_line(
 
 
 def private_line(
-    timestamp: float, sender: str, to: str, text: str, *, own: bool, action: bool = False
+    timestamp: float,
+    sender: str,
+    to: str,
+    text: str,
+    *,
+    own: bool,
+    action: bool = False,
+    history: bool = False,
+    dated: bool = False,
 ) -> ChatLine:
-    """``[PM from bob] hi`` / ``[PM to bob] hi``: never mistaken for a room message."""
-    line = _stamp(timestamp)
+    """``[PM from bob] hi`` / ``[PM to bob] hi``: never mistaken for a room message;
+    ``history`` and ``dated`` as for ``message_line``."""
+    line = _stamp(timestamp, dated=dated)
     line.append(f"[PM to {to}]" if own else f"[PM from {sender}]", style=PRIVATE_STYLE)
     line.append(" ")
     if action:
         line.append(f"* {sender} ", style=PRIVATE_STYLE)
-    return _body(line, text, "magenta")
+    _body(line, text, "magenta")
+    if history:
+        line.stylize_before("dim")
+    return line
 
 
 def notice_line(
@@ -198,6 +210,10 @@ def notice_line(
     line.indent = len(line.plain) + len("* ")
     line.append(f"* {text}", style=style)
     return line
+
+
+def notice_line_now(text: str, style: str = "dim") -> ChatLine:
+    return notice_line(time.time(), text, style)
 
 
 def divider_line(new: int, more: int, room: str | None = None) -> ChatLine:
@@ -287,8 +303,11 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
                 history=past,
                 dated=past and view.dated_history,
             )
-        case Private(time=ts, name=name, to=to, text=text, action=action, away=away):
-            line = private_line(ts, name, to, text, own=view.mine(name), action=action)
+        case Private(time=ts, name=name, to=to, text=text, action=action, away=away, history=past):
+            own = view.mine(name)
+            line = private_line(
+                ts, name, to, text, own=own, action=action, history=past, dated=past
+            )
             if away is not None and view.mine(name):
                 line.append(f"\n  ({to} is away: {away})", style="dim")
             return line

@@ -38,6 +38,7 @@ from chatctl.server.events import (
     Renamed,
     RoomEntered,
     RoomParted,
+    SearchFailed,
     ServerEvent,
     Stopping,
     UserJoined,
@@ -87,6 +88,8 @@ def describe(event: ServerEvent) -> tuple[str, str]:
             return f"history in {path} ({messages} messages)", "dim"
         case HistoryFailed(message=message):
             return f"history stopped: {message}; going on without history", "bold red"
+        case SearchFailed(message=message):
+            return f"search stopped: {message}; history goes on", "bold red"
 
 
 _CLOSED_HINTS = {
