@@ -19,13 +19,12 @@ from typing import Any
 import msgspec
 
 from chatctl import eventloop
-from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, TlsOptions
+from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, TlsOptions, past
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import (
     DEFAULT_ROOM,
     Error,
     ErrorCode,
-    HistoryReply,
     Message,
     Private,
     ProtocolError,
@@ -36,8 +35,9 @@ from chatctl.ui.render import View, render_frame
 
 #: Seconds ``send`` waits for its message to come back.
 SEND_TIMEOUT = 10.0
-#: Pages of 500 ``tail --since`` reads at most (older ones: ``history`` from a client).
-MAX_PAGES = 20
+#: Messages ``tail`` prints, and with ``--since`` at most (older ones: ``export``).
+TAIL_LAST = 10
+TAIL_SINCE_MAX = 10_000
 
 
 def default_name() -> str:
@@ -161,7 +161,12 @@ async def _tail(
     out = _Printer(client, as_json)
     try:
         frames = aiter(client)
-        for message in await _past(client, frames, here, since):
+        got = await past(
+            client, frames, here, TAIL_LAST if since is None else TAIL_SINCE_MAX, since
+        )
+        if got.more and since is not None:
+            print_error(f"more than {TAIL_SINCE_MAX} messages since then: the last ones follow")
+        for message in got.messages:
             out.show(message)
         if not follow:
             return ExitCode.OK
@@ -181,25 +186,6 @@ async def _tail(
     finally:
         await client.leave()
         await client.close()
-
-
-async def _past(
-    client: ChatClient, frames: AsyncIterator[ServerFrame], room: str, since: float | None
-) -> list[Message]:
-    """The room's last 10 messages, or all since ``since`` (paging back), oldest first."""
-    pages: list[list[Message]] = []
-    before: int | None = None
-    for _ in range(MAX_PAGES if since is not None else 1):
-        id = await client.history(room, 500 if since is not None else 10, before, since)
-        while True:
-            frame = await anext(frames)
-            if isinstance(frame, HistoryReply) and frame.id == id:
-                break
-        pages.append(frame.messages)
-        if not frame.more or not frame.messages or since is None:
-            break
-        before = frame.messages[0].seq
-    return [m for page in reversed(pages) for m in page]
 
 
 async def _follow(frames: AsyncIterator[ServerFrame], room: str, out: _Printer) -> None:
