@@ -44,6 +44,8 @@ class ExitCode(IntEnum):
     NAME_CLAIMED = 13
     #: ``chatctl send``: the server refused the message (too long, no such user, ...).
     NOT_SENT = 14
+    #: ``chatctl export`` and ``chatctl history``: the server keeps no history (``--no-history``).
+    NO_HISTORY = 15
 
 
 def exit_code_for(exc: ClientError) -> ExitCode:

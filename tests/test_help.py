@@ -17,7 +17,18 @@ from chatctl.server.config import LIMITS, ServerConfig
 from tests.support import run_chatctl, serve_process
 
 WIDE = "250"
-COMMANDS = [[], ["serve"], ["join"], ["send"], ["tail"], ["status"], ["forget"], ["bench"]]
+COMMANDS = [
+    [],
+    ["serve"],
+    ["join"],
+    ["send"],
+    ["tail"],
+    ["export"],
+    ["status"],
+    ["history"],
+    ["forget"],
+    ["bench"],
+]
 
 
 def help_of(*command: str, columns: str = WIDE) -> str:
@@ -116,7 +127,12 @@ def test_root_lists_each_command_with_its_whole_summary() -> None:
         ),
         ("send", "Send one message; exit 0 once the server relayed it, 14 if it refused it."),
         ("tail", "Print a room's last messages (--since AGE: all of them), then follow (-f)."),
+        ("export", "Write a room's history as a timeline: exit 15 if the server keeps none."),
         ("status", "Show who is connected and the server's counters, without joining."),
+        (
+            "history",
+            "Show the server's history file: messages, size, oldest; exit 15 if it keeps none.",
+        ),
         ("forget", "Give up a name claimed from here: anyone may use it after."),
         ("bench", "Measure a server under load: deliveries/s, latency, loss, CPU and memory."),
     ]
@@ -164,7 +180,9 @@ def test_serve_sections_keep_their_order_and_members() -> None:
     ]
 
 
-@pytest.mark.parametrize("command", [["join"], ["status"], ["forget"]])
+@pytest.mark.parametrize(
+    "command", [["join"], ["status"], ["export"], ["history"], ["forget"]], ids=" ".join
+)
 def test_client_commands_put_security_options_apart(command: list[str]) -> None:
     found = sections(help_of(*command))
     flags = [term.split()[0] for term, _ in found["Security"]]

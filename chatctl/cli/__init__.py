@@ -1,6 +1,7 @@
 """The ``chatctl`` command: thin Typer glue over the cores and the terminal UI.
 
-One module a command (``serve``, ``join``, ``status``, ``bench``), the options they
+One module a command (``serve``, ``join``, ``export``, ``status``, ``history``, ``bench``;
+``send`` and ``tail`` share ``oneshot``), the options they
 share in ``options``, the Typer app in ``app``, and in ``command`` the Click classes
 that make help readable and start-up fast (``coercion``).
 

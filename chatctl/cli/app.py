@@ -13,7 +13,9 @@ import typer
 from chatctl import version_line
 from chatctl.cli.bench import bench
 from chatctl.cli.command import Command, Group
+from chatctl.cli.export import export
 from chatctl.cli.forget import forget
+from chatctl.cli.history import history
 from chatctl.cli.join import join
 from chatctl.cli.oneshot import send, tail
 from chatctl.cli.serve import serve
@@ -30,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-for command in (serve, join, send, tail, status, forget, bench):
+for command in (serve, join, send, tail, export, status, history, forget, bench):
     app.command(cls=Command)(command)
 
 

@@ -1,4 +1,5 @@
-"""``chatctl send`` and ``chatctl tail``: one-shot commands for scripts and cron."""
+"""``chatctl send`` and ``chatctl tail``: one-shot commands for scripts and cron (``export``
+takes ``--as`` from here)."""
 
 import sys
 from typing import Annotated
@@ -25,8 +26,8 @@ As = Annotated[
         "--as",
         envvar="CHATCTL_NAME",
         metavar="NAME",
-        help="The name to speak under [default: your login name; NAME-send or NAME-tail "
-        "while NAME is online].",
+        help="The name to speak under [default: your login name; NAME-send, NAME-tail or "
+        "NAME-export while NAME is online].",
     ),
 ]
 Room = Annotated[

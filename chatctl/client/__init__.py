@@ -3,7 +3,7 @@
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
 pinning, reading frames), ``claims`` (the secrets of claimed names), ``marks`` (read
 marks), ``unconfirmed`` (what has not come back), ``rooms`` (the rooms we are in),
-``core`` (``ChatClient``),
+``core`` (``ChatClient``), ``pages`` (paging back through a room's history: ``past``),
 ``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.
 """
 
@@ -28,6 +28,7 @@ from chatctl.client.errors import (
     worth_retrying,
 )
 from chatctl.client.oneshot import fetch_status, forget_claim
+from chatctl.client.pages import Past, past
 from chatctl.client.rooms import Rooms, RoomView
 from chatctl.client.unconfirmed import Unconfirmed
 
@@ -41,6 +42,7 @@ __all__ = [
     "Connection",
     "ConnectionLost",
     "FingerprintChanged",
+    "Past",
     "Refused",
     "RoomView",
     "Rooms",
@@ -53,5 +55,6 @@ __all__ = [
     "backoff",
     "fetch_status",
     "forget_claim",
+    "past",
     "worth_retrying",
 ]

@@ -248,12 +248,14 @@ class HistoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """The server's history: messages kept, the file's size, the oldest message's time.
 
     ``error``: why the server stopped keeping history while running (it goes on without).
+    ``path``: the file, on the server's machine (absent from servers before it was added).
     """
 
     messages: int
     bytes: int
     oldest: float | None = None
     error: str | None = None
+    path: str | None = None
 
 
 class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -277,7 +277,8 @@ class History:
     def stats(self) -> HistoryStats:
         oldest = self._conn.execute("SELECT time FROM messages ORDER BY id LIMIT 1").fetchone()
         size = self.store.size()
-        return HistoryStats(str(self.path), self.messages, size, oldest[0] if oldest else None)
+        where = str(self.path.absolute())  # what `chatctl history` shows, from anywhere
+        return HistoryStats(where, self.messages, size, oldest[0] if oldest else None)
 
     # retention
 

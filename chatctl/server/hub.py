@@ -354,7 +354,9 @@ class Hub:
         if self.history is None:
             return None
         stats = self.history.stats()
-        return HistoryInfo(stats.messages, stats.bytes, stats.oldest, self.history.error)
+        return HistoryInfo(
+            stats.messages, stats.bytes, stats.oldest, self.history.error, stats.path
+        )
 
     # shutdown
 

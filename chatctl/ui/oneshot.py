@@ -3,7 +3,8 @@
 For scripts and cron: they join under a name (claimed like any other), do one thing,
 and leave. ``send`` exits 0 only once the server has relayed the message (its id came
 back). ``tail --json`` prints each message as the protocol's own ``message`` frame, one
-JSON object per line (keys documented in docs/protocol.md).
+JSON object per line (keys documented in docs/protocol.md), as ``export`` does. ``join_as``
+and ``reporting`` are ``export``'s too.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-import msgspec
-
 from chatctl import eventloop
-from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, TlsOptions
+from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, TlsOptions, past
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import (
     DEFAULT_ROOM,
     Error,
     ErrorCode,
-    HistoryReply,
     Message,
     Private,
     ProtocolError,
@@ -33,11 +31,13 @@ from chatctl.protocol import (
 )
 from chatctl.ui.errors import print_error
 from chatctl.ui.render import View, render_frame
+from chatctl.ui.timeline import json_line
 
 #: Seconds ``send`` waits for its message to come back.
 SEND_TIMEOUT = 10.0
-#: Pages of 500 ``tail --since`` reads at most (older ones: ``history`` from a client).
-MAX_PAGES = 20
+#: Messages ``tail`` prints, and with ``--since`` at most (older ones: ``export``).
+TAIL_LAST = 10
+TAIL_SINCE_MAX = 10_000
 
 
 def default_name() -> str:
@@ -48,7 +48,7 @@ def default_name() -> str:
         return "script"
 
 
-async def _join(
+async def join_as(
     host: str,
     port: int,
     name: str,
@@ -71,7 +71,7 @@ async def _join(
     )
 
 
-def _reporting(command: Coroutine[Any, Any, int]) -> int:
+def reporting(command: Coroutine[Any, Any, int]) -> int:
     """Run a one-shot command; a client error is one line on stderr and its exit code."""
     try:
         return eventloop.run(command)
@@ -90,7 +90,7 @@ def run_send(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    return _reporting(_send(host, port, name, text, room, to, tls, password))
+    return reporting(_send(host, port, name, text, room, to, tls, password))
 
 
 async def _send(
@@ -104,7 +104,7 @@ async def _send(
     password: str | None,
 ) -> int:
     rooms = [] if to is not None else [room or DEFAULT_ROOM]
-    client = await _join(host, port, name, rooms, "send", tls, password)
+    client = await join_as(host, port, name, rooms, "send", tls, password)
     try:
         try:
             id = await (client.msg(to, text) if to is not None else client.say(text))
@@ -142,7 +142,7 @@ def run_tail(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    return _reporting(_tail(host, port, name, room, since, follow, as_json, tls, password))
+    return reporting(_tail(host, port, name, room, since, follow, as_json, tls, password))
 
 
 async def _tail(
@@ -156,12 +156,17 @@ async def _tail(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    client = await _join(host, port, name, [room], "tail", tls, password)
+    client = await join_as(host, port, name, [room], "tail", tls, password)
     here = client.joined[0].room if client.joined else room
     out = _Printer(client, as_json)
     try:
         frames = aiter(client)
-        for message in await _past(client, frames, here, since):
+        got = await past(
+            client, frames, here, TAIL_LAST if since is None else TAIL_SINCE_MAX, since
+        )
+        if got.more and since is not None:
+            print_error(f"more than {TAIL_SINCE_MAX} messages since then: only the last follow")
+        for message in got.messages:
             out.show(message)
         if not follow:
             return ExitCode.OK
@@ -183,25 +188,6 @@ async def _tail(
         await client.close()
 
 
-async def _past(
-    client: ChatClient, frames: AsyncIterator[ServerFrame], room: str, since: float | None
-) -> list[Message]:
-    """The room's last 10 messages, or all since ``since`` (paging back), oldest first."""
-    pages: list[list[Message]] = []
-    before: int | None = None
-    for _ in range(MAX_PAGES if since is not None else 1):
-        id = await client.history(room, 500 if since is not None else 10, before, since)
-        while True:
-            frame = await anext(frames)
-            if isinstance(frame, HistoryReply) and frame.id == id:
-                break
-        pages.append(frame.messages)
-        if not frame.more or not frame.messages or since is None:
-            break
-        before = frame.messages[0].seq
-    return [m for page in reversed(pages) for m in page]
-
-
 async def _follow(frames: AsyncIterator[ServerFrame], room: str, out: _Printer) -> None:
     async for frame in frames:
         if isinstance(frame, Message) and frame.room == room:
@@ -214,11 +200,10 @@ class _Printer:
     def __init__(self, client: ChatClient, as_json: bool) -> None:
         self._view = View(client.name)
         self._json = as_json
-        self._encoder = msgspec.json.Encoder()
 
     def show(self, message: Message) -> None:
         if self._json:
-            sys.stdout.write(self._encoder.encode(message).decode() + "\n")
+            sys.stdout.write(json_line(message))
         else:
             line = render_frame(message, self._view)
             if line is not None:

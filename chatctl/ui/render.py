@@ -98,11 +98,15 @@ def day_of(timestamp: float) -> tuple[int, int, int]:
     return local.tm_year, local.tm_mon, local.tm_mday
 
 
+def day_name(timestamp: float) -> str:
+    """``Monday 30 November 2026``: the local date of ``timestamp``, as date lines say it."""
+    local = time.localtime(timestamp)
+    return time.strftime("%A", local) + f" {local.tm_mday} " + time.strftime("%B %Y", local)
+
+
 def date_line(timestamp: float) -> Text:
     """``— Monday 30 November 2026 —``, plain dim: the lines after it are from that day."""
-    local = time.localtime(timestamp)
-    day = time.strftime("%A", local) + f" {local.tm_mday} " + time.strftime("%B %Y", local)
-    return Text(f"— {day} —", style="dim")
+    return Text(f"— {day_name(timestamp)} —", style="dim")
 
 
 class ChatLine(Text):

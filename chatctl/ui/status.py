@@ -1,9 +1,11 @@
-"""``chatctl status``: the server's facts and its users, as a table or as JSON."""
+"""``chatctl status`` and ``chatctl history``: the server's facts and its users, or its
+history alone, as text or as JSON."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import msgspec
 from rich.console import Console, Group
@@ -32,37 +34,65 @@ def run_status(
     show_all: bool = False,
 ) -> int:
     """Print the status; in a terminal, ask about an unknown TLS server or a password."""
+
+    def show(reply: StatusReply) -> int:
+        if as_json:
+            sys.stdout.write(to_json(reply) + "\n")
+        else:
+            _console().print(status_table(reply, None if show_all else TABLE_ROWS))
+        return ExitCode.OK
+
+    return _asking(host, port, tls, password, show)
+
+
+def run_history(
+    host: str,
+    port: int,
+    as_json: bool,
+    tls: TlsOptions | None = None,
+    password: str | None = None,
+) -> int:
+    """``chatctl history``: the status's history part (``--json``: its object, or null);
+    exit 15 if the server keeps none."""
+
+    def show(reply: StatusReply) -> int:
+        history = reply.server.history
+        if as_json:
+            sys.stdout.write(msgspec.json.encode(history).decode() + "\n")
+        else:
+            _console().print(history_line(history))
+            if history is not None and history.path is not None:
+                _console().print(Text("file: ", style="bold").append(history.path))
+        return ExitCode.OK if history is not None else ExitCode.NO_HISTORY
+
+    return _asking(host, port, tls, password, show)
+
+
+def _asking(
+    host: str,
+    port: int,
+    tls: TlsOptions | None,
+    password: str | None,
+    show: Callable[[StatusReply], int],
+) -> int:
+    """Fetch the status and ``show`` it (its exit code); in a terminal, ask what can be."""
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
 
     def run(tls: TlsOptions | None, password: str | None) -> int:
-        return _status(host, port, as_json, interactive, tls, password, show_all)
+        try:
+            reply = eventloop.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
+        except ClientError as exc:
+            if worth_asking(exc, interactive, password):
+                raise AskUser(exc) from None
+            print_error(str(exc))
+            return exit_code_for(exc)
+        return show(reply)
 
     return run_asking(run, tls, password, f"{host}:{port}")
 
 
-def _status(
-    host: str,
-    port: int,
-    as_json: bool,
-    interactive: bool,
-    tls: TlsOptions | None,
-    password: str | None,
-    show_all: bool,
-) -> int:
-    try:
-        reply = eventloop.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
-    except ClientError as exc:
-        if worth_asking(exc, interactive, password):
-            raise AskUser(exc) from None
-        print_error(str(exc))
-        return exit_code_for(exc)
-    if as_json:
-        sys.stdout.write(to_json(reply) + "\n")
-    else:
-        Console(highlight=False, soft_wrap=True).print(
-            status_table(reply, None if show_all else TABLE_ROWS)
-        )
-    return ExitCode.OK
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
 
 
 def to_json(reply: StatusReply) -> str:
@@ -103,7 +133,7 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
     return line
 
 
-def _history_line(history: HistoryInfo | None) -> Text:
+def history_line(history: HistoryInfo | None) -> Text:
     """``history: 1 204 messages, 3.4 MiB, since 2026-11-02 09:14`` (or why there is none)."""
     line = Text("history: ", style="bold")
     if history is None:
@@ -152,7 +182,7 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     parts: list[Text | Table] = [Text(caption, style="bold")]
     if s.rooms:
         parts.append(_rooms_line(s.rooms))
-    parts.append(_history_line(s.history))
+    parts.append(history_line(s.history))
     parts.append(table if reply.users else Text("nobody is connected", style="dim"))
     if len(shown) < len(reply.users):
         more = len(reply.users) - len(shown)
