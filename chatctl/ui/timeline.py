@@ -75,8 +75,9 @@ def markdown_text(line: str) -> str:
 
 
 def _markdown_body(text: str) -> str:
-    """A message's lines, each escaped, joined by hard line breaks inside its bullet."""
-    return "\\\n  ".join(markdown_text(line) for line in text.split("\n"))
+    """A message's lines, each escaped, joined by hard line breaks inside its bullet (an
+    empty line holds a ``&nbsp;``: a backslash alone on a line is no line break)."""
+    return "\\\n  ".join(markdown_text(line) or "&nbsp;" for line in text.split("\n"))
 
 
 def _zone(timestamp: float) -> str:
