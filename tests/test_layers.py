@@ -131,3 +131,17 @@ def test_bare_chatctl_and_usage_errors_stay_light(args: list[str]) -> None:
     heavy = HEAVY | RICH
     assert not loaded & heavy
     assert not _top_level(loaded) & {m for m in heavy if "." not in m}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "--host", "127.0.0.1", "--port", "1", "--json"],
+        ["export", "--port", "1", "--room", "#lobby", "--format", "md", "--since", "1h"],
+    ],
+    ids=["status", "export"],
+)
+def test_plain_option_values_do_not_load_pydantic(args: list[str]) -> None:
+    """Typer's pydantic coercion is only for values chatctl cannot coerce plainly (tests/test_cli)."""
+    loaded = _modules_loaded_by(*args, exit_code=3)  # 3: nothing listens on port 1
+    assert "pydantic" not in _top_level(loaded)
