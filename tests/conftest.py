@@ -33,6 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # from the chatctl processes the tests start.
     if sys.flags.dev_mode:
         os.environ["PYTHONDEVMODE"] = "1"
+    # The suite starts some 500 chatctl processes and four workers that each import every
+    # test module: with PYTHONDONTWRITEBYTECODE set (some sandboxes set it), each of them
+    # compiles from source, ~60 ms a process and ~5 s a worker. The caches go in
+    # __pycache__ folders, which git ignores.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     config.addinivalue_line(
         "markers", "server_config(**fields): ServerConfig fields for the `server` fixture"
     )

@@ -31,12 +31,32 @@ def home(tmp_path: Path) -> dict[str, str]:
     return {"HOME": str(fake_home), "SHELL": "/bin/bash", "XDG_CONFIG_HOME": str(fake_home)}
 
 
+#: What the generator makes, once per test process: each script is a chatctl process
+#: and the table a build of the app, and the tests below only need them to compare.
+_MADE: dict[str, str] = {}
+
+
 def load_generator() -> ModuleType:
+    """The generator, remembering what it made (``test_shipped_completion_scripts_are_current``
+    runs it afresh, as a process)."""
     spec = importlib.util.spec_from_file_location("gen_completions", GEN_SCRIPT)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    generate, table = module.generate, module.table
+
+    def remembered_generate(shell: str, executable: str) -> str:
+        if shell not in _MADE:
+            _MADE[shell] = generate(shell, executable)
+        return _MADE[shell]
+
+    def remembered_table() -> str:
+        if "table" not in _MADE:
+            _MADE["table"] = table()
+        return _MADE["table"]
+
+    module.generate, module.table = remembered_generate, remembered_table
     return module
 
 
