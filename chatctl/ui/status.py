@@ -127,10 +127,14 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
         if n:
             line.append(" · ")
         line.append(room.name, style="bold")
-        line.append(f" {room.members} in, {room.messages} messages")
+        line.append(f" {room.members} in, {_count(room.messages, 'message')}")
         if room.topic:
             line.append(f" ({room.topic})", style="dim")
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def history_line(history: HistoryInfo | None) -> Text:
@@ -138,7 +142,7 @@ def history_line(history: HistoryInfo | None) -> Text:
     line = Text("history: ", style="bold")
     if history is None:
         return line.append("none kept (the server runs with --no-history)", style="dim")
-    line.append(f"{history.messages} messages, {size(history.bytes)}")
+    line.append(f"{_count(history.messages, 'message')}, {size(history.bytes)}")
     if history.oldest is not None:
         line.append(time.strftime(", since %Y-%m-%d %H:%M", time.localtime(history.oldest)))
     if history.error is not None:
