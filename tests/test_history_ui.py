@@ -238,6 +238,51 @@ def test_slash_join_asks_for_as_many_as_the_command_line(
         server.stop()
 
 
+def rows_with(term: Terminal, text: str) -> list[Cells]:
+    return [row for row in dim_rows(term.styled()) if text in "".join(ch for ch, _ in row)]
+
+
+def test_search_and_a_private_history_in_the_terminal(
+    terminal: Terminal, clients: list[PipedClient], tmp_path: Path
+) -> None:
+    server = ServeProcess("--history", str(tmp_path / "h.sqlite3"))
+    try:
+        alice = join_in(terminal, server.port)
+        bob = piped(clients, "bob", server.port, "--commands")
+        bob.send("standup moved to 10:30")
+        bob.send("/msg alice the standup [bold red]secret[/] \x1b[31mred")
+        secret = r"the standup \[bold red\]secret\[/\] \\x1b\[31mred"
+        alice.wait_screen(rf"^{STAMP} \[PM from bob\] {secret}$")
+        alice.type("/search standup")
+        alice.keys("Enter")
+        # Found in full (what was looked for), dated, each with its room: oldest first.
+        alice.wait_screen(
+            rf"^{STAMP} \* 2 found for 'standup':\n"
+            rf"{DATED_STAMP} #lobby bob: standup moved to 10:30\n"
+            rf"{DATED_STAMP} \[PM from bob\] {secret}$"
+        )
+        assert not fully_dim(rows_with(alice, "#lobby bob: standup moved")[-1]), alice.styled()
+        alice.type("/history bob")
+        alice.keys("Enter")
+        alice.wait_screen(
+            rf"^{STAMP} \* 1 private message with bob:\n{DATED_STAMP} \[PM from bob\] {secret}$"
+        )
+        assert fully_dim(rows_with(alice, "[PM from bob] the standup")[-1]), alice.styled()
+        alice.type("/search nowhere*")
+        alice.keys("Enter")
+        alice.wait_screen(rf"^{STAMP} \* nothing found for 'nowhere\*'$")
+        # A bot searches too (--commands): the page on stdout, its own PM as sent.
+        bob.send("/search standup")
+        bob.out.wait_for(r"^\S+ \* 2 found for 'standup':$")
+        bob.out.wait_for(rf"^{DATED_STAMP} \[PM to alice\] {secret}$")
+        assert any(
+            re.fullmatch(rf"{DATED_STAMP} #lobby bob: standup moved to 10:30", line)
+            for line in bob.out.snapshot()
+        ), bob.everything()
+    finally:
+        server.stop()
+
+
 # --------------------------------------------------------------------------- pipes
 
 

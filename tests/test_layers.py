@@ -142,6 +142,6 @@ def test_bare_chatctl_and_usage_errors_stay_light(args: list[str]) -> None:
     ids=["status", "export"],
 )
 def test_plain_option_values_do_not_load_pydantic(args: list[str]) -> None:
-    """Typer's pydantic coercion is only for values chatctl cannot coerce plainly (tests/test_cli)."""
+    """Typer's pydantic coercion is for values chatctl cannot coerce plainly (tests/test_cli)."""
     loaded = _modules_loaded_by(*args, exit_code=3)  # 3: nothing listens on port 1
     assert "pydantic" not in _top_level(loaded)

@@ -69,7 +69,9 @@ class _Follow:
     def of(cls, fts: str, table: str) -> _Follow:
         return cls(
             fts,
-            span=f"SELECT min(id), max(id) FROM h.{table}",  # noqa: S608  our names
+            # Two subqueries: SQLite answers a lone min() or max() from the key, but
+            # min(id), max(id) together scan the table (18 ms a pass on 100 000 rows).
+            span=f"SELECT (SELECT min(id) FROM h.{table}), (SELECT max(id) FROM h.{table})",  # noqa: S608
             last=f"SELECT max(id) FROM (SELECT id FROM h.{table} WHERE id > ? ORDER BY id LIMIT ?)",  # noqa: S608
             add=f"INSERT INTO main.{fts} (rowid, text) SELECT id, text FROM h.{table} WHERE id > ? AND id <= ?",  # noqa: S608, E501
             trim=f"DELETE FROM main.{fts} WHERE rowid < ?",  # noqa: S608  our names

@@ -16,6 +16,7 @@ from chatctl.protocol import (
 from chatctl.ui.commands import Conversation
 from chatctl.ui.output import Show
 from chatctl.ui.render import View, message_line, notice_line_now, private_line, render_frame
+from chatctl.ui.units import count
 
 Page = HistoryReply | PrivateHistoryReply | SearchReply
 
@@ -36,7 +37,8 @@ def _room_page(page: HistoryReply, show: Show, conversation: Conversation, view:
         show(notice_line_now(f"nothing older in {page.room}", "dim"))
         return
     more = " (/history again for older ones)" if page.more else ""
-    show(notice_line_now(f"{len(page.messages)} older messages of {page.room}{more}:", "dim"))
+    older = count(len(page.messages), "older message")
+    show(notice_line_now(f"{older} of {page.room}{more}:", "dim"))
     for message in page.messages:
         line = render_frame(message, view)
         if line is not None:
@@ -50,8 +52,8 @@ def _conversation(page: PrivateHistoryReply, show: Show, view: View) -> None:
         show(notice_line_now(f"no private messages with {page.name} kept", "dim"))
         return
     more = " (/history NAME N for more)" if page.more else ""
-    count = len(page.messages)
-    show(notice_line_now(f"{count} private messages with {page.name}{more}:", "dim"))
+    many = count(len(page.messages), "private message")
+    show(notice_line_now(f"{many} with {page.name}{more}:", "dim"))
     for message in page.messages:
         line = render_frame(message, view)
         if line is not None:

@@ -18,7 +18,7 @@ from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import HistoryInfo, RoomStatus, StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.errors import print_error
-from chatctl.ui.units import size
+from chatctl.ui.units import count, size
 
 #: Users the table shows unless ``--all``: a room of 15 000 takes Rich 5 s to lay out,
 #: and nobody reads that many rows (``--json`` always has everyone).
@@ -127,14 +127,10 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
         if n:
             line.append(" · ")
         line.append(room.name, style="bold")
-        line.append(f" {room.members} in, {_count(room.messages, 'message')}")
+        line.append(f" {room.members} in, {count(room.messages, 'message')}")
         if room.topic:
             line.append(f" ({room.topic})", style="dim")
     return line
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def history_line(history: HistoryInfo | None) -> Text:
@@ -142,7 +138,7 @@ def history_line(history: HistoryInfo | None) -> Text:
     line = Text("history: ", style="bold")
     if history is None:
         return line.append("none kept (the server runs with --no-history)", style="dim")
-    line.append(f"{_count(history.messages, 'message')}, {size(history.bytes)}")
+    line.append(f"{count(history.messages, 'message')}, {size(history.bytes)}")
     if history.oldest is not None:
         line.append(time.strftime(", since %Y-%m-%d %H:%M", time.localtime(history.oldest)))
     if history.error is not None:

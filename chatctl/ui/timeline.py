@@ -24,6 +24,7 @@ import msgspec
 
 from chatctl.protocol import Message
 from chatctl.ui.render import clock, dated_clock, day_name, day_of, message_line
+from chatctl.ui.units import count
 
 FORMATS = ("txt", "md", "json")
 
@@ -96,12 +97,12 @@ def _span(messages: list[Message], since: float | None) -> str:
 def markdown(room: str, messages: list[Message], since: float | None, now: float) -> Iterator[str]:
     span = _span(messages, since)
     yield f"# {markdown_text(room)}{': ' + span if span else ''}\n\n"
-    count = f"{len(messages)} message{'' if len(messages) == 1 else 's'}"
+    many = count(len(messages), "message")
     if since is not None:
-        count += f" since {dated_clock(since)}"
+        many += f" since {dated_clock(since)}"
     ends = (messages[0].time, messages[-1].time) if messages else (now,)
     zones = " / ".join(dict.fromkeys(_zone(t) for t in ends))
-    yield f"{count}; times are local ({zones}); exported {dated_clock(now)}.\n"
+    yield f"{many}; times are local ({zones}); exported {dated_clock(now)}.\n"
     day: tuple[int, int, int] | None = None
     for m in messages:
         if day_of(m.time) != day:
