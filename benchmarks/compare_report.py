@@ -9,6 +9,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,8 +109,10 @@ def machine_facts(chatctl: list[str], baseline: str | None, history: bool = Fals
 
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.M)
-    ncat = subprocess.run(["ncat", "--version"], capture_output=True, text=True, check=False)
-    ncat_version = re.search(r"Version ([\d.]+)", ncat.stdout + ncat.stderr)
+    ncat_version = None
+    if shutil.which("ncat"):  # --servers chatctl needs no ncat
+        ncat = subprocess.run(["ncat", "--version"], capture_output=True, text=True, check=False)
+        ncat_version = re.search(r"Version ([\d.]+)", ncat.stdout + ncat.stderr)
     version = subprocess.run([*chatctl, "--version"], capture_output=True, text=True).stdout
     head = subprocess.run(
         ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
@@ -121,7 +124,7 @@ def machine_facts(chatctl: list[str], baseline: str | None, history: bool = Fals
         f"- {os.cpu_count()} CPUs (`nproc`), {model.group(1) if model else 'unknown CPU'}",
         f"- Linux {platform.release()}, Python {platform.python_version()}, "
         f"{version.strip()} (commit {head or '?'}), "
-        f"ncat {ncat_version.group(1) if ncat_version else '?'}",
+        f"ncat {ncat_version.group(1) if ncat_version else '(not installed)'}",
         f"- chatctl's event loop (server and generator): {choose()[0]}",
     ]
     if baseline:
