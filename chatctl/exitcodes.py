@@ -46,11 +46,20 @@ class ExitCode(IntEnum):
     NOT_SENT = 14
     #: ``chatctl export`` and ``chatctl history``: the server keeps no history (``--no-history``).
     NO_HISTORY = 15
+    #: The name joined again, with its secret, from elsewhere: this session was closed.
+    REPLACED = 16
 
 
 def exit_code_for(exc: ClientError) -> ExitCode:
     """The exit code for a client-core error."""
-    from chatctl.client import ConnectionLost, FingerprintChanged, Refused, Unreachable, Untrusted
+    from chatctl.client import (
+        ConnectionLost,
+        FingerprintChanged,
+        Refused,
+        Replaced,
+        Unreachable,
+        Untrusted,
+    )
     from chatctl.protocol import ErrorCode
 
     refusals = {
@@ -64,6 +73,8 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         return ExitCode.UNREACHABLE
     if isinstance(exc, ConnectionLost):
         return ExitCode.CONNECTION_LOST
+    if isinstance(exc, Replaced):
+        return ExitCode.REPLACED
     if isinstance(exc, Untrusted):
         return ExitCode.UNTRUSTED
     if isinstance(exc, FingerprintChanged):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import AsyncIterator
@@ -23,8 +24,8 @@ from chatctl.server.config import ServerConfig
 from chatctl.server.history import History
 from chatctl.server.listener import ChatServer
 from chatctl.server.store import SCHEMA_VERSION, Store
-from tests.support import async_wait_until, run_chatctl, serve_process, within
-from tests.wire import Wire
+from tests.support import PipedClient, async_wait_until, run_chatctl, serve_process, within
+from tests.wire import Wire, welcomed
 
 
 @asynccontextmanager
@@ -328,3 +329,77 @@ async def test_the_client_core_sends_what_was_shown_when_it_leaves(tmp_path: Pat
         assert history is not None
         await async_wait_until(lambda: history.read_mark("dora", "#lobby") is not None)
         assert history.read_mark("dora", "#lobby") == 2
+
+
+# --------------------------------------------------------------------------- taking a name back
+
+
+async def test_the_secret_with_replace_takes_the_name_from_a_stale_connection(
+    tmp_path: Path,
+) -> None:
+    async with serving(tmp_path / "h.sqlite3") as s:
+        _, secret = await first_join(s.port, "alice")
+        stale = await Wire.hello(s.port, "alice", secret=secret)
+        await welcomed(stale, "#lobby")
+        bob = await Wire.hello(s.port, "bob")
+        await welcomed(bob, "#lobby")
+        # Without replace, or without the secret, a name in use is taken, as always.
+        assert (await refusal(s.port, "alice", secret=secret))["code"] == "name_taken"
+        assert (await refusal(s.port, "alice", replace=True))["code"] == "name_taken"
+        wrong = await refusal(s.port, "alice", secret="A" * 32, replace=True)
+        assert wrong["code"] == "name_claimed"
+        await stale.send(type="ping")
+        await stale.until("pong")  # all that left the stale connection alone
+
+        back = await Wire.hello(s.port, "alice", secret=secret, replace=True)
+        await welcomed(back, "#lobby")
+        error = await stale.until("error")
+        assert error["code"] == "replaced", error
+        assert "alice joined again from 127.0.0.1:" in error["message"]
+        assert await stale.read() is None  # closed after it
+        assert not [f for f in stale.seen if f["type"] == "leave"], stale.seen  # not its own
+        left = await bob.until("leave", name="alice")
+        assert left["reason"] == "replaced"
+        await bob.until("join", name="alice")
+        await back.send(type="say", room="#lobby", text="back again")
+        assert (await bob.until("message", text="back again"))["name"] == "alice"
+        status = s.hub.status()
+        assert [u.name for u in status.users].count("alice") == 1
+        assert status.server.leave_reasons.get("replaced") == 1
+        for conn in (stale, bob, back):
+            await conn.close()
+
+
+async def test_without_history_nobody_takes_a_name_over() -> None:
+    async with ChatServer(ServerConfig(port=0)) as s:
+        held = await Wire.hello(s.port, "alice")
+        await welcomed(held, "#lobby")
+        error = await refusal(s.port, "alice", secret="A" * 32, replace=True)
+        assert error["code"] == "name_taken"
+        await held.send(type="ping")
+        await held.until("pong")
+        await held.close()
+
+
+def test_chatctl_join_takes_its_name_back_and_the_old_one_stops(tmp_path: Path) -> None:
+    config = {"CHATCTL_CONFIG_DIR": str(tmp_path / "config")}  # one person's claims.json
+    with serve_process("--history", str(tmp_path / "h.sqlite3")) as serve:
+        first = PipedClient("alice", serve.port, extra_env=config).joined()
+        try:
+            second = PipedClient("alice", serve.port, extra_env=config).joined()
+            try:
+                code = first.wait(10)
+                assert code == ExitCode.REPLACED, first.everything()
+                assert re.search(
+                    r"alice joined again from 127\.0\.0\.1:\d+: this connection is closed",
+                    first.err.text(),
+                ), first.everything()
+                assert "reconnect" not in first.everything()
+                assert "Traceback" not in first.everything()
+                second.send("still here")
+                second.out.wait_for(r"alice: still here$")
+                assert second.proc.poll() is None
+            finally:
+                second.kill()
+        finally:
+            first.kill()

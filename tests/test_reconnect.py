@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,35 @@ def test_not_sent_notices_are_inert_and_indented() -> None:
         " " * len(f"{stamp} * not sent (offline): ") + "second",
     ]
     assert unsent_line(0.0, "[bold]x[/]").plain.endswith("* not sent: [bold]x[/]")
+
+
+def test_joining_takes_the_name_back_and_the_session_replaced_stops(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """On a server with history, ``chatctl join`` with the name's secret takes the name
+    from a session still holding it (one left behind) rather than wait for it to time out."""
+    server = ServeProcess("--history", str(tmp_path / "h.sqlite3"))
+    try:
+        left_behind = PipedClient("alice", server.port).joined()  # the same claims file
+        try:
+            alice = join_in(terminal, server.port)  # at once: no "name taken", no retry
+            assert left_behind.wait(10) == 16, left_behind.everything()
+        finally:
+            left_behind.kill()
+        assert "attempt" not in alice.screen(), alice.show()
+        # The other way round: joined again from elsewhere, the terminal one stops.
+        newer = PipedClient("alice", server.port).joined()
+        try:
+            replaced = (
+                rf"^{STAMP} \* 127\.0\.0\.1:{server.port}: alice joined again from "
+                r"127\.0\.0\.1:\d+: this connection is closed$"
+            )
+            alice.wait_screen(replaced)
+            assert alice.exit_status() == 16
+            assert "reconnecting" not in alice.screen(), alice.show()
+            newer.send("the name is mine")
+            newer.out.wait_for(r"alice: the name is mine$")
+        finally:
+            newer.kill()
+    finally:
+        server.stop(signal.SIGKILL)

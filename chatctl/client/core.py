@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
-from chatctl.client.errors import ClientError, ConnectionLost, Refused
+from chatctl.client.errors import ClientError, ConnectionLost, Refused, Replaced
 from chatctl.client.marks import ReadMarks
 from chatctl.client.rooms import Rooms
 from chatctl.client.unconfirmed import Unconfirmed
@@ -92,6 +92,8 @@ class ChatClient:
         #: The rooms of the handshake, as the server stated them (filled by ``join``).
         self.joined: list[RoomState] = []
         self.shutdown: Shutdown | None = None
+        #: Why the server closed this connection for another with our name (``replaced``).
+        self._replaced: str | None = None
         self._backlog: deque[ServerFrame] = deque()
         #: ``join`` requests not answered yet, with the room typed into before each.
         self._switched: dict[str, str | None] = {}
@@ -118,6 +120,7 @@ class ChatClient:
         password: str | None = None,
         claims: ClaimBook | None = None,
         history: int | None = None,
+        replace: bool = False,
     ) -> ChatClient:
         """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
 
@@ -125,7 +128,9 @@ class ChatClient:
         the server gives (the name's first use there) is kept in it. ``history``: ask
         for up to that many past messages of each room (0..MAX_HISTORY; None asks for
         none). They come after each room's ``room`` frame, as ``message`` frames with
-        ``history`` true, oldest first (a server keeping none sends none).
+        ``history`` true, oldest first (a server keeping none sends none). ``replace``:
+        with the name's secret, take it over from a connection still holding it (ours,
+        left behind); that one ends with Replaced.
 
         Returns once the server has put us in every room; raises Unreachable,
         Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
@@ -142,7 +147,7 @@ class ChatClient:
             secret = claims.secret(server_id, name) if claims is not None else None
             conn = await Connection.open(host, port, timeout, tls)
             try:
-                hello = Hello(PROTOCOL_VERSION, name, password, wanted, history, secret)
+                hello = Hello(PROTOCOL_VERSION, name, password, wanted, history, secret, replace)
                 conn.write(encode(hello))
                 reply = await conn.read_reply(timeout)
                 if isinstance(reply, Welcome):
@@ -332,8 +337,9 @@ class ChatClient:
     async def _frames(self) -> AsyncIterator[ServerFrame]:
         """Yield frames until the connection ends; answers pings by itself.
 
-        Ends quietly after we left or the server announced its shutdown;
-        otherwise an end of stream, or a server gone silent, raises ConnectionLost.
+        Ends quietly after we left or the server announced its shutdown; raises
+        Replaced when our name joined again elsewhere, and otherwise, at an end of
+        stream or from a server gone silent, ConnectionLost.
         """
         try:
             while True:
@@ -347,6 +353,8 @@ class ChatClient:
                 if frame is None:
                     if self._leaving or self.shutdown is not None:
                         return
+                    if self._replaced is not None:
+                        raise Replaced(f"{self.where}: {self._replaced}", self._replaced)
                     raise ConnectionLost(f"connection to {self.where} lost")
                 match frame:
                     case Ping():
@@ -358,6 +366,9 @@ class ChatClient:
                         pass  # replayed: an old message, never the echo of one just sent
                     case Message(name=name, id=id) | Private(name=name, id=id) if self.mine(name):
                         self.unconfirmed.echoed(id)
+                    case Error(code=ErrorCode.REPLACED, message=why):
+                        self._replaced = why  # said once, when the stream ends
+                        continue
                     case Error(id=id):
                         self.unconfirmed.refused(id)
                         if id in self._switched:  # the join was refused: back where we were

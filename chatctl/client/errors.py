@@ -42,6 +42,11 @@ class ConnectionLost(ClientError):
     """The connection ended without a shutdown notice and without us leaving."""
 
 
+class Replaced(ClientError):
+    """Our name joined again, with its secret, from another connection: this one is closed
+    (not worth a reconnection, which would only close that one in turn)."""
+
+
 class WrongTransport(ClientError):
     """TLS on one side only: the message says which flag to change."""
 

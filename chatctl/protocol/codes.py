@@ -44,6 +44,8 @@ class ErrorCode(StrEnum):
     # claimed names (servers that keep history)
     NAME_CLAIMED = "name_claimed"
     NO_HISTORY = "no_history"
+    #: The connection's name joined again, with its secret, from another connection.
+    REPLACED = "replaced"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.

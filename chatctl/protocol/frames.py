@@ -42,6 +42,8 @@ class Hello(_Frame, tag="hello", frozen=True):
     ``rooms`` (version 2): the rooms to be in from the start; None means ``#lobby``.
     ``history``: replay up to that many past messages of each room (none if unset).
     ``secret``: the name's claim secret, given by this server when the name was first used.
+    ``replace``: with that secret, take the name over from a connection still holding it
+    (our own, left behind by a network that went away) rather than be refused.
     """
 
     version: Version
@@ -50,12 +52,14 @@ class Hello(_Frame, tag="hello", frozen=True):
     rooms: list[str] | None = None
     history: HistoryCount | None = None
     secret: Secret | None = None
+    replace: bool = False
 
     def __repr__(self) -> str:  # never show the password or the secret
         return (
             f"Hello(version={self.version!r}, name={self.name!r}, "
             f"password={_masked(self.password)}, rooms={self.rooms!r}, "
-            f"history={self.history!r}, secret={_masked(self.secret)})"
+            f"history={self.history!r}, secret={_masked(self.secret)}, "
+            f"replace={self.replace!r})"
         )
 
 

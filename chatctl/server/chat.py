@@ -115,9 +115,11 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
     refusal = hub.admission.check_password(session.host, hello.password)
     if refusal is not None:  # before the name: who is online is none of a stranger's business
         return _refuse(hub, session, refusal)
+    held = hub.member(hello.name)
+    taking_over = held is not None and hello.replace and hello.secret is not None
     try:
         check_name(hello.name)
-        if hub.member(hello.name) is not None:
+        if held is not None and not (taking_over and hub.claims is not None):
             raise ProtocolError(ErrorCode.NAME_TAKEN, "that name is taken")
         rooms = _hello_rooms(hello, config.max_rooms)
     except ProtocolError as exc:
@@ -127,6 +129,10 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
         verdict, refusal = _check_claim(hub, session.host, hello.name, hello.secret)
         if refusal is not None:
             return _refuse(hub, session, refusal)
+    if held is not None:
+        if verdict is not Verdict.OK:  # held, and not claimed: nobody's to take over
+            return _refuse(hub, session, Refusal(ErrorCode.NAME_TAKEN, "that name is taken"))
+        hub.replace(held, session.address)  # its owner is back: the old connection goes
     session.greeted()
     member = Member(session, hello.name, hello.version, time.monotonic())
     hub.add_member(member)

@@ -20,6 +20,7 @@ from chatctl.protocol import (
     DEFAULT_ROOM,
     PROTOCOL_VERSION,
     ClientFrame,
+    ErrorCode,
     HistoryInfo,
     LeaveReason,
     Phase,
@@ -59,10 +60,17 @@ from chatctl.server.search import SearchIndex
 from chatctl.server.session import Session
 from chatctl.server.store import Store
 
-#: Endings of connections that never joined that are not worth a log line or a count:
-#: a status query that hung up, a refused handshake (logged as Refused already).
+#: Endings of connections that never joined (or no longer have) that are not worth a log
+#: line or a count: a status query that hung up, a refused handshake (logged as Refused
+#: already), a replaced member.
 _UNREMARKABLE = frozenset(
-    {LeaveReason.DROPPED, LeaveReason.QUIT, LeaveReason.REFUSED, LeaveReason.SHUTDOWN}
+    {
+        LeaveReason.DROPPED,
+        LeaveReason.QUIT,
+        LeaveReason.REFUSED,
+        LeaveReason.SHUTDOWN,
+        ErrorCode.REPLACED,  # counted and logged when it was replaced
+    }
 )
 
 
@@ -189,6 +197,17 @@ class Hub:
                 self.leave_reasons[reason] += 1
                 self.observer(Closed(session.address, reason))
             return
+        self._remove(member, reason)
+
+    def replace(self, member: Member, by: str) -> None:
+        """``member``'s name joined again with its secret, from ``by``: the old connection
+        leaves now (its end, later, is unremarkable), so the name is free at once."""
+        message = f"{member.name} joined again from {by}: this connection is closed"
+        member.session.dismiss(ProtocolError(ErrorCode.REPLACED, message))  # its last frame
+        del self._by_session[member.session]
+        self._remove(member, ErrorCode.REPLACED)
+
+    def _remove(self, member: Member, reason: Reason) -> None:
         del self.members[member.key]
         self.leave_reasons[reason] += 1
         now = time.time()
@@ -197,7 +216,7 @@ class Hub:
         for room in list(member.rooms.values()):
             room.leave(member, reason, now, announce=not self.stopping)
             self._forget_if_empty(room)
-        self.observer(UserLeft(member.name, session.address, reason))
+        self.observer(UserLeft(member.name, member.session.address, reason))
 
     # what the chat rules call
 

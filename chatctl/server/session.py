@@ -134,6 +134,12 @@ class Session(asyncio.Protocol):
         self.queue(encode(error))
         self.close(LeaveReason.REFUSED)
 
+    def dismiss(self, error: ProtocolError) -> None:
+        """Say why the server ends this joined connection, then close (ended with its code)."""
+        self._host.sending(self)  # after the room broadcasts queued before it
+        self.queue(encode(Error(error.code, error.message)))
+        self.close(error.code)
+
     def deliver(self, data: bytes) -> None:
         """Bytes shared by a room: written at once, or after what is already queued.
 

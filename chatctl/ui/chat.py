@@ -103,6 +103,7 @@ async def _join(host: str, port: int, name: str, interactive: bool, options: Joi
             password=options.password,
             claims=ClaimBook.default(),
             history=options.history or None,
+            replace=True,  # our own session left behind (a network gone) goes
         )
     except ClientError as exc:
         if worth_asking(exc, interactive, options.password):

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from chatctl import commands
-from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, backoff, worth_retrying
+from chatctl.client import (
+    ChatClient,
+    ClaimBook,
+    ClientError,
+    Refused,
+    Replaced,
+    backoff,
+    worth_retrying,
+)
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
 from chatctl.ui.chat import JoinOptions, receive, welcome
@@ -121,6 +129,10 @@ class _Link:
             )
             if client.leaving:
                 return ExitCode.OK
+            if isinstance(error, Replaced):  # not a loss: rejoining would close that one
+                self.show(notice_line_now(str(error), "bold red"))
+                await client.close()
+                return exit_code_for(error)
             # Offline from here: report the loss before anything else can print.
             self.client = None
             self.name = client.name
@@ -162,6 +174,7 @@ class _Link:
                     password=options.password,
                     claims=ClaimBook.default(),
                     history=options.history or None,
+                    replace=True,
                 )
             except ClientError as exc:
                 if not worth_retrying(exc):

@@ -76,6 +76,7 @@ _LEAVE_REASONS = {
     "ping_timeout": "was disconnected (stopped answering)",
     "frame_too_long": "was disconnected (sent an oversized frame)",
     "too_many_errors": "was disconnected (too many errors)",
+    "replaced": "left (reconnected)",
 }
 
 

@@ -50,7 +50,7 @@ from chatctl.server.store import HistoryError
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
 
-_CALM_REASONS = frozenset({"quit", "shutdown"})
+_CALM_REASONS = frozenset({"quit", "shutdown", "replaced"})
 #: File descriptors kept for the listening sockets, stdio, the event loop and logs.
 _RESERVED_FILES = 32
 
