@@ -1,7 +1,8 @@
 """The client core: connect, handshake, send, receive. asyncio only, no terminal code.
 
 One job a module: ``errors`` (what it raises), ``connection`` (dialling, TLS and
-pinning, reading frames), ``claims`` (the secrets of claimed names), ``marks`` (read
+pinning, reading frames), ``handshake`` (hello until welcomed, with the right
+secret), ``claims`` (the secrets of claimed names), ``marks`` (read
 marks), ``unconfirmed`` (what has not come back), ``rooms`` (the rooms we are in),
 ``core`` (``ChatClient``), ``pages`` (paging back through a room's history: ``past``),
 ``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.

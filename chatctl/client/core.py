@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 
 from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
-from chatctl.client.errors import ClientError, ConnectionLost, Refused, Replaced
+from chatctl.client.errors import ConnectionLost, Refused, Replaced
+from chatctl.client.handshake import handshake
 from chatctl.client.marks import ReadMarks
 from chatctl.client.rooms import Rooms
 from chatctl.client.unconfirmed import Unconfirmed
@@ -142,37 +143,21 @@ class ChatClient:
             wanted = None if rooms is None else list(dict.fromkeys(check_room(r) for r in rooms))
         except ProtocolError as exc:
             raise Refused(exc.code, exc.message) from None
-        server_id = claims.server_at(f"{host}:{port}") if claims is not None else None
-        for _attempt in range(2):  # a second time with the secret for the identity learnt
-            secret = claims.secret(server_id, name) if claims is not None else None
-            conn = await Connection.open(host, port, timeout, tls)
-            try:
-                hello = Hello(PROTOCOL_VERSION, name, password, wanted, history, secret, replace)
-                conn.write(encode(hello))
-                reply = await conn.read_reply(timeout)
-                if isinstance(reply, Welcome):
-                    client = cls(conn, reply, ping_interval, ping_timeout, claims)
-                    await client._read_rooms(len(wanted) if wanted is not None else 1, timeout)
-                    return client
-            except BaseException:
-                await conn.close()
-                raise
-            await conn.close()
-            learnt = reply.server_id if isinstance(reply, Error) else None
-            if (
-                claims is None
-                or learnt is None
-                or learnt == server_id
-                or claims.secret(learnt, name) is None
-            ):
-                break
-            server_id = learnt
-        if isinstance(reply, Error):
-            retry_after = None if reply.retry_after_ms is None else reply.retry_after_ms / 1000
-            raise Refused(reply.code, reply.message, retry_after)
-        raise ClientError(
-            f"{conn.where} answered the handshake with '{reply.__struct_config__.tag}'"
+        conn, welcome = await handshake(
+            Hello(PROTOCOL_VERSION, name, password, wanted, history, None, replace),
+            host,
+            port,
+            timeout,
+            tls,
+            claims,
         )
+        try:
+            client = cls(conn, welcome, ping_interval, ping_timeout, claims)
+            await client._read_rooms(len(wanted) if wanted is not None else 1, timeout)
+        except BaseException:
+            await conn.close()
+            raise
+        return client
 
     async def _read_rooms(self, count: int, timeout: float) -> None:
         """Read up to the handshake's ``room`` frames; what comes between is kept for later."""
