@@ -287,6 +287,34 @@ async def test_a_rejoin_gets_what_came_after_its_read_mark(tmp_path: Path) -> No
         await alice.close()
 
 
+async def test_a_room_that_was_quiet_while_you_were_in_it_has_news_since_you_left(
+    tmp_path: Path,
+) -> None:
+    """Nothing was shown, so the client never sent a read mark: joining made one."""
+    async with ChatServer(ServerConfig(port=0, history=str(tmp_path / "h.sqlite3"), rate=0)) as s:
+        alice = await Wire.hello(s.port, "alice", rooms=["#ops"])
+        await alice.until("room")
+        await alice.send(type="say", room="#ops", text="before carol")
+        await alice.until("message", text="before carol")
+        _, secret = await first_join(s.port, "carol")  # #lobby: empty
+        carol = await Wire.hello(s.port, "carol", secret=secret, rooms=["#ops"])
+        await carol.until("room")  # #ops, nothing replayed or read
+        await carol.close()
+        await alice.send(type="join", room="#lobby")
+        await alice.until("room", room="#lobby")
+        for room in ("#ops", "#lobby"):
+            await alice.send(type="say", room=room, text=f"while away in {room}")
+            await alice.until("message", text=f"while away in {room}")
+
+        back = await Wire.hello(s.port, "carol", secret=secret, rooms=["#ops", "#lobby"], history=5)
+        ops = await back.until("room", room="#ops")
+        assert (ops["history"], ops["unread"]) == (2, 1), ops  # "before carol" was before
+        lobby = await back.until("room", room="#lobby")
+        assert (lobby["history"], lobby["unread"]) == (1, 1), lobby
+        await back.close()
+        await alice.close()
+
+
 async def test_more_than_500_unread_says_how_many_more(tmp_path: Path) -> None:
     async with ChatServer(ServerConfig(port=0, history=str(tmp_path / "h.sqlite3"), rate=0)) as s:
         _, secret = await first_join(s.port, "carol")

@@ -243,7 +243,12 @@ class Hub:
         ``history``: how many past messages to give them."""
         created = name not in self.rooms
         room = self._room(name)
-        room.enter(member, time.time(), history, self.reader(member))
+        reader = self.reader(member)
+        room.enter(member, time.time(), history, reader)
+        if reader is not None and self.history and self.history.read_mark(reader, name) is None:
+            # First time here: what comes next is what is new if they leave (a room
+            # that was empty when they were in it has something "since you left" too).
+            self.read(member, room, room.seq)
         self.observer(RoomEntered(member.name, name, created))
 
     def reader(self, member: Member) -> str | None:
