@@ -17,8 +17,16 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from chatctl.client import ChatClient, ClaimBook
-from chatctl.protocol import MAX_HISTORY, Joined, Message, RoomState, ServerFrame, clean_frame
+from chatctl.client import ChatClient, ClaimBook, past
+from chatctl.protocol import (
+    MAX_HISTORY,
+    HistoryReply,
+    Joined,
+    Message,
+    RoomState,
+    ServerFrame,
+    clean_frame,
+)
 from chatctl.ui.output import Show
 from chatctl.ui.render import View, date_line, message_line, render_frame
 from tests.conftest import RecordingServer
@@ -86,6 +94,36 @@ async def test_join_with_history_gets_the_last_n_oldest_first(server: RecordingS
         for client in (alice, bob):
             if client is not None:
                 await client.close()
+
+
+async def test_paging_back_keeps_what_is_said_meanwhile(tmp_path: Path) -> None:
+    """A message said while the older pages are asked for is in none of them: ``past``
+    keeps it from the live frames (``tail --since`` and ``export`` lost it)."""
+    async with RecordingServer(history=str(tmp_path / "h.sqlite3"), rate=0) as srv:
+        alice = await within(ChatClient.join(HOST, srv.port, "alice"))
+        bob = await within(ChatClient.join(HOST, srv.port, "bob"))
+        try:
+            old = [f"old {i}" for i in range(MAX_HISTORY + 20)]  # two pages
+            await say_all(alice, old)
+            frames = aiter(bob)
+            pages = 0
+
+            async def watching() -> AsyncIterator[ServerFrame]:
+                nonlocal pages
+                async for frame in frames:
+                    if isinstance(frame, HistoryReply):
+                        pages += 1
+                        if pages == 1:  # relayed to bob before he asks for the second page
+                            await say_all(alice, ["said meanwhile"])
+                    yield frame
+
+            got = await within(past(bob, watching(), "#lobby", 2 * MAX_HISTORY))
+            assert pages == 2
+            assert [m.text for m in got.messages] == [*old, "said meanwhile"]
+            assert len({m.seq for m in got.messages}) == len(got.messages)  # none twice
+        finally:
+            await alice.close()
+            await bob.close()
 
 
 async def test_no_history_asked_none_replayed(server: RecordingServer) -> None:

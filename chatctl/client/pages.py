@@ -35,16 +35,20 @@ async def past(
     """The newest ``limit`` messages of ``room`` at or after time ``since``, oldest first.
 
     ``frames`` is the client's receive loop (``aiter(client)``): frames other than the
-    answers are passed over. A room we are not in is Refused (``not_in_room``); a page
-    not answered within ``timeout`` seconds is Unreachable.
+    answers are passed over, but for the room's new messages, which come after the pages
+    (one said while the older pages were asked for is in none of them). A room we are
+    not in is Refused (``not_in_room``); a page not answered within ``timeout`` seconds
+    is Unreachable.
     """
     pages: list[list[Message]] = []
+    live: list[Message] = []
     wanted, before = limit, None
     more = False
     while wanted > 0:
         id = await client.history(room, min(wanted, MAX_HISTORY), before, since)
         try:
-            reply = await asyncio.wait_for(_answer(frames, id, client.where), timeout)
+            answer = _answer(frames, id, client.where, room, live)
+            reply = await asyncio.wait_for(answer, timeout)
         except TimeoutError:
             raise Unreachable(
                 f"{client.where} did not answer a history request within {timeout:g} s"
@@ -55,14 +59,21 @@ async def past(
         if not reply.more or not reply.messages:
             break
         before = reply.messages[0].seq
-    return Past([m for page in reversed(pages) for m in page], more)
+    messages = [m for page in reversed(pages) for m in page]
+    newest = messages[-1].seq if messages else 0
+    return Past(messages + [m for m in live if m.seq > newest], more)
 
 
-async def _answer(frames: AsyncIterator[ServerFrame], id: str, where: str) -> HistoryReply:
+async def _answer(
+    frames: AsyncIterator[ServerFrame], id: str, where: str, room: str, live: list[Message]
+) -> HistoryReply:
+    """The answer to request ``id``; ``room``'s new messages meanwhile go into ``live``."""
     async for frame in frames:
         match frame:
             case HistoryReply(id=answered) if answered == id:
                 return frame
+            case Message(room=said, history=False) if said == room:
+                live.append(frame)
             case Error(id=refused, code=code, message=message) if refused == id:
                 raise Refused(code, message)
     raise ConnectionLost(f"{where} closed the connection before it answered a history request")
