@@ -68,7 +68,8 @@ def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Term
         alice.wait_last("[#lobby] alice>")
         first.stop(signal.SIGKILL)
 
-    alice.wait_screen(lost_notice(port) + rf"\n{STAMP} \* not sent: in flight$")
+    # Unknown yet: the server may have relayed it (the rejoin's replay will tell).
+    alice.wait_screen(lost_notice(port) + rf"\n{STAMP} \* not confirmed: in flight$")
     alice.type("typed offline")
     alice.keys("Enter")
     alice.wait_screen(rf"^{STAMP} \* not sent \(offline\): typed offline$")
@@ -80,7 +81,8 @@ def test_reconnects_to_a_new_server_and_reports_what_was_not_sent(terminal: Term
     with serving(port) as second:
         alice.wait_screen(
             rf"^{STAMP} \* reconnected to chatctl \S+ as alice in #lobby; "
-            r"online: nobody else yet\.$",
+            r"online: nobody else yet\.\n"
+            rf"{STAMP} \* not sent: in flight$",  # not in this server's history
             timeout=10,
         )
         bob = PipedClient("bob", port)
@@ -207,4 +209,79 @@ def test_joining_takes_the_name_back_and_the_session_replaced_stops(
         finally:
             newer.kill()
     finally:
+        server.stop(signal.SIGKILL)
+
+
+class Proxy:
+    """A real TCP relay between the client and the server, whose connections can be
+    made deaf (the server's bytes dropped) and then cut: the network losing an echo."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+            deaf = threading.Event()
+            self._pairs.append((down, up, deaf))
+            threading.Thread(target=self._pump, args=(down, up, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, deaf), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, deaf: threading.Event | None) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if deaf is None or not deaf.is_set():
+                    dst.sendall(data)
+
+    def deafen(self) -> None:
+        """From now on the client hears nothing on the connections open now."""
+        for _, _, deaf in self._pairs:
+            deaf.set()
+
+    def cut(self) -> None:
+        """Close the connections open now (new ones are relayed as before)."""
+        pairs, self._pairs = self._pairs, []
+        for down, up, _ in pairs:
+            for sock in (down, up):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_a_line_relayed_before_the_loss_is_found_in_the_replay_not_reported_lost(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    server = ServeProcess("--history", str(tmp_path / "h.sqlite3"))
+    proxy = Proxy(server.port)
+    bob = PipedClient("bob", server.port)
+    try:
+        bob.joined()
+        alice = join_in(terminal, proxy.port)
+        proxy.deafen()  # the server still reads alice, but its echo never reaches her
+        alice.type("in limbo")
+        alice.keys("Enter")
+        bob.out.wait_for(rf"^{STAMP} alice: in limbo$")  # relayed, and so kept
+        proxy.cut()
+        alice.wait_screen(lost_notice(proxy.port) + rf"\n{STAMP} \* not confirmed: in limbo$")
+        alice.wait_screen(rf"^{STAMP} \* reconnected to chatctl \S+ as alice in #lobby; ")
+        alice.wait_screen(rf"^{STAMP} alice: in limbo$")  # the replay has it
+        bob.send("after the replay")
+        alice.wait_screen(rf"^{STAMP} bob: after the replay$")
+        assert "not sent" not in alice.screen(), alice.show()
+    finally:
+        bob.kill()
+        proxy.close()
         server.stop(signal.SIGKILL)

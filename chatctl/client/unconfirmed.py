@@ -43,8 +43,11 @@ class Unconfirmed:
 
     def take(self) -> list[str]:
         """Every pending line, as sent, oldest first; the list is then empty."""
-        lines = list(self._lines.values())
-        self._lines.clear()
+        return list(self.take_by_id().values())
+
+    def take_by_id(self) -> dict[str, str]:
+        """Every pending line by its id, oldest first; the list is then empty."""
+        lines, self._lines = self._lines, {}
         return lines
 
     def __len__(self) -> int:

@@ -19,7 +19,7 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 
 from rich.console import Console
@@ -131,11 +131,14 @@ async def receive(
     conversation: Conversation,
     bell: bool = False,
     seen: Mapping[str, int] | None = None,
+    unsure: dict[str, str] | None = None,
 ) -> ClientError | None:
     """Show frames until the connection ends; the error that ended it, if any.
 
     ``seen``: by room, the last ``seq`` shown before a reconnection; the messages the
     rejoin replays up to it are not shown again (until the room is entered anew).
+    ``unsure``: by id, our lines not seen coming back before the loss; one in the replay
+    was relayed after all, the rest are reported not sent once the replay is over.
     Replayed messages never ring.
     """
     last_shown: tuple[object, ...] = ()
@@ -143,7 +146,7 @@ async def receive(
     # After a reconnection only what was missed is shown: no divider there.
     news = Dividers([] if seen else client.joined)
     try:
-        async for frame in client:
+        async for frame in _settling(client, unsure or {}, show):
             multi = len(client.rooms) > 1
             if isinstance(frame, RoomState):
                 skip.pop(frame.room, None)  # a later join: its replay is all news
@@ -181,6 +184,30 @@ async def receive(
     except ClientError as exc:
         return exc
     return None
+
+
+async def _settling(
+    client: ChatClient, unsure: dict[str, str], show: Show
+) -> AsyncIterator[ServerFrame]:
+    """``client``'s frames; after the handshake's replay (the ``room`` frames say how long
+    it is), each line of ``unsure`` the replay did not hold is reported not sent."""
+    left = sum(state.history for state in client.joined) if unsure else 0
+
+    def report() -> None:
+        for text in unsure.values():
+            show(unsent_line(time.time(), text))
+        unsure.clear()
+
+    if not left:
+        report()
+    async for frame in client:
+        yield frame  # shown before what follows
+        if left and isinstance(frame, Message) and frame.history:
+            if client.mine(frame.name) and frame.id is not None:
+                unsure.pop(frame.id, None)  # it was relayed, and it is in the history
+            left -= 1
+            if not left:
+                report()
 
 
 class Dividers:

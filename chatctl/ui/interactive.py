@@ -115,6 +115,9 @@ class _Link:
         self._current: str | None = None
         #: After a rejoin: by room, the last ``seq`` seen before the loss.
         self._seen: dict[str, int] = {}
+        #: By id, lines sent but not seen coming back before a loss: the rejoin's replay
+        #: tells which were relayed after all.
+        self._unsure: dict[str, str] = {}
 
     def current(self) -> ChatClient | None:
         return self.client
@@ -125,7 +128,7 @@ class _Link:
             client = self.client
             assert client is not None  # noqa: S101  narrows: keep() runs only while connected
             error = await receive(
-                client, self.show, self.conversation, self.options.bell, self._seen
+                client, self.show, self.conversation, self.options.bell, self._seen, self._unsure
             )
             if client.leaving:
                 return ExitCode.OK
@@ -143,8 +146,10 @@ class _Link:
             delay = next(delays)
             why = str(error) if error else f"connection to {client.where} closed by the server"
             self.show(notice_line_now(f"{why}; reconnecting in {delay:g} s…", "yellow"))
-            for line in client.unconfirmed.take():
-                self.show(unsent_line(time.time(), line))
+            unconfirmed = client.unconfirmed.take_by_id()
+            for line in unconfirmed.values():
+                self.show(unsent_line(time.time(), line, unsure=True))
+            self._unsure.update(unconfirmed)
             await client.close()
             code = await self._rejoin(delay, delays, lost)
             if code is not None:

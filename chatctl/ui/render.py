@@ -233,13 +233,19 @@ def divider_line(new: int, more: int, room: str | None = None) -> ChatLine:
     return line
 
 
-def unsent_line(timestamp: float, text: str, *, offline: bool = False) -> ChatLine:
-    """``* not sent: <text>``: a line of ours the server never relayed.
+def unsent_line(
+    timestamp: float, text: str, *, offline: bool = False, unsure: bool = False
+) -> ChatLine:
+    """``* not sent: <text>``: a line of ours the server never relayed (``unsure``:
+    ``* not confirmed: <text>``, not seen coming back when the connection was lost).
 
     The text is the user's own input, so it is escaped here (a piped line may
     hold anything), and continuation lines are indented like a message's.
     """
     line = _stamp(timestamp)
+    if unsure:
+        line.append("* not confirmed: ", style="yellow")
+        return _body(line, clean_text(text), "yellow")
     line.append("* not sent (offline): " if offline else "* not sent: ", style="red")
     return _body(line, clean_text(text), "red")
 
