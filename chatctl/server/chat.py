@@ -116,10 +116,11 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
     if refusal is not None:  # before the name: who is online is none of a stranger's business
         return _refuse(hub, session, refusal)
     held = hub.member(hello.name)
-    taking_over = held is not None and hello.replace and hello.secret is not None
+    # Only a claimed name's owner may take it over: the secret is checked below.
+    may_replace = hello.replace and hello.secret is not None and hub.claims is not None
     try:
         check_name(hello.name)
-        if held is not None and not (taking_over and hub.claims is not None):
+        if held is not None and not may_replace:
             raise ProtocolError(ErrorCode.NAME_TAKEN, "that name is taken")
         rooms = _hello_rooms(hello, config.max_rooms)
     except ProtocolError as exc:

@@ -244,8 +244,11 @@ class Hub:
         created = name not in self.rooms
         room = self._room(name)
         reader = self.reader(member)
-        room.enter(member, time.time(), history, reader)
-        if reader is not None and self.history and self.history.read_mark(reader, name) is None:
+        mark = None
+        if reader is not None and self.history is not None:
+            mark = self.history.read_mark(reader, name)
+        room.enter(member, time.time(), history, mark)
+        if reader is not None and mark is None:
             # First time here: what comes next is what is new if they leave (a room
             # that was empty when they were in it has something "since you left" too).
             self.read(member, room, room.seq)

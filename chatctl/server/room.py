@@ -78,12 +78,10 @@ class Room:
 
     # what happens in a room
 
-    def enter(
-        self, member: Member, now: float, history: int = 0, reader: str | None = None
-    ) -> None:
+    def enter(self, member: Member, now: float, history: int = 0, mark: int | None = None) -> None:
         """``member`` comes in: it gets the room's state (a version-1 member: its welcome)
         and up to ``history`` past messages, then everyone, the newcomer included, its
-        ``join``. ``reader``: the claimed name whose read mark says what is new."""
+        ``join``. ``mark``: the member's read mark here, which says what is new."""
         if member.version == 1:
             if not self._v1_members:
                 self._outbox_v1 = [b""] * len(self._outbox)
@@ -97,7 +95,7 @@ class Room:
             )
             member.send(encode(welcome))
         else:
-            past, unread, more = self._past(history, reader)
+            past, unread, more = self._past(history, mark)
             state = RoomState(
                 self.name, self.seq, self.names(), online, self.topic, len(past), unread, more
             )
@@ -105,7 +103,7 @@ class Room:
         if self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
 
-    def _past(self, history: int, reader: str | None) -> tuple[list[Message], int, int]:
+    def _past(self, history: int, mark: int | None) -> tuple[list[Message], int, int]:
         """The messages to replay, how many of the last are unread, how many unread more.
 
         Without a read mark: the last ``history``. With one: every message after it (up
@@ -113,7 +111,6 @@ class Room:
         """
         if not history or self._history is None:
             return [], 0, 0
-        mark = self._history.read_mark(reader, self.name) if reader is not None else None
         if mark is None:
             return self._history.recent(self.name, history), 0, 0
         new = self._history.count_after(self.name, mark)
