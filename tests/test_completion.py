@@ -33,7 +33,7 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 #: What the generator makes, once per test process: each script is a chatctl process
 #: and the table a build of the app, and the tests below only need them to compare.
-_MADE: dict[str, str] = {}
+_MADE: dict[tuple[str, ...], str] = {}
 
 
 def load_generator() -> ModuleType:
@@ -47,14 +47,14 @@ def load_generator() -> ModuleType:
     generate, table = module.generate, module.table
 
     def remembered_generate(shell: str, executable: str) -> str:
-        if shell not in _MADE:
-            _MADE[shell] = generate(shell, executable)
-        return _MADE[shell]
+        if (shell, executable) not in _MADE:
+            _MADE[shell, executable] = generate(shell, executable)
+        return _MADE[shell, executable]
 
     def remembered_table() -> str:
-        if "table" not in _MADE:
-            _MADE["table"] = table()
-        return _MADE["table"]
+        if () not in _MADE:
+            _MADE[()] = table()
+        return _MADE[()]
 
     module.generate, module.table = remembered_generate, remembered_table
     return module
