@@ -21,3 +21,16 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"{text!r}: a duration must be more than zero")
     return seconds
+
+
+_SPOKEN = ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def say_duration(seconds: float) -> str:
+    """``10 minutes``, ``1 hour``, ``2 days``: in the largest unit it has at least one of,
+    rounded to a whole number of it (what a person is told: "muted for 10 minutes")."""
+    for size, unit in _SPOKEN:  # noqa: B007  the last one is the fallback
+        if seconds >= size:
+            break
+    count = max(1, round(seconds / size))
+    return f"{count} {unit}" + ("" if count == 1 else "s")

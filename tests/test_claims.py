@@ -177,7 +177,9 @@ async def test_no_claims_without_history() -> None:
 
 
 #: What each older schema lacked: dropped to make a file as that release wrote it.
-_ADDED_AFTER = {1: ["claims", "marks", "privates"], 2: ["privates"]}
+_ADDED_AFTER = {1: ["claims", "marks", "privates"], 2: ["privates"], 3: []}
+#: Columns schema 4 added (moderation events, topics), which every older one lacked.
+_COLUMNS_ADDED_IN_4 = [("messages", "event"), ("messages", "target"), ("rooms", "topic")]
 
 
 @pytest.mark.parametrize("version", sorted(_ADDED_AFTER))
@@ -187,6 +189,8 @@ def test_an_older_schema_is_migrated(tmp_path: Path, version: int) -> None:
     with sqlite3.connect(path) as db:  # back to what an earlier release wrote
         for table in _ADDED_AFTER[version]:
             db.execute(f"DROP TABLE {table}")
+        for table, column in _COLUMNS_ADDED_IN_4:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         db.execute(f"PRAGMA user_version={version}")
     store = Store.open(path)
     assert Claims(store).claim("alice", now=1.0) is not None
@@ -194,6 +198,10 @@ def test_an_older_schema_is_migrated(tmp_path: Path, version: int) -> None:
     history.add_private(Private(1.0, "alice", "bob", "hi"), ("alice", "bob"))
     history.commit()
     assert [p.text for p in history.privates(("bob", "alice"), 10)[0]] == ["hi"]
+    history.room_seq("#ops")
+    history.set_topic("#ops", "kept")
+    history.commit()
+    assert history.topic("#ops") == "kept"
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

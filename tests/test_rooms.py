@@ -157,7 +157,7 @@ async def test_rooms_and_who_list_what_is_there(wire: Open) -> None:
     assert {(r["name"], r["members"]) for r in listing["rooms"]} == {("#ops", 2), ("#lobby", 1)}
     await alice.send(type="who", room="#ops")
     who = await alice.until("who_reply")
-    assert who["users"] == [{"name": "alice"}, {"name": "bob", "away": "lunch"}]
+    assert who["users"] == [{"name": "alice", "op": True}, {"name": "bob", "away": "lunch"}]
     await bob.send(type="away")
     assert "text" not in await bob.until("away")  # back
     await alice.send(type="who", room="#ops")

@@ -76,7 +76,7 @@ def test_three_people_two_rooms_and_every_command(
     enter(bob, "/away lunch")
     bob.wait_screen(rf"^{STAMP} \* you are away: lunch$")
     enter(alice, "/who")
-    alice.wait_screen(rf"^{STAMP} \* in #ops: alice, bob \(away: lunch\)$")
+    alice.wait_screen(rf"^{STAMP} \* in #ops: @alice, bob \(away: lunch\)$")
     enter(carol, "/rooms")
     carol.wait_screen(rf"^{STAMP} \* rooms: #lobby \(1\), #ops \(2\)$")
     enter(bob, "/nick robert")

@@ -17,6 +17,7 @@ from chatctl.cli.options import DEFAULT_HOST, DEFAULT_PORT, SECURITY, PasswordFi
 from chatctl.server.config import LIMITS, Limit, ServerConfig
 
 HISTORY = "History"
+MODERATION = "Moderation"
 #: The limit options go after this parameter: panels show in order of first appearance,
 #: so Limits comes between the plain options and Security.
 _LIMITS_AFTER = "verbose"
@@ -158,6 +159,33 @@ def serve(
             rich_help_panel=HISTORY,
         ),
     ] = False,
+    op: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--op",
+            metavar="NAME",
+            help="A server operator: may moderate every room (repeatable; a claimed name, "
+            "so join as NAME once before anyone else can).",
+            rich_help_panel=MODERATION,
+        ),
+    ] = None,
+    ops_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ops-file",
+            metavar="PATH",
+            help="More server operators, one name per line; read again on SIGHUP.",
+            rich_help_panel=MODERATION,
+        ),
+    ] = None,
+    no_room_founders: Annotated[
+        bool,
+        typer.Option(
+            "--no-room-founders",
+            help="The first one into an empty room does not become its operator.",
+            rich_help_panel=MODERATION,
+        ),
+    ] = False,
     **limits: Any,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
@@ -182,6 +210,7 @@ def serve(
     # An ephemeral port (0) is a new server each run: no default file to come back to.
     persist = not no_history and (history is not None or port != 0)
     history_path = str(history or default_path(data_dir(), port)) if persist else None
+    _check_operators(op or [], ops_file, persist)
     config = ServerConfig(
         host=host,
         port=port,
@@ -193,7 +222,28 @@ def serve(
         keep_seconds=keep_seconds,
         keep_messages=keep_messages,
         private_history=not no_pm_history,
+        operators=tuple(op or ()),
+        ops_file=str(ops_file) if ops_file is not None else None,
+        room_founders=not no_room_founders,
         **limits,
     )
     setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None
     raise typer.Exit(run_serve(config, setup))
+
+
+def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> None:
+    """Operators' names are names, and mean something only where names are claimed."""
+    from chatctl.protocol import ProtocolError, check_name
+
+    for name in names:
+        try:
+            check_name(name)
+        except ProtocolError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--op") from None
+    if (names or ops_file is not None) and not history:
+        flag = "--op" if names else "--ops-file"
+        raise typer.BadParameter(
+            "server operators need claimed names, which need history: "
+            "drop --no-history (with --port 0, give --history PATH)",
+            param_hint=flag,
+        )

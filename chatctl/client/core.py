@@ -26,12 +26,14 @@ from chatctl.protocol import (
     Bye,
     Claim,
     ClientFrame,
+    Do,
     Error,
     ErrorCode,
     Hello,
     HistoryRequest,
     Join,
     Message,
+    Moderate,
     Msg,
     Nick,
     NickChanged,
@@ -46,12 +48,15 @@ from chatctl.protocol import (
     SearchRequest,
     ServerFrame,
     Shutdown,
+    Topic,
     UnreadRequest,
     Welcome,
     WhoRequest,
     check_name,
+    check_reason,
     check_room,
     check_text,
+    check_topic,
     encode,
     name_key,
 )
@@ -230,6 +235,24 @@ class ChatClient:
     async def away(self, text: str | None) -> str:
         """Away with ``text``, or back (None)."""
         return await self._request(lambda id: Away(text, id))
+
+    async def set_topic(self, room: str, text: str | None) -> str:
+        """Set ``room``'s topic, or clear it (None); operators only (the event comes back)."""
+        room = check_room(room)
+        text = check_topic(text)
+        return await self._request(lambda id: Topic(room, text, id))
+
+    async def moderate(
+        self,
+        room: str,
+        do: Do,
+        name: str,
+        reason: str | None = None,
+        seconds: int | None = None,
+    ) -> str:
+        """An operator's action on ``name`` in ``room`` (the room is told, or an error comes)."""
+        room, name, reason = check_room(room), check_name(name), check_reason(reason)
+        return await self._request(lambda id: Moderate(room, do, name, reason, seconds, id))
 
     async def list_rooms(self) -> str:
         return await self._request(RoomsRequest)

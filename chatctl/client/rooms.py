@@ -22,11 +22,13 @@ from chatctl.protocol import (
 
 @dataclass
 class RoomView:
-    """One room we are in: its members by name key (as shown), and the last ``seq`` seen."""
+    """One room we are in: its members by name key (as shown), the last ``seq`` seen,
+    and its topic."""
 
     name: str
     seq: int = 0
     members: dict[str, str] = field(default_factory=dict)
+    topic: str | None = None
 
 
 class Rooms:
@@ -53,6 +55,11 @@ class Rooms:
         """A join was refused: type into ``room`` again, if we are still in it."""
         self.current = room if room in self.rooms else next(iter(self.rooms), None)
 
+    def topic(self, room: str | None = None) -> str | None:
+        """The topic of ``room`` (default: the current one), as last told."""
+        view = self.rooms.get((room or self.current or "").lower())
+        return view.topic if view else None
+
     def members(self, room: str | None = None) -> list[str]:
         """Names in ``room`` (default: the current one), as shown."""
         view = self.rooms.get((room or self.current or "").lower())
@@ -61,13 +68,15 @@ class Rooms:
     def apply(self, frame: ServerFrame, me: str) -> None:
         """Follow one frame from the server; ``me`` is our name after it."""
         match frame:
-            case RoomState(room=room, seq=seq, users=users):
-                view = RoomView(room, seq, {name_key(u): u for u in users})
+            case RoomState(room=room, seq=seq, users=users, topic=topic):
+                view = RoomView(room, seq, {name_key(u): u for u in users}, topic)
                 self.rooms[room] = view
                 if self.current is None or self.current not in self.rooms:
                     self.current = room
             case Message(room=room, seq=seq) if room in self.rooms:
                 self._seen(room, seq)  # a replayed one is older than the state: no change
+                if frame.event == "topic" and not frame.history:
+                    self.rooms[room].topic = frame.topic
             case Joined(room=room, name=name) if room in self.rooms:
                 self.rooms[room].members[name_key(name)] = name
                 self._seen(room, frame.seq)

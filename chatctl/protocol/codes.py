@@ -46,6 +46,12 @@ class ErrorCode(StrEnum):
     NO_HISTORY = "no_history"
     #: The connection's name joined again, with its secret, from another connection.
     REPLACED = "replaced"
+    # moderation
+    NOT_OPERATOR = "not_operator"
+    #: You are muted in that room: your line was not sent.
+    MUTED = "muted"
+    #: The target is a server operator: no room operator can kick, mute or deop them.
+    PROTECTED = "protected"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.

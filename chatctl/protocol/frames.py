@@ -8,6 +8,7 @@ as it always did. What the server sends is in ``chatctl.protocol.replies``.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, get_args
 
 import msgspec
@@ -179,6 +180,42 @@ class WhoRequest(_Frame, tag="who", frozen=True):
     id: MsgId | None = None
 
 
+class Topic(_Frame, tag="topic", frozen=True):
+    """Set ``room``'s topic, or clear it (no ``text``); operators only (version 2)."""
+
+    room: str
+    text: str | None = None
+    id: MsgId | None = None
+
+
+class Do(StrEnum):
+    """What an operator does to someone in a room (``mod``)."""
+
+    KICK = "kick"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    OP = "op"
+    DEOP = "deop"
+
+
+#: The longest mute: a year (a mute without ``seconds`` lasts until ``unmute``).
+MAX_MUTE_SECONDS = 366 * 86400
+
+
+class Moderate(_Frame, tag="mod", frozen=True):
+    """An operator's action on ``name`` in ``room`` (version 2), told to the whole room.
+
+    ``reason``: said with it; ``seconds``: how long a ``mute`` lasts (none: until ``unmute``).
+    """
+
+    room: str
+    do: Do
+    name: str
+    reason: str | None = None
+    seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_MUTE_SECONDS)] | None = None
+    id: MsgId | None = None
+
+
 class StatusRequest(_Frame, tag="status", frozen=True):
     """Ask for server facts; allowed with or without joining (password: the room's, if any)."""
 
@@ -218,6 +255,8 @@ V2Request = (
     | SearchRequest
     | UnreadRequest
     | Forget
+    | Topic
+    | Moderate
 )
 ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 

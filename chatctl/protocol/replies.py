@@ -73,6 +73,12 @@ class Message(_Frame, tag="message", frozen=True):
 
     ``id``: the sender's message id, if it gave one; ``action``: a ``/me``;
     ``history``: replayed from the server's history, not new.
+
+    ``event``: an operator's action (``topic``, ``kick``, ``mute``, ``unmute``, ``op``,
+    ``deop``) on ``target``, with ``name`` the operator and ``text`` the server's own
+    words ("kicked bob (spam)"), sent as an action: a client that does not know
+    ``event`` shows "* teacher kicked bob (spam)", which is right. A ``topic`` event
+    carries the new ``topic`` (absent: cleared).
     """
 
     seq: int
@@ -83,6 +89,9 @@ class Message(_Frame, tag="message", frozen=True):
     id: str | None = None
     action: bool = False
     history: bool = False
+    event: str | None = None
+    target: str | None = None
+    topic: str | None = None
 
 
 class Joined(_Frame, tag="join", frozen=True):
@@ -98,12 +107,18 @@ class Parted(_Frame, tag="part", frozen=True):
     """Someone left the room but is still connected (version 2).
 
     In a room over the announce limit only the person parting is told, without ``seq``.
+    ``reason``: ``kicked`` when an operator put them out (the ``kick`` event came first).
     """
 
     time: float
     name: str
     room: str
     seq: int | None = None
+    reason: str | None = None
+
+
+#: ``Parted.reason`` of someone an operator kicked out of the room.
+KICKED = "kicked"
 
 
 class Left(_Frame, tag="leave", frozen=True):
@@ -174,6 +189,8 @@ class MemberInfo(msgspec.Struct, frozen=True, omit_defaults=True):
 
     name: str
     away: str | None = None
+    #: An operator of the room (or of the server).
+    op: bool = False
 
 
 class WhoReply(_Frame, tag="who_reply", frozen=True):
@@ -242,6 +259,20 @@ class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):
     members: int
     messages: int
     topic: str | None = None
+    #: Who may moderate it, besides the server's operators; who is muted there.
+    operators: list[str] = []
+    muted: list[str] = []
+
+
+class Moderation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One operator's action, as ``status`` lists the latest of them."""
+
+    time: float
+    room: str
+    by: str
+    event: str
+    name: str | None = None
+    text: str | None = None
 
 
 class HistoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -274,6 +305,10 @@ class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     history: HistoryInfo | None = None
     #: The server's identity (with history), as its ``welcome`` gives it.
     server_id: str | None = None
+    #: The server's operators (``serve --op``, ``--ops-file``).
+    operators: list[str] = []
+    #: The latest operators' actions, oldest first.
+    moderation: list[Moderation] = []
 
 
 class StatusReply(_Frame, tag="status_reply", frozen=True):

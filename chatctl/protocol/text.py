@@ -29,6 +29,9 @@ ROOM_PATTERN = re.compile(rf"#[A-Za-z0-9_.\-]{{1,{MAX_ROOM_LENGTH}}}", re.ASCII)
 DEFAULT_ROOM = "#lobby"
 #: An away text is one line of at most this many characters.
 MAX_AWAY_LENGTH = 200
+#: A room's topic, and an operator's reason, are one line of at most this many characters.
+MAX_TOPIC_LENGTH = 300
+MAX_REASON_LENGTH = 200
 
 
 def check_name(name: str) -> str:
@@ -53,12 +56,25 @@ def check_room(room: str) -> str:
 
 def check_away(text: str | None) -> str | None:
     """The away text to keep (None: back), or ``invalid_frame`` for one too long."""
+    return _one_line(text, MAX_AWAY_LENGTH, "away texts")
+
+
+def check_topic(text: str | None) -> str | None:
+    """The topic to set (None: cleared), or ``invalid_frame`` for one too long."""
+    return _one_line(text, MAX_TOPIC_LENGTH, "topics")
+
+
+def check_reason(text: str | None) -> str | None:
+    """An operator's reason (None: none given), or ``invalid_frame`` for one too long."""
+    return _one_line(text, MAX_REASON_LENGTH, "reasons")
+
+
+def _one_line(text: str | None, limit: int, what: str) -> str | None:
+    """A short one-line text, made inert; None for none or blank."""
     if text is None or not text.strip():
         return None
-    if len(text) > MAX_AWAY_LENGTH:
-        raise ProtocolError(
-            ErrorCode.INVALID_FRAME, f"away texts are at most {MAX_AWAY_LENGTH} characters"
-        )
+    if len(text) > limit:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"{what} are at most {limit} characters")
     return clean_line(text.strip())
 
 

@@ -28,6 +28,7 @@ from chatctl.protocol import (
     Join,
     LeaveReason,
     MemberInfo,
+    Moderate,
     Msg,
     Nick,
     NickChanged,
@@ -43,6 +44,7 @@ from chatctl.protocol import (
     Say,
     SearchRequest,
     StatusRequest,
+    Topic,
     UnreadRequest,
     Welcome,
     WhoReply,
@@ -53,7 +55,7 @@ from chatctl.protocol import (
     clean_message,
     encode,
 )
-from chatctl.server import recall
+from chatctl.server import moderation, recall
 from chatctl.server.claims import Verdict
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
 from chatctl.server.member import Member
@@ -216,9 +218,11 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
         room = recall.in_room(member, name)
     config = hub.config
     text = clean_message(frame.text, config.max_text_bytes, config.max_text_lines)
+    now = time.time()
+    moderation.check_voice(room, member, now)
     member.said(member.session.last_heard)
     hub.count_message()
-    room.say(member, text, time.time(), frame.id, frame.action)
+    room.say(member, text, now, frame.id, frame.action)
     if config.report_messages:
         hub.observer(MessageRelayed(member.name, text, room.name, frame.action))
 
@@ -249,6 +253,10 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             _private(hub, member, frame)
         case Nick():
             _nick(hub, member, frame)
+        case Topic():
+            moderation.topic(hub, member, frame)
+        case Moderate():
+            moderation.moderate(hub, member, frame)
         case Away(text=text, id=id):
             member.set_away(check_away(text))
             member.send(encode(AwayState(member.name, member.away, id)))
@@ -258,7 +266,10 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
         case WhoRequest(room=name, id=id):
             name = check_room(name)
             there = hub.rooms.get(name)  # anyone may ask; a room nobody is in is empty
-            users = [MemberInfo(m.name, m.away) for m in there.members] if there else []
+            users = []
+            if there is not None:
+                op = moderation.is_operator
+                users = [MemberInfo(m.name, m.away, op(hub, there, m)) for m in there.members]
             member.send(encode(WhoReply(name, users, id)))
 
 

@@ -68,6 +68,12 @@ class ServerConfig:
     keep_messages: int | None = None
     #: Keep private messages between claimed names (readable by those two only).
     private_history: bool = True
+    #: Server operators (``--op``): claimed names that may moderate every room...
+    operators: tuple[str, ...] = ()
+    #: ...and a file of more of them, one per line, read again on SIGHUP (``--ops-file``).
+    ops_file: str | None = None
+    #: The first person into an empty room is its operator (``--no-room-founders``: not).
+    room_founders: bool = True
 
     @property
     def sweep_interval(self) -> float:

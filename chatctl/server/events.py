@@ -100,6 +100,30 @@ class SearchFailed:
     message: str
 
 
+@dataclass(frozen=True)
+class Moderated:
+    """An operator acted in a room: ``text`` is what the room was told ("kicked bob")."""
+
+    room: str
+    by: str
+    event: str
+    text: str
+
+
+@dataclass(frozen=True)
+class OperatorsLoaded:
+    """The server's operators were read (at start, or again on SIGHUP)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OperatorsFailed:
+    """``--ops-file`` could not be read again on SIGHUP: the operators stay as they were."""
+
+    message: str
+
+
 ServerEvent = (
     Listening
     | UserJoined
@@ -114,6 +138,9 @@ ServerEvent = (
     | HistoryOpened
     | HistoryFailed
     | SearchFailed
+    | Moderated
+    | OperatorsLoaded
+    | OperatorsFailed
 )
 Observer = Callable[[ServerEvent], None]
 

@@ -20,7 +20,8 @@ from chatctl.protocol import Message, Private
 from chatctl.server.store import Store
 
 _INSERT = (
-    "INSERT INTO messages (room_id, seq, time, name, text, msgid, action) VALUES (?,?,?,?,?,?,?)"
+    "INSERT INTO messages (room_id, seq, time, name, text, msgid, action, event, target)"
+    " VALUES (?,?,?,?,?,?,?,?,?)"
 )
 # Marks only move forward.
 _READ = (
@@ -28,7 +29,7 @@ _READ = (
     " ON CONFLICT (key, room_id) DO UPDATE SET seq = max(seq, excluded.seq)"
 )
 _PAGE = (
-    "SELECT seq, time, name, text, msgid, action FROM messages"
+    "SELECT seq, time, name, text, msgid, action, event, target FROM messages"
     " WHERE room_id = ? AND seq < ? AND time >= ? ORDER BY seq DESC LIMIT ?"
 )
 _UNREAD = (
@@ -44,11 +45,11 @@ _PRIVATE_PAGE = (
     " WHERE low = ? AND high = ? AND time >= ? ORDER BY id DESC LIMIT ?"
 )
 _RECENT = (
-    "SELECT seq, time, name, text, msgid, action FROM messages"
+    "SELECT seq, time, name, text, msgid, action, event, target FROM messages"
     " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
 )
 
-Row = tuple[int, int, float, str, str, str | None, int]
+Row = tuple[int, int, float, str, str, str | None, int, str | None, str | None]
 PrivateRow = tuple[str, str, float, str, str, str, str | None, int]
 
 
@@ -71,6 +72,8 @@ class History:
         self._pending: list[Row] = []
         self._private: list[PrivateRow] = []
         self._marks: dict[int, int] = {}
+        #: Topics set this iteration, by room id.
+        self._topics: dict[int, str | None] = {}
         #: Read marks moved this iteration, by (name key, room id).
         self._reads: dict[tuple[str, int], int] = {}
         self.messages = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
@@ -120,6 +123,8 @@ class History:
                 message.text,
                 message.id,
                 int(message.action),
+                message.event,
+                message.target,
             )
         )
 
@@ -129,6 +134,26 @@ class History:
             low, high = sorted(keys)
             p = private
             self._private.append((low, high, p.time, p.name, p.to, p.text, p.id, int(p.action)))
+
+    def topic(self, room: str) -> str | None:
+        """``room``'s topic as last set (None: none, or a new room)."""
+        room_id = self._room_ids.get(room)
+        if room_id is None:
+            return None
+        if room_id in self._topics:
+            return self._topics[room_id]
+        try:
+            row = self._conn.execute("SELECT topic FROM rooms WHERE id = ?", (room_id,)).fetchone()
+        except sqlite3.Error:
+            return None
+        topic: str | None = row[0] if row else None
+        return topic
+
+    def set_topic(self, room: str, topic: str | None) -> None:
+        """``room``'s topic is now ``topic`` (saved at the next ``commit``)."""
+        room_id = self._room_ids.get(room)
+        if room_id is not None:
+            self._topics[room_id] = topic
 
     def mark(self, room: str, seq: int) -> None:
         """``room`` has given out ``seq`` (saved at the next ``commit``)."""
@@ -143,11 +168,12 @@ class History:
         nothing more is kept (``on_error`` is told).
         """
         if self.error is not None or not (
-            self._pending or self._marks or self._reads or self._private
+            self._pending or self._marks or self._reads or self._private or self._topics
         ):
             return
         rows, marks, reads, private = self._pending, self._marks, self._reads, self._private
         self._pending, self._marks, self._reads, self._private = [], {}, {}, []
+        topics, self._topics = self._topics, {}
         conn = self._conn
         try:
             conn.execute("BEGIN")
@@ -158,6 +184,11 @@ class History:
             )
             conn.executemany(_READ, [(key, room_id, seq) for (key, room_id), seq in reads.items()])
             conn.executemany(_INSERT_PRIVATE, private)
+            if topics:
+                conn.executemany(
+                    "UPDATE rooms SET topic = ? WHERE id = ?",
+                    [(topic, room_id) for room_id, topic in topics.items()],
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -170,6 +201,7 @@ class History:
         self._pending.clear()
         self._private.clear()
         self._marks.clear()
+        self._topics.clear()
         self._reads.clear()
         self._room_ids.clear()
         self.store.fail(message)
@@ -349,6 +381,8 @@ def _private(row: tuple[float, str, str, str, str | None, int]) -> Private:
     return Private(time, name, to, text, msgid, bool(action), history=True)
 
 
-def _message(room: str, row: tuple[int, float, str, str, str | None, int]) -> Message:
-    seq, time, name, text, msgid, action = row
-    return Message(seq, time, name, text, room, msgid, bool(action), history=True)
+def _message(
+    room: str, row: tuple[int, float, str, str, str | None, int, str | None, str | None]
+) -> Message:
+    seq, time, name, text, msgid, action, event, target = row
+    return Message(seq, time, name, text, room, msgid, bool(action), True, event, target)

@@ -18,25 +18,20 @@ from chatctl import __version__
 from chatctl.limits import Refusal
 from chatctl.protocol import (
     DEFAULT_ROOM,
-    PROTOCOL_VERSION,
     ClientFrame,
     ErrorCode,
-    HistoryInfo,
     LeaveReason,
     Phase,
     ProtocolError,
     Reason,
-    RoomStatus,
     Say,
-    ServerInfo,
     Shutdown,
     StatusReply,
-    UserInfo,
     check_allowed,
     encode,
     name_key,
 )
-from chatctl.server import chat
+from chatctl.server import chat, report
 from chatctl.server.admission import Admission
 from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
@@ -45,6 +40,8 @@ from chatctl.server.events import (
     HistoryFailed,
     HistoryOpened,
     Observer,
+    OperatorsFailed,
+    OperatorsLoaded,
     Refused,
     RoomEntered,
     RoomParted,
@@ -55,6 +52,7 @@ from chatctl.server.events import (
 )
 from chatctl.server.history import History
 from chatctl.server.member import Member
+from chatctl.server.operators import Operators, OperatorsError
 from chatctl.server.room import Room
 from chatctl.server.search import SearchIndex
 from chatctl.server.session import Session
@@ -98,6 +96,8 @@ class Hub:
         #: The search index of the history file, kept by a thread of its own.
         self.search: SearchIndex | None = None
         self._store: Store | None = None
+        #: The server's operators (``load_operators``), and what operators did lately.
+        self.operators = Operators(config.operators, config.ops_file)
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -125,6 +125,27 @@ class Hub:
         self.rooms.clear()
         self._room(DEFAULT_ROOM)  # its seq continues from the file's
         self.observer(HistoryOpened(path, self.history.messages))
+
+    def load_operators(self) -> None:
+        """Read the server's operators (OperatorsError if they cannot be used): after
+        ``open_history``, as an operator's name means something only when claimed."""
+        count = self.operators.load()
+        if count and self.claims is None:
+            raise OperatorsError(
+                "server operators (--op, --ops-file) need claimed names, which need "
+                "history: drop --no-history, or give --history PATH"
+            )
+        if count:
+            self.observer(OperatorsLoaded(self.operators.names))
+
+    def reload_operators(self) -> None:
+        """SIGHUP: read the ops file again; if it cannot be, the operators stay as they were."""
+        try:
+            self.operators.load()
+        except OperatorsError as exc:
+            self.observer(OperatorsFailed(str(exc)))
+            return
+        self.observer(OperatorsLoaded(self.operators.names))
 
     def close_history(self) -> None:
         if self.search is not None:
@@ -243,6 +264,8 @@ class Hub:
         ``history``: how many past messages to give them."""
         created = name not in self.rooms
         room = self._room(name)
+        if not room.members and self._founds(name):
+            room.set_operator(member.key, True)
         reader = self.reader(member)
         mark = None
         if reader is not None and self.history is not None:
@@ -253,6 +276,13 @@ class Hub:
             # that was empty when they were in it has something "since you left" too).
             self.read(member, room, room.seq)
         self.observer(RoomEntered(member.name, name, created))
+
+    def _founds(self, room: str) -> bool:
+        """Whether the first one into ``room`` becomes its operator: yes, unless
+        ``--no-room-founders``; ``#lobby`` is the server operators' when there are any."""
+        if not self.config.room_founders:
+            return False
+        return room != DEFAULT_ROOM or not self.operators
 
     def reader(self, member: Member) -> str | None:
         """Whose read marks ``member``'s are: a claimed name's (every version-2 member of a
@@ -270,13 +300,18 @@ class Hub:
         room = self.rooms.get(name)
         if room is None:
             room = Room(
-                name, self.config.announce_limit, self.server_label, self._room_dirty, self.history
+                name,
+                self.config.announce_limit,
+                self.server_label,
+                self._room_dirty,
+                self.history,
+                keep_operators=self.claims is not None,
             )
             self.rooms[name] = room
         return room
 
-    def part(self, member: Member, room: Room) -> None:
-        room.part(member, time.time())
+    def part(self, member: Member, room: Room, reason: str | None = None) -> None:
+        room.part(member, time.time(), reason)
         self._forget_if_empty(room)
         self.observer(RoomParted(member.name, room.name))
 
@@ -344,46 +379,7 @@ class Hub:
     # queries
 
     def status(self) -> StatusReply:
-        now, mono = time.time(), time.monotonic()
-        users = [
-            UserInfo(
-                name=m.name,
-                address=m.session.address,
-                connected_at=m.session.connected_at,
-                idle_seconds=round(mono - m.last_said, 3),
-                messages_sent=m.messages_sent,
-                bytes_queued=m.session.bytes_queued,
-                rooms=list(m.rooms),
-                away=m.away,
-                protocol=m.version,
-            )
-            for m in self.members.values()
-        ]
-        rooms = [
-            RoomStatus(r.name, len(r.members), r.messages, r.topic) for r in self.rooms.values()
-        ]
-        info = ServerInfo(
-            version=__version__,
-            protocol=PROTOCOL_VERSION,
-            started_at=self.started_at,
-            uptime_seconds=round(now - self.started_at, 3),
-            users=len(users),
-            connections=len(self.connections),
-            messages_relayed=self.messages_relayed,
-            leave_reasons=dict(self.leave_reasons),
-            rooms=rooms,
-            history=self._history_info(),
-            server_id=self.claims.server_id if self.claims is not None else None,
-        )
-        return StatusReply(server=info, users=users)
-
-    def _history_info(self) -> HistoryInfo | None:
-        if self.history is None:
-            return None
-        stats = self.history.stats()
-        return HistoryInfo(
-            stats.messages, stats.bytes, stats.oldest, self.history.error, stats.path
-        )
+        return report.status(self)
 
     # shutdown
 

@@ -31,10 +31,12 @@ class ChatServer:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Open the history (HistoryError), then listen (OSError)."""
+        """Open the history (HistoryError), read the operators (OperatorsError), then
+        listen (OSError)."""
         self.hub.open_history()
         loop = asyncio.get_running_loop()
         try:
+            self.hub.load_operators()
             self._server = await loop.create_server(
                 lambda: Session(self.hub),
                 self.config.host,

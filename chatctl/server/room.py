@@ -32,6 +32,7 @@ from chatctl.protocol import (
     RoomEvent,
     RoomState,
     encode,
+    name_key,
     v1,
 )
 from chatctl.server.history import History
@@ -48,6 +49,7 @@ class Room:
         server: str,
         dirty: Callable[[Room], None],
         history: History | None = None,
+        keep_operators: bool = False,
     ) -> None:
         self.name = name
         #: Members in the order they came in (a dict as an ordered set).
@@ -56,7 +58,13 @@ class Room:
         #: Continues from the history's, so no ``seq`` is ever given out twice.
         self.seq = history.room_seq(name) if history is not None else 0
         self.messages = 0
-        self.topic: str | None = None
+        self.topic: str | None = history.topic(name) if history is not None else None
+        #: Name keys of the room's operators (the server's own are the hub's), and of
+        #: the muted, with when the mute ends (None: at ``unmute``).
+        self.operators: set[str] = set()
+        self.muted: dict[str, float | None] = {}
+        #: Operators stay operators when they leave (claimed names: nobody else can be them).
+        self._keep_operators = keep_operators
         self._announce_limit = announce_limit
         self._server = server
         self._dirty = dirty
@@ -125,12 +133,24 @@ class Room:
             self._history.add(message)
         self._broadcast(message)
 
-    def part(self, member: Member, now: float) -> None:
+    def moderated(
+        self, by: str, event: str, target: str | None, text: str, now: float, id: str | None
+    ) -> None:
+        """An operator's action, told to everyone as ``by``'s action, and kept."""
+        topic = self.topic if event == "topic" else None
+        message = Message(
+            self._next_seq(), now, by, text, self.name, id, True, False, event, target, topic
+        )
+        if self._history is not None:
+            self._history.add(message)
+        self._broadcast(message)
+
+    def part(self, member: Member, now: float, reason: str | None = None) -> None:
         """``member`` leaves the room but not the server; it is told either way."""
         if self._announced():
-            self._broadcast(Parted(now, member.name, self.name, self._next_seq()))
+            self._broadcast(Parted(now, member.name, self.name, self._next_seq(), reason))
         else:
-            member.send(encode(Parted(now, member.name, self.name)))
+            member.send(encode(Parted(now, member.name, self.name, None, reason)))
         self._remove(member)
 
     def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> None:
@@ -141,9 +161,41 @@ class Room:
 
     def rename(self, member: Member, old: str, now: float) -> bool:
         """Tell the room that ``old`` is now ``member.name``; False if it passed quietly."""
+        for keys in (self.operators, self.muted):  # the new name keeps its standing
+            if name_key(old) in keys and name_key(old) != member.key:
+                _move(keys, name_key(old), member.key)
         if not self._announced():
             return False
         self._broadcast(NickChanged(now, old, member.name, self.name, self._next_seq()))
+        return True
+
+    # moderation: who may, who may not speak
+
+    def set_topic(self, topic: str | None) -> None:
+        self.topic = topic
+        if self._history is not None:
+            self._history.set_topic(self.name, topic)
+
+    def set_operator(self, key: str, operator: bool) -> None:
+        if operator:
+            self.operators.add(key)
+        else:
+            self.operators.discard(key)
+
+    def mute(self, key: str, until: float | None) -> None:
+        self.muted[key] = until
+
+    def unmute(self, key: str) -> None:
+        self.muted.pop(key, None)
+
+    def silenced(self, key: str, now: float) -> bool:
+        """Whether ``key`` is muted here now (a mute past its end is dropped)."""
+        if key not in self.muted:
+            return False
+        until = self.muted[key]
+        if until is not None and until <= now:
+            del self.muted[key]
+            return False
         return True
 
     # fan-out
@@ -185,3 +237,14 @@ class Room:
         del self.members[member]
         if member.version == 1:
             self._v1_members -= 1
+        if not self._keep_operators:
+            self.operators.discard(member.key)
+
+
+def _move(keys: set[str] | dict[str, float | None], old: str, new: str) -> None:
+    """A renamed member's entry, from its old name key to its new one."""
+    if isinstance(keys, set):
+        keys.discard(old)
+        keys.add(new)
+    else:
+        keys[new] = keys.pop(old)

@@ -22,7 +22,7 @@ from typing import IO
 APPLICATION_ID = 0x63686174  # "chat"
 #: ``PRAGMA user_version`` of the schema this code writes; older files are migrated
 #: (``_SCHEMA`` is version 1, each of ``_MIGRATIONS`` one step up from it).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = [
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -78,6 +78,13 @@ _MIGRATIONS: dict[int, list[str]] = {
             action INTEGER NOT NULL DEFAULT 0
         )""",
         """CREATE INDEX privates_pair ON privates (low, high, id)""",
+    ],
+    4: [
+        # An operator's action ("kick", "topic", ...) and whom it was about; NULL for
+        # a message. A room's topic outlives the message that set it (retention).
+        """ALTER TABLE messages ADD COLUMN event TEXT""",
+        """ALTER TABLE messages ADD COLUMN target TEXT""",
+        """ALTER TABLE rooms ADD COLUMN topic TEXT""",
     ],
 }
 

@@ -112,6 +112,17 @@ async def _run(
                 await client.history(rooms.current, count, conversation.oldest.get(rooms.current))
         case c.ShowUnread():
             await client.unread()
+        case c.SetTopic() | c.Moderate() if rooms.current is None:
+            _say(show, "you are in no room: /join ROOM")
+        case c.SetTopic(text=None, clear=False):
+            topic = rooms.topic()
+            _say(show, f"topic of {rooms.current}: {topic}" if topic else "no topic here")
+        case c.SetTopic(text=text):
+            assert rooms.current is not None  # noqa: S101  the case above
+            await client.set_topic(rooms.current, text)
+        case c.Moderate(do=do, name=name, reason=reason, seconds=seconds):
+            assert rooms.current is not None  # noqa: S101  the case above
+            await client.moderate(rooms.current, do, name, reason, seconds)
     return False
 
 

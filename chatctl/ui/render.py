@@ -68,6 +68,8 @@ _PALETTE = (
 PRIVATE_STYLE = "bold magenta"
 #: A message that names you.
 MENTION_STYLE = "bold reverse yellow"
+#: What an operator did: never mistaken for something someone said.
+MODERATION_STYLE = "bold yellow"
 
 _LEAVE_REASONS = {
     "quit": "left",
@@ -208,6 +210,27 @@ def private_line(
     return line
 
 
+def moderation_line(
+    timestamp: float,
+    name: str,
+    text: str,
+    *,
+    room: str | None = None,
+    me: bool = False,
+    history: bool = False,
+) -> ChatLine:
+    """``* teacher kicked bob (spam)``: an operator's action, in the words the server
+    chose; bold when it was done to us, dim when replayed."""
+    line = _stamp(timestamp, room)
+    line.append("* ", style=MODERATION_STYLE)
+    line.append(name, style=f"bold {name_style(name)}")
+    line.append(" ")
+    _body(line, text, MENTION_STYLE if me and not history else MODERATION_STYLE)
+    if history:
+        line.stylize_before("dim")
+    return line
+
+
 def notice_line(
     timestamp: float, text: str, style: str = "dim", room: str | None = None
 ) -> ChatLine:
@@ -300,6 +323,10 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
     """The line for a frame, or None for frames a person need not see."""
     view = me if isinstance(me, View) else View(me)
     match frame:
+        case Message(event=str(), time=ts, name=name, text=text, room=room, history=past):
+            return moderation_line(
+                ts, name, text, room=view.room(room), me=view.mine(frame.target or ""), history=past
+            )
         case Message(time=ts, name=name, text=text, room=room, action=action, history=past):
             own = view.mine(name)
             mention = not own and not past and mentions(text, view.me)
@@ -326,6 +353,10 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
             if view.mine(name):
                 return None  # the room's state said so already
             return notice_line(ts, f"{name} joined", room=view.room(room))
+        case Parted(time=ts, name=name, room=room, reason="kicked"):
+            if view.mine(name):  # the kick itself was the line before
+                return notice_line(ts, f"you are out of {room}: /join {room} to go back", "yellow")
+            return None
         case Parted(time=ts, name=name, room=room):
             if view.mine(name):
                 return notice_line(ts, f"you left {room}")
@@ -349,7 +380,10 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
             )
             return notice_line(time.time(), f"rooms: {listed or 'none'}")
         case WhoReply(room=room, users=users):
-            names = [u.name + (f" (away: {u.away})" if u.away else "") for u in users]
+            names = [
+                ("@" if u.op else "") + u.name + (f" (away: {u.away})" if u.away else "")
+                for u in users
+            ]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
         case UnreadReply(rooms=counts):
             listed = ", ".join(f"{room} {n}" for room, n in counts.items())

@@ -34,6 +34,9 @@ from chatctl.server.events import (
     HistoryOpened,
     Listening,
     MessageRelayed,
+    Moderated,
+    OperatorsFailed,
+    OperatorsLoaded,
     Refused,
     Renamed,
     RoomEntered,
@@ -46,6 +49,7 @@ from chatctl.server.events import (
 )
 from chatctl.server.hub import Hub
 from chatctl.server.listener import ChatServer
+from chatctl.server.operators import OperatorsError
 from chatctl.server.store import HistoryError
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
@@ -90,6 +94,12 @@ def describe(event: ServerEvent) -> tuple[str, str]:
             return f"history stopped: {message}; going on without history", "bold red"
         case SearchFailed(message=message):
             return f"search stopped: {message}; history goes on", "bold red"
+        case Moderated(room=room, by=by, text=text):
+            return f"{room} {by} {text}", "bold magenta"
+        case OperatorsLoaded(names=names):
+            return f"server operators: {', '.join(names) or 'none'}", "dim"
+        case OperatorsFailed(message=message):
+            return f"operators unchanged: {message}", "bold red"
 
 
 _CLOSED_HINTS = {
@@ -186,7 +196,7 @@ def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
         return ExitCode.CANNOT_START
     try:
         eventloop.run(_serve(config, log, context))
-    except HistoryError as exc:
+    except (HistoryError, OperatorsError) as exc:
         print_error(str(exc))
         if log.console is None:
             log.line(str(exc))
@@ -209,6 +219,7 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
     files = raise_open_file_limit()
     server = ChatServer(config, log, tls=tls)
     await server.start()
+    loop.add_signal_handler(signal.SIGHUP, server.hub.reload_operators)
     warning = exposure_warning(server.addresses, tls is not None, config.password is not None)
     if warning is not None:
         log.line(warning, "bold red")
