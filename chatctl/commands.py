@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatctl.durations import parse_duration
-from chatctl.protocol import (
-    MAX_MUTE_SECONDS,
-    Do,
-    ProtocolError,
-    check_name,
-    check_reason,
-    check_room,
-    check_topic,
+from chatctl.modcommands import (
+    MODERATION_SPECS,
+    MODERATION_WORDS,
+    Moderate,
+    RaiseHand,
+    SetTopic,
+    ShowBans,
+    ShowHands,
+    Spec,
+    Usage,
+    moderation_command,
 )
+from chatctl.protocol import ProtocolError, check_name, check_room
 from chatctl.wirelimits import MAX_HISTORY
 
 #: Words that leave, as the line itself (the classroom origin's ``exit``, and ``/quit``).
@@ -113,25 +116,6 @@ class ShowUnread:
 
 
 @dataclass(frozen=True)
-class SetTopic:
-    """``text`` None: show the topic; ``clear``: remove it."""
-
-    text: str | None
-    clear: bool = False
-
-
-@dataclass(frozen=True)
-class Moderate:
-    """An operator's ``/kick``, ``/mute``, ``/unmute``, ``/op`` or ``/deop`` in the room
-    typed into."""
-
-    do: Do
-    name: str
-    reason: str | None = None
-    seconds: int | None = None
-
-
-@dataclass(frozen=True)
 class Help:
     pass
 
@@ -165,19 +149,13 @@ Command = (
     | ShowUnread
     | SetTopic
     | Moderate
+    | RaiseHand
+    | ShowHands
+    | ShowBans
     | Help
     | Quit
     | Mistake
 )
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    usage: str
-    help: str
-    #: What Tab completes for the first argument: "room", "name" or "".
-    completes: str = ""
 
 
 COMMANDS: tuple[Spec, ...] = (
@@ -194,12 +172,7 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("history", "/history [NAME] [N]", "N older messages here, or with NAME (20)", "name"),
     Spec("search", "/search WORDS", "messages with all of WORDS, in your rooms and PMs"),
     Spec("unread", "/unread", "rooms with messages new since you read them"),
-    Spec("topic", "/topic [TEXT]", "show the room's topic; operators: set it (- clears it)"),
-    Spec("kick", "/kick NAME [REASON]", "operators: put NAME out of the room", "name"),
-    Spec("mute", "/mute NAME [10m] [REASON]", "operators: NAME may not speak here", "name"),
-    Spec("unmute", "/unmute NAME", "operators: NAME may speak again", "name"),
-    Spec("op", "/op NAME", "operators: make NAME an operator of the room", "name"),
-    Spec("deop", "/deop NAME", "operators: NAME is no longer one", "name"),
+    *MODERATION_SPECS,
     Spec("help", "/help", "this list"),
     Spec("quit", "/quit", "leave (also exit, Ctrl-D, Ctrl-C on an empty line)"),
 )
@@ -221,12 +194,8 @@ def parse(line: str) -> Command:
         return _command(word.lower(), rest)
     except ProtocolError as exc:
         return Mistake(exc.message)
-    except _Usage as usage:
+    except Usage as usage:
         return Mistake(f"usage: {usage}")
-
-
-class _Usage(Exception):
-    """A command without the argument it needs; the text is its usage."""
 
 
 def _command(word: str, rest: str) -> Command:
@@ -244,7 +213,7 @@ def _command(word: str, rest: str) -> Command:
         case "msg" | "m" | "query":
             to, _, text = rest.partition(" ")
             if not to or not text.strip():
-                raise _Usage("/msg NAME TEXT")
+                raise Usage("/msg NAME TEXT")
             return Private(check_name(to), text.strip())
         case "reply" | "r":
             return Reply(rest) if rest else Mistake("usage: /reply TEXT")
@@ -263,12 +232,8 @@ def _command(word: str, rest: str) -> Command:
             return Search(rest) if rest else Mistake("usage: /search WORDS")
         case "unread":
             return ShowUnread()
-        case "topic":
-            if rest == "-":
-                return SetTopic(None, clear=True)
-            return SetTopic(check_topic(rest) if rest else None)
-        case "kick" | "mute" | "unmute" | "op" | "deop":
-            return _moderate(Do(word), rest)
+        case word if word in MODERATION_WORDS:
+            return moderation_command(word, rest)
         case "help" | "h" | "?":
             return Help()
         case "quit" | "exit" | "q":
@@ -276,49 +241,19 @@ def _command(word: str, rest: str) -> Command:
     return Mistake(f"unknown command /{word} (/help lists them; // sends a line starting /)")
 
 
-_MODERATION_USAGE = {
-    Do.KICK: "/kick NAME [REASON]",
-    Do.MUTE: "/mute NAME [DURATION] [REASON]",
-    Do.UNMUTE: "/unmute NAME",
-    Do.OP: "/op NAME",
-    Do.DEOP: "/deop NAME",
-}
-
-
-def _moderate(do: Do, rest: str) -> Moderate:
-    """``/kick bob spam``, ``/mute bob 10m flooding``: the name, then (for a mute) a
-    duration if the next word is one, then the reason."""
-    name, _, reason = rest.partition(" ")
-    if not name:
-        raise _Usage(_MODERATION_USAGE[do])
-    reason = reason.strip()
-    seconds = None
-    if do is Do.MUTE and reason:
-        first, _, after = reason.partition(" ")
-        try:
-            seconds = max(1, round(parse_duration(first)))
-        except ValueError:
-            pass  # not a duration: all of it is the reason
-        else:
-            reason = after.strip()
-            if seconds > MAX_MUTE_SECONDS:
-                raise _Usage(f"{_MODERATION_USAGE[do]}, at most a year")
-    return Moderate(do, check_name(name.lstrip("@")), check_reason(reason), seconds)
-
-
 def _count(text: str) -> int:
     """``/history``'s N: 1 to MAX_HISTORY, default 20."""
     if not text:
         return 20
     if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
-        raise _Usage(f"/history [NAME] [N], N from 1 to {MAX_HISTORY}")
+        raise Usage(f"/history [NAME] [N], N from 1 to {MAX_HISTORY}")
     return int(text)
 
 
 def _room(text: str, usage: str) -> str:
     """A room as typed: ``#ops`` or ``ops``; canonical."""
     if not text:
-        raise _Usage(usage)
+        raise Usage(usage)
     return room_arg(text.split()[0])
 
 

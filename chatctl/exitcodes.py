@@ -48,11 +48,14 @@ class ExitCode(IntEnum):
     NO_HISTORY = 15
     #: The name joined again, with its secret, from elsewhere: this session was closed.
     REPLACED = 16
+    #: Banned from the server, or from the room asked for, by an operator.
+    BANNED = 17
 
 
 def exit_code_for(exc: ClientError) -> ExitCode:
     """The exit code for a client-core error."""
     from chatctl.client import (
+        Banned,
         ConnectionLost,
         FingerprintChanged,
         Refused,
@@ -68,6 +71,7 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         ErrorCode.PASSWORD_REQUIRED: ExitCode.PASSWORD,
         ErrorCode.WRONG_PASSWORD: ExitCode.PASSWORD,
         ErrorCode.NAME_CLAIMED: ExitCode.NAME_CLAIMED,
+        ErrorCode.BANNED: ExitCode.BANNED,
     }
     if isinstance(exc, Unreachable):
         return ExitCode.UNREACHABLE
@@ -75,6 +79,8 @@ def exit_code_for(exc: ClientError) -> ExitCode:
         return ExitCode.CONNECTION_LOST
     if isinstance(exc, Replaced):
         return ExitCode.REPLACED
+    if isinstance(exc, Banned):
+        return ExitCode.BANNED
     if isinstance(exc, Untrusted):
         return ExitCode.UNTRUSTED
     if isinstance(exc, FingerprintChanged):

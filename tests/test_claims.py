@@ -177,7 +177,7 @@ async def test_no_claims_without_history() -> None:
 
 
 #: What each older schema lacked: dropped to make a file as that release wrote it.
-_ADDED_AFTER = {1: ["claims", "marks", "privates"], 2: ["privates"], 3: []}
+_ADDED_AFTER = {1: ["claims", "marks", "privates", "bans"], 2: ["privates", "bans"], 3: ["bans"]}
 #: Columns schema 4 added (moderation events, topics), which every older one lacked.
 _COLUMNS_ADDED_IN_4 = [("messages", "event"), ("messages", "target"), ("rooms", "topic")]
 

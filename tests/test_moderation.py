@@ -296,3 +296,76 @@ async def test_the_ops_file_is_read_again_and_a_broken_one_changes_nothing(
         ops.write_text("grace\nbad name\n")
         hub.reload_operators()
         assert hub.operators.names == ("ada", "grace")
+
+
+async def test_a_moderated_room_hears_operators_and_the_voiced_and_hands_queue(
+    tmp_path: Path,
+) -> None:
+    async with serving(tmp_path / "h.sqlite3") as server:
+        teacher = await joined(server.port, "teacher")
+        ann = await joined(server.port, "ann")
+        ben = await joined(server.port, "ben")
+        await ann.send(type="hand", room="#lobby", id="h0")
+        assert (await ann.until("error", id="h0"))["code"] == "invalid_frame"  # just speak
+        await teacher.send(type="mod", room="#lobby", do="moderate")
+        assert (await event(ann, "moderate"))["text"] == "moderated the room"
+        await ann.send(type="say", room="#lobby", text="me first", id="s")
+        refused = await ann.until("error", id="s")
+        assert refused["code"] == "moderated"
+        assert "/hand" in refused["message"]
+        await teacher.send(type="say", room="#lobby", text="quiet please", id="t")
+        await ann.until("message", id="t")  # operators speak
+
+        for conn in (ben, ann):
+            await conn.send(type="hand", room="#lobby")
+        assert (await ben.until("hand"))["position"] == 1
+        assert (await ann.until("hand"))["position"] == 2
+        raised = [await teacher.until("hand") for _ in range(2)]
+        assert [h["name"] for h in raised] == ["ben", "ann"]  # the operator sees the queue
+        assert not [f for f in ben.seen if f["type"] == "hand" and f["name"] == "ann"]
+        await ann.send(type="hands", room="#lobby", id="q")
+        assert (await ann.until("error", id="q"))["code"] == "not_operator"
+        await teacher.send(type="hands", room="#lobby", id="q")
+        assert (await teacher.until("hands_reply"))["names"] == ["ben", "ann"]
+
+        await teacher.send(type="mod", room="#lobby", do="voice")  # the first hand up
+        assert (await event(ann, "voice"))["target"] == "ben"
+        await ben.send(type="say", room="#lobby", text="my answer", id="b")
+        await ann.until("message", id="b")
+        await teacher.send(type="hands", room="#lobby", id="q2")
+        assert (await teacher.until("hands_reply", id="q2"))["names"] == ["ann"]
+
+        await teacher.send(type="mod", room="#lobby", do="unmoderate")
+        await event(ann, "unmoderate")
+        await ann.send(type="say", room="#lobby", text="finally", id="a")
+        await teacher.until("message", id="a")
+        assert server.hub.rooms["#lobby"].hands == {}
+        for conn in (teacher, ann, ben):
+            await conn.close()
+
+
+async def test_a_read_only_connection_watches_and_cannot_send(tmp_path: Path) -> None:
+    async with serving(tmp_path / "h.sqlite3") as server:
+        alice = await joined(server.port, "alice")
+        screen = await joined(server.port, "screen", read_only=True)
+        for i, frame in enumerate(
+            [
+                {"type": "say", "room": "#lobby", "text": "hi"},
+                {"type": "msg", "to": "alice", "text": "hi"},
+                {"type": "nick", "name": "other"},
+                {"type": "topic", "room": "#lobby", "text": "mine"},
+                {"type": "hand", "room": "#lobby"},
+            ]
+        ):
+            await screen.send(**frame, id=f"r{i}")
+            assert (await screen.until("error", id=f"r{i}"))["code"] == "read_only"
+        await alice.send(type="say", room="#lobby", text="on the screen", id="a")
+        await screen.until("message", id="a")  # it watches
+        await screen.send(type="who", room="#lobby", id="w")
+        assert [u["name"] for u in (await screen.until("who_reply"))["users"]] == [
+            "alice",
+            "screen",
+        ]
+        assert not [f for f in alice.seen if f["type"] == "message" and f["name"] == "screen"]
+        for conn in (alice, screen):
+            await conn.close()

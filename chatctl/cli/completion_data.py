@@ -969,6 +969,24 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "read_only",
+                "opts": ["--read-only"],
+                "names": ["--read-only"],
+                "takes_value": False,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--read-only",
+                        '"--read-only":"Watch only, as a projector screen\\\\: no input line, spaced lines, cannot send."',
+                        78,
+                        "--read-only\tWatch only, as a projector screen: no input line, spaced lines, cannot send.",
+                        76,
+                    ),
+                ],
+                "values": None,
+            },
+            {
                 "name": "tls",
                 "opts": ["--tls"],
                 "names": ["--tls"],

@@ -62,6 +62,13 @@ def join(
     no_bell: Annotated[
         bool, typer.Option("--no-bell", help="No terminal bell on a mention or private message.")
     ] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Watch only, as a projector screen: no input line, spaced lines, cannot send.",
+        ),
+    ] = False,
     tls: UseTls = False,
     tls_ca: TlsCa = None,
     fingerprint: Fingerprint = None,
@@ -78,5 +85,6 @@ def join(
         commands=commands,
         bell=not no_bell,
         history=history,
+        read_only=read_only,
     )
     raise typer.Exit(run_join(host, port, name, options))

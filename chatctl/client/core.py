@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from chatctl.client.claims import ClaimBook
 from chatctl.client.connection import Connection, TlsOptions
-from chatctl.client.errors import ConnectionLost, Refused, Replaced
+from chatctl.client.errors import Banned, ConnectionLost, Dismissed, Refused, Replaced
 from chatctl.client.handshake import handshake
 from chatctl.client.marks import ReadMarks
 from chatctl.client.rooms import Rooms
@@ -23,12 +24,15 @@ from chatctl.protocol import (
     MAX_HISTORY,
     PROTOCOL_VERSION,
     Away,
+    BansRequest,
     Bye,
     Claim,
     ClientFrame,
     Do,
     Error,
     ErrorCode,
+    Hand,
+    HandsRequest,
     Hello,
     HistoryRequest,
     Join,
@@ -99,7 +103,8 @@ class ChatClient:
         self.joined: list[RoomState] = []
         self.shutdown: Shutdown | None = None
         #: Why the server closed this connection for another with our name (``replaced``).
-        self._replaced: str | None = None
+        #: The error the server closed our session with (``replaced``, ``banned``).
+        self._dismissed: Error | None = None
         self._backlog: deque[ServerFrame] = deque()
         #: ``join`` requests not answered yet, with the room typed into before each.
         self._switched: dict[str, str | None] = {}
@@ -127,6 +132,7 @@ class ChatClient:
         claims: ClaimBook | None = None,
         history: int | None = None,
         replace: bool = False,
+        read_only: bool = False,
     ) -> ChatClient:
         """Connect and handshake, in ``rooms`` (None: the server's ``#lobby``).
 
@@ -136,7 +142,8 @@ class ChatClient:
         none). They come after each room's ``room`` frame, as ``message`` frames with
         ``history`` true, oldest first (a server keeping none sends none). ``replace``:
         with the name's secret, take it over from a connection still holding it (ours,
-        left behind); that one ends with Replaced.
+        left behind); that one ends with Replaced. ``read_only``: watch, never send (the
+        server refuses anything that would).
 
         Returns once the server has put us in every room; raises Unreachable,
         Refused, ConnectionLost, or with TLS Untrusted (UnknownServer),
@@ -149,7 +156,7 @@ class ChatClient:
         except ProtocolError as exc:
             raise Refused(exc.code, exc.message) from None
         conn, welcome = await handshake(
-            Hello(PROTOCOL_VERSION, name, password, wanted, history, None, replace),
+            Hello(PROTOCOL_VERSION, name, password, wanted, history, None, replace, read_only),
             host,
             port,
             timeout,
@@ -246,13 +253,30 @@ class ChatClient:
         self,
         room: str,
         do: Do,
-        name: str,
+        name: str | None = None,
         reason: str | None = None,
         seconds: int | None = None,
+        *,
+        server: bool = False,
     ) -> str:
-        """An operator's action on ``name`` in ``room`` (the room is told, or an error comes)."""
-        room, name, reason = check_room(room), check_name(name), check_reason(reason)
-        return await self._request(lambda id: Moderate(room, do, name, reason, seconds, id))
+        """An operator's action on ``name`` in ``room`` (the room is told, or an error
+        comes); ``server``: a ban of the whole server."""
+        room, reason = check_room(room), check_reason(reason)
+        frame = functools.partial(Moderate, room, do, name, reason, seconds, server)
+        return await self._request(lambda id: frame(id=id))
+
+    async def hand(self, room: str, *, down: bool = False) -> str:
+        """Raise (or lower) our hand in a moderated ``room``."""
+        room = check_room(room)
+        return await self._request(lambda id: Hand(room, down, id))
+
+    async def hands(self, room: str) -> str:
+        room = check_room(room)
+        return await self._request(lambda id: HandsRequest(room, id))
+
+    async def bans(self, room: str) -> str:
+        room = check_room(room)
+        return await self._request(lambda id: BansRequest(room, id))
 
     async def list_rooms(self) -> str:
         return await self._request(RoomsRequest)
@@ -361,8 +385,8 @@ class ChatClient:
                 if frame is None:
                     if self._leaving or self.shutdown is not None:
                         return
-                    if self._replaced is not None:
-                        raise Replaced(f"{self.where}: {self._replaced}", self._replaced)
+                    if self._dismissed is not None:
+                        raise _dismissal(self._dismissed, self.where)
                     raise ConnectionLost(f"connection to {self.where} lost")
                 match frame:
                     case Ping():
@@ -374,8 +398,11 @@ class ChatClient:
                         pass  # replayed: an old message, never the echo of one just sent
                     case Message(name=name, id=id) | Private(name=name, id=id) if self.mine(name):
                         self.unconfirmed.echoed(id)
-                    case Error(code=ErrorCode.REPLACED, message=why):
-                        self._replaced = why  # said once, when the stream ends
+                    case (
+                        Error(code=ErrorCode.REPLACED)
+                        | Error(code=ErrorCode.BANNED, id=None, room=None)
+                    ):
+                        self._dismissed = frame  # said once, when the stream ends
                         continue
                     case Error(id=id):
                         self.unconfirmed.refused(id)
@@ -428,6 +455,11 @@ class ChatClient:
         except TimeoutError:
             why = f"the server stopped answering (no reply for {self.ping_timeout:g} s)"
             raise ConnectionLost(f"connection to {self.where} lost: {why}", why) from None
+
+
+def _dismissal(error: Error, where: str) -> Dismissed:
+    kind = Banned if error.code == ErrorCode.BANNED else Replaced
+    return kind(f"{where}: {error.message}", error.message)
 
 
 def _check_history(history: int | None) -> None:

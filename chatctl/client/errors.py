@@ -42,9 +42,18 @@ class ConnectionLost(ClientError):
     """The connection ended without a shutdown notice and without us leaving."""
 
 
-class Replaced(ClientError):
+class Dismissed(ClientError):
+    """The server closed our session on purpose, and said why: not a loss to reconnect
+    after."""
+
+
+class Replaced(Dismissed):
     """Our name joined again, with its secret, from another connection: this one is closed
     (not worth a reconnection, which would only close that one in turn)."""
+
+
+class Banned(Dismissed):
+    """An operator banned us from the server."""
 
 
 class WrongTransport(ClientError):

@@ -52,6 +52,12 @@ class ErrorCode(StrEnum):
     MUTED = "muted"
     #: The target is a server operator: no room operator can kick, mute or deop them.
     PROTECTED = "protected"
+    #: Banned from the room (or the whole server): the message says by whom, why, how long.
+    BANNED = "banned"
+    #: The room is moderated: only its operators and the voiced speak.
+    MODERATED = "moderated"
+    #: The connection said hello ``read_only``: it watches, it does not send.
+    READ_ONLY = "read_only"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.

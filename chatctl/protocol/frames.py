@@ -45,6 +45,7 @@ class Hello(_Frame, tag="hello", frozen=True):
     ``secret``: the name's claim secret, given by this server when the name was first used.
     ``replace``: with that secret, take the name over from a connection still holding it
     (our own, left behind by a network that went away) rather than be refused.
+    ``read_only``: this connection only watches (a projector screen): it may not send.
     """
 
     version: Version
@@ -54,13 +55,14 @@ class Hello(_Frame, tag="hello", frozen=True):
     history: HistoryCount | None = None
     secret: Secret | None = None
     replace: bool = False
+    read_only: bool = False
 
     def __repr__(self) -> str:  # never show the password or the secret
         return (
             f"Hello(version={self.version!r}, name={self.name!r}, "
             f"password={_masked(self.password)}, rooms={self.rooms!r}, "
             f"history={self.history!r}, secret={_masked(self.secret)}, "
-            f"replace={self.replace!r})"
+            f"replace={self.replace!r}, read_only={self.read_only!r})"
         )
 
 
@@ -194,8 +196,15 @@ class Do(StrEnum):
     KICK = "kick"
     MUTE = "mute"
     UNMUTE = "unmute"
+    BAN = "ban"
+    UNBAN = "unban"
     OP = "op"
     DEOP = "deop"
+    VOICE = "voice"
+    DEVOICE = "devoice"
+    #: The room itself: only operators and the voiced speak (``+m``), or everyone again.
+    MODERATE = "moderate"
+    UNMODERATE = "unmoderate"
 
 
 #: The longest mute: a year (a mute without ``seconds`` lasts until ``unmute``).
@@ -205,14 +214,41 @@ MAX_MUTE_SECONDS = 366 * 86400
 class Moderate(_Frame, tag="mod", frozen=True):
     """An operator's action on ``name`` in ``room`` (version 2), told to the whole room.
 
-    ``reason``: said with it; ``seconds``: how long a ``mute`` lasts (none: until ``unmute``).
+    ``name``: whom (for ``ban`` and ``unban`` also an address or network, ``10.0.0.0/24``;
+    none for ``moderate``, ``unmoderate``, and ``voice`` of the first raised hand).
+    ``reason``: said with it; ``seconds``: how long a ``mute`` or ``ban`` lasts (none: until
+    lifted); ``server``: a ``ban`` or ``unban`` of the whole server (server operators).
     """
 
     room: str
     do: Do
-    name: str
+    name: str | None = None
     reason: str | None = None
     seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_MUTE_SECONDS)] | None = None
+    server: bool = False
+    id: MsgId | None = None
+
+
+class Hand(_Frame, tag="hand", frozen=True):
+    """Raise your hand in a moderated ``room`` (``down``: lower it); its operators see the
+    queue (version 2)."""
+
+    room: str
+    down: bool = False
+    id: MsgId | None = None
+
+
+class HandsRequest(_Frame, tag="hands", frozen=True):
+    """The raised hands of ``room``, first raised first (operators)."""
+
+    room: str
+    id: MsgId | None = None
+
+
+class BansRequest(_Frame, tag="bans", frozen=True):
+    """The bans of ``room`` (and, to a server operator, of the whole server)."""
+
+    room: str
     id: MsgId | None = None
 
 
@@ -257,6 +293,9 @@ V2Request = (
     | Forget
     | Topic
     | Moderate
+    | Hand
+    | HandsRequest
+    | BansRequest
 )
 ClientFrame = Hello | Say | StatusRequest | Bye | Ping | Pong | V2Request
 

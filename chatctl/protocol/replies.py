@@ -169,6 +169,46 @@ class AwayState(_Frame, tag="away", frozen=True):
     id: str | None = None
 
 
+class HandState(_Frame, tag="hand", frozen=True):
+    """``name`` raised a hand in ``room`` (``position`` in the queue, from 1), or lowered it
+    (``down``): to them and to the room's operators."""
+
+    room: str
+    name: str
+    position: int = 0
+    down: bool = False
+    id: str | None = None
+
+
+class HandsReply(_Frame, tag="hands_reply", frozen=True):
+    """Answer to ``hands``: who has a hand up, first raised first."""
+
+    room: str
+    names: list[str]
+    id: str | None = None
+
+
+class BanInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One ban, as ``bans_reply`` lists it: ``name`` or ``network`` (or both: the name and
+    the address it had), until when (none: until lifted), by whom, why."""
+
+    by: str
+    name: str | None = None
+    network: str | None = None
+    until: float | None = None
+    reason: str | None = None
+    #: The whole server, not only the room.
+    server: bool = False
+
+
+class BansReply(_Frame, tag="bans_reply", frozen=True):
+    """Answer to ``bans``."""
+
+    room: str
+    bans: list[BanInfo]
+    id: str | None = None
+
+
 class RoomInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """One room, as ``rooms_reply`` lists it."""
 
@@ -262,6 +302,11 @@ class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):
     #: Who may moderate it, besides the server's operators; who is muted there.
     operators: list[str] = []
     muted: list[str] = []
+    #: Only operators and the voiced speak (``/moderate``); who is voiced; raised hands.
+    moderated: bool = False
+    voiced: list[str] = []
+    hands: list[str] = []
+    bans: list[BanInfo] = []
 
 
 class Moderation(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -350,6 +395,9 @@ ServerFrame = (
     | RoomEvent
     | Private
     | AwayState
+    | HandState
+    | HandsReply
+    | BansReply
     | RoomsReply
     | HistoryReply
     | PrivateHistoryReply

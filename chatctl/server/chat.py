@@ -17,12 +17,15 @@ from chatctl.protocol import (
     SUPPORTED_VERSIONS,
     Away,
     AwayState,
+    BansRequest,
     Bye,
     Claim,
     ClientFrame,
     ErrorCode,
     Forget,
     Forgotten,
+    Hand,
+    HandsRequest,
     Hello,
     HistoryRequest,
     Join,
@@ -54,8 +57,10 @@ from chatctl.protocol import (
     check_room,
     clean_message,
     encode,
+    name_key,
 )
 from chatctl.server import moderation, recall
+from chatctl.server.bans import SERVER
 from chatctl.server.claims import Verdict
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
 from chatctl.server.member import Member
@@ -132,12 +137,17 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
         verdict, refusal = _check_claim(hub, session.host, hello.name, hello.secret)
         if refusal is not None:
             return _refuse(hub, session, refusal)
+    try:  # after the secret: a banned name says so only to its owner
+        for room in (SERVER, *rooms):
+            moderation.check_ban(hub, room, name_key(hello.name), session.host)
+    except ProtocolError as exc:
+        return _refuse(hub, session, Refusal(exc.code, exc.message))
     if held is not None:
         if verdict is not Verdict.OK:  # held, and not claimed: nobody's to take over
             return _refuse(hub, session, Refusal(ErrorCode.NAME_TAKEN, "that name is taken"))
         hub.replace(held, session.address)  # its owner is back: the old connection goes
     session.greeted()
-    member = Member(session, hello.name, hello.version, time.monotonic())
+    member = Member(session, hello.name, hello.version, time.monotonic(), hello.read_only)
     hub.add_member(member)
     if hello.version >= 2:
         server_id = hub.claims.server_id if hub.claims is not None else None
@@ -212,6 +222,8 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
     """A message to a room: checked, cleaned, relayed. The hot path: the hub calls it at once."""
     if member.version == 1:  # a version-1 server ignored fields it did not know
         frame = Say(frame.text)
+    if member.read_only:
+        raise _read_only()
     name = frame.room or DEFAULT_ROOM
     room = member.rooms.get(name)  # as our own client sends it: canonical
     if room is None:
@@ -219,7 +231,8 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
     config = hub.config
     text = clean_message(frame.text, config.max_text_bytes, config.max_text_lines)
     now = time.time()
-    moderation.check_voice(room, member, now)
+    if room.restricted:  # the hot path pays one test for moderation
+        moderation.check_voice(hub, room, member, now)
     member.said(member.session.last_heard)
     hub.count_message()
     room.say(member, text, now, frame.id, frame.action)
@@ -227,8 +240,20 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
         hub.observer(MessageRelayed(member.name, text, room.name, frame.action))
 
 
+def _read_only() -> ProtocolError:
+    """What a ``read_only`` connection gets for anything that would speak or act."""
+    return ProtocolError(
+        ErrorCode.READ_ONLY, "this connection is read-only (join --read-only): it cannot send"
+    )
+
+
+_SPEAKING = (Msg, Nick, Topic, Moderate, Hand)
+
+
 def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
     """The version-2 requests."""
+    if member.read_only and isinstance(frame, _SPEAKING):
+        raise _read_only()
     match frame:
         case Join(room=name, history=history):
             name = check_room(name)
@@ -238,6 +263,7 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
                 raise ProtocolError(
                     ErrorCode.TOO_MANY_ROOMS, f"at most {hub.config.max_rooms} rooms at once"
                 )
+            moderation.check_ban(hub, name, member.key, member.session.host)
             hub.enter(member, name, history or 0)
         case Part(room=name):
             hub.part(member, recall.in_room(member, name))
@@ -257,6 +283,12 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             moderation.topic(hub, member, frame)
         case Moderate():
             moderation.moderate(hub, member, frame)
+        case Hand():
+            moderation.hand(hub, member, frame)
+        case HandsRequest():
+            moderation.hands(hub, member, frame)
+        case BansRequest():
+            moderation.bans(hub, member, frame)
         case Away(text=text, id=id):
             member.set_away(check_away(text))
             member.send(encode(AwayState(member.name, member.away, id)))

@@ -33,6 +33,7 @@ from chatctl.protocol import (
 )
 from chatctl.server import chat, report
 from chatctl.server.admission import Admission
+from chatctl.server.bans import Bans
 from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
@@ -68,6 +69,7 @@ _UNREMARKABLE = frozenset(
         LeaveReason.REFUSED,
         LeaveReason.SHUTDOWN,
         ErrorCode.REPLACED,  # counted and logged when it was replaced
+        ErrorCode.BANNED,  # likewise, when it was banned
     }
 )
 
@@ -98,6 +100,7 @@ class Hub:
         self._store: Store | None = None
         #: The server's operators (``load_operators``), and what operators did lately.
         self.operators = Operators(config.operators, config.ops_file)
+        self.bans = Bans()
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -115,6 +118,7 @@ class Hub:
         self._store = Store.open(Path(path), self._history_failed)
         self.history = History(self._store)
         self.claims = Claims(self._store)
+        self.bans = Bans(self._store.conn)
         loop = asyncio.get_running_loop()
         self.search = SearchIndex(
             Path(path),
@@ -222,11 +226,16 @@ class Hub:
 
     def replace(self, member: Member, by: str) -> None:
         """``member``'s name joined again with its secret, from ``by``: the old connection
-        leaves now (its end, later, is unremarkable), so the name is free at once."""
+        leaves now, so the name is free at once."""
         message = f"{member.name} joined again from {by}: this connection is closed"
-        member.session.dismiss(ProtocolError(ErrorCode.REPLACED, message))  # its last frame
+        self.dismiss(member, ProtocolError(ErrorCode.REPLACED, message))
+
+    def dismiss(self, member: Member, error: ProtocolError) -> None:
+        """Close ``member``'s connection with ``error`` as its last frame; it leaves now
+        (its end, later, is unremarkable), with the error's code as the reason."""
+        member.session.dismiss(error)
         del self._by_session[member.session]
-        self._remove(member, ErrorCode.REPLACED)
+        self._remove(member, error.code)
 
     def _remove(self, member: Member, reason: Reason) -> None:
         del self.members[member.key]

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 class Member:
     """Someone who said hello; the hub holds them by name, each room by its members."""
 
-    def __init__(self, session: Session, name: str, version: int, now: float) -> None:
+    def __init__(
+        self, session: Session, name: str, version: int, now: float, read_only: bool = False
+    ) -> None:
         self.session = session
+        #: It said hello ``read_only``: it may watch, not send (``join --read-only``).
+        self.read_only = read_only
         self.name = name
         self.key = name_key(name)
         self.version = version

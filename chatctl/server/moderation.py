@@ -1,4 +1,4 @@
-"""What operators do in a room: topic, kick, mute, unmute, op, deop; and who is muted.
+"""What operators do in a room, and who may not speak or come in.
 
 Every action is a room event: a ``message`` with ``event`` set, in the operator's
 name, as an action ("* teacher kicked bob (spam)"), so that a client that knows
@@ -6,6 +6,7 @@ nothing of moderation still shows the room what happened. It takes the room's
 ``seq``, is kept in history, goes to the server log and to ``status``: nothing an
 operator does is silent. A refused action changes nothing and only the one who
 asked is told, with a code (``not_operator``, ``protected``, ``no_such_user``).
+Raised hands are the exception: only the room's operators and the one raising see them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ import time
 from typing import TYPE_CHECKING
 
 from chatctl.durations import say_duration
+from chatctl.limits import is_loopback
 from chatctl.protocol import (
     KICKED,
+    BansReply,
+    BansRequest,
     Do,
     ErrorCode,
+    Hand,
+    HandsReply,
+    HandsRequest,
+    HandState,
     Moderate,
     Moderation,
     ProtocolError,
@@ -25,9 +33,11 @@ from chatctl.protocol import (
     check_name,
     check_reason,
     check_topic,
+    encode,
     name_key,
 )
 from chatctl.server import recall
+from chatctl.server.bans import SERVER, Ban, Network, parse_network
 from chatctl.server.events import Moderated
 from chatctl.server.member import Member
 from chatctl.server.room import Room
@@ -35,8 +45,14 @@ from chatctl.server.room import Room
 if TYPE_CHECKING:  # the hub imports the chat rules, which import this module
     from chatctl.server.hub import Hub
 
-#: What a room operator may not do to a server operator.
-_AGAINST_SERVER_OPERATORS = frozenset({Do.KICK, Do.MUTE, Do.DEOP})
+#: What nobody may do to a server operator.
+_AGAINST_SERVER_OPERATORS = frozenset({Do.KICK, Do.MUTE, Do.DEOP, Do.BAN, Do.DEVOICE})
+#: What needs no one to do it to.
+_ROOM_WIDE = frozenset({Do.MODERATE, Do.UNMODERATE})
+#: What needs its target here.
+_PRESENT = frozenset({Do.KICK, Do.MUTE, Do.OP, Do.VOICE})
+#: ``Parted.reason`` of someone banned from a room they were in.
+BANNED = "banned"
 
 
 def is_operator(hub: Hub, room: Room, member: Member) -> bool:
@@ -44,14 +60,35 @@ def is_operator(hub: Hub, room: Room, member: Member) -> bool:
     return member.key in room.operators or member.key in hub.operators
 
 
-def check_voice(room: Room, member: Member, now: float) -> None:
-    """Refuse a line from someone muted in ``room`` (``muted``); the hot path's one test."""
-    if room.muted and room.silenced(member.key, now):
+def check_voice(hub: Hub, room: Room, member: Member, now: float) -> None:
+    """Refuse a line from someone muted in ``room`` (``muted``), or not voiced in a
+    moderated room (``moderated``); called only when the room is ``restricted``."""
+    if room.silenced(member.key, now):
         until = room.muted.get(member.key)
         left = f" for {say_duration(until - now)} more" if until is not None else ""
         raise ProtocolError(
             ErrorCode.MUTED, f"you are muted in {room.name}{left}: your line was not sent"
         )
+    if room.moderated and member.key not in room.voiced and not is_operator(hub, room, member):
+        raise ProtocolError(
+            ErrorCode.MODERATED,
+            f"{room.name} is moderated: only operators and those they voice speak; "
+            "/hand raises your hand",
+        )
+
+
+def check_ban(hub: Hub, room: str, key: str, host: str) -> None:
+    """Refuse ``key`` from ``host`` coming into ``room`` (SERVER: onto the server)."""
+    if key in hub.operators:
+        return
+    now = time.time()
+    ban = hub.bans.find(room, key, host, now)
+    if ban is None:
+        return
+    where = "this server" if room == SERVER else room
+    left = f" for {say_duration(ban.until - now)} more" if ban.until is not None else ""
+    why = f": {ban.reason}" if ban.reason else ""
+    raise ProtocolError(ErrorCode.BANNED, f"you are banned from {where}{left} (by {ban.by}{why})")
 
 
 def topic(hub: Hub, member: Member, frame: Topic) -> None:
@@ -66,49 +103,147 @@ def topic(hub: Hub, member: Member, frame: Topic) -> None:
 def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
     room = recall.in_room(member, frame.room)
     _check_operator(hub, room, member)
-    key = name_key(check_name(frame.name))
     reason = check_reason(frame.reason)
     do = frame.do
-    if key in hub.operators and do in _AGAINST_SERVER_OPERATORS:
-        raise ProtocolError(
-            ErrorCode.PROTECTED,
-            f"{frame.name} is an operator of the whole server: no one can {do} them here",
-        )
+    if do in _ROOM_WIDE:
+        room.moderate(do is Do.MODERATE)
+        said = "moderated the room" if do is Do.MODERATE else "ended the moderation"
+        return _tell(hub, room, member, str(do), None, _with(said, reason), frame.id)
+    name = frame.name
+    if name is None and do is Do.VOICE and room.hands:
+        name = next(iter(room.hands.values()))  # the first raised hand
+    if name is None:
+        if do is Do.VOICE:
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no hand is up in {room.name}")
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"{do} needs a name")
+    if do in (Do.BAN, Do.UNBAN):
+        return _ban(hub, room, member, frame, name, reason)
+    key = name_key(check_name(name))
+    _check_target(hub, room, do, key, name)
     target = next((m for m in room.members if m.key == key), None)
-    if target is None and do in (Do.KICK, Do.MUTE, Do.OP):
-        raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {frame.name} is in {room.name}")
-    name = target.name if target is not None else frame.name
-    now = time.time()
+    shown = target.name if target is not None else name
     match do:
         case Do.KICK:
-            said = f"kicked {name}"
+            said = f"kicked {shown}"
         case Do.MUTE:
-            until = now + frame.seconds if frame.seconds is not None else None
-            room.mute(key, until)
-            said = f"muted {name}"
-            if frame.seconds is not None:
-                said += f" for {say_duration(frame.seconds)}"
+            room.mute(key, time.time() + frame.seconds if frame.seconds is not None else None)
+            said = f"muted {shown}" + _for(frame.seconds)
         case Do.UNMUTE:
             room.unmute(key)
-            said = f"unmuted {name}"
+            said = f"unmuted {shown}"
         case Do.OP:
             room.set_operator(key, True)
-            said = f"made {name} an operator"
+            said = f"made {shown} an operator"
         case Do.DEOP:
             room.set_operator(key, False)
-            said = f"took operator away from {name}"
-    if reason is not None:
-        said += f" ({reason})"
-    _tell(hub, room, member, str(do), name, said, frame.id)
+            said = f"took operator away from {shown}"
+        case Do.VOICE:
+            room.voice(key, True)
+            said = f"gave {shown} a voice"
+        case Do.DEVOICE:
+            room.voice(key, False)
+            said = f"took {shown}'s voice away"
+    _tell(hub, room, member, str(do), shown, _with(said, reason), frame.id)
     if do is Do.KICK and target is not None:
         hub.part(target, room, KICKED)  # after the kick, so they learn why they are out
 
 
+def _check_target(hub: Hub, room: Room, do: Do, key: str, name: str) -> None:
+    if key in hub.operators and do in _AGAINST_SERVER_OPERATORS:
+        raise ProtocolError(
+            ErrorCode.PROTECTED,
+            f"{name} is an operator of the whole server: no one can {do} them",
+        )
+    if do in _PRESENT and not any(m.key == key for m in room.members):
+        raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {name} is in {room.name}")
+
+
+def _ban(
+    hub: Hub, room: Room, member: Member, frame: Moderate, name: str, reason: str | None
+) -> None:
+    """``ban``/``unban`` of a name (and, if they are here, their address) or a network,
+    in ``room`` or (``server``, server operators only) on the whole server."""
+    if frame.server and member.key not in hub.operators:
+        raise ProtocolError(ErrorCode.NOT_OPERATOR, "only a server operator can ban from it")
+    where = SERVER if frame.server else room.name
+    network = parse_network(name)
+    key = None if network is not None else name_key(check_name(name))
+    scope = " from the server" if frame.server else ""
+    if frame.do is Do.UNBAN:
+        if not hub.bans.lift(where, name):
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"{name} is not banned here")
+        return _tell(
+            hub, room, member, "unban", name, _with(f"unbanned {name}{scope}", reason), frame.id
+        )
+    if key is not None:
+        _check_target(hub, room, Do.BAN, key, name)
+    target = hub.members.get(key) if key is not None else None
+    if target is not None and network is None:
+        network = _address_of(hub, target)
+    shown = target.name if target is not None else name
+    until = time.time() + frame.seconds if frame.seconds is not None else None
+    hub.bans.add(Ban(where, key, network, until, member.name, reason, shown))
+    said = _with(f"banned {shown}{scope}" + _for(frame.seconds), reason)
+    _tell(hub, room, member, "ban", shown, said, frame.id)
+    if target is None:
+        return
+    if frame.server:
+        why = f"you are banned from this server (by {member.name}" + (
+            f": {reason})" if reason else ")"
+        )
+        hub.dismiss(target, ProtocolError(ErrorCode.BANNED, why))
+    elif room in target.rooms.values():
+        hub.part(target, room, BANNED)
+
+
+def _address_of(hub: Hub, member: Member) -> Network | None:
+    """The address to ban with ``member``'s name: theirs, unless it is loopback (a shared
+    machine's, everyone's) and the server does not limit loopback."""
+    host = member.session.host
+    if is_loopback(host) and not hub.config.limit_loopback:
+        return None
+    return parse_network(host)
+
+
+def hand(hub: Hub, member: Member, frame: Hand) -> None:
+    room = recall.in_room(member, frame.room)
+    if not room.moderated and not frame.down:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"{room.name} is not moderated: just speak")
+    position = room.raise_hand(member, not frame.down)
+    state = encode(HandState(room.name, member.name, position, frame.down, frame.id))
+    member.send(state)
+    for other in room.members:
+        if other is not member and is_operator(hub, room, other):
+            other.send(state)
+
+
+def hands(hub: Hub, member: Member, frame: HandsRequest) -> None:
+    room = recall.in_room(member, frame.room)
+    _check_operator(hub, room, member)
+    member.send(encode(HandsReply(room.name, list(room.hands.values()), frame.id)))
+
+
+def bans(hub: Hub, member: Member, frame: BansRequest) -> None:
+    room = recall.in_room(member, frame.room)
+    _check_operator(hub, room, member)
+    now = time.time()
+    listed = hub.bans.of(room.name, now)
+    if member.key in hub.operators:
+        listed += hub.bans.of(SERVER, now)
+    member.send(encode(BansReply(room.name, [b.info() for b in listed], frame.id)))
+
+
 def _check_operator(hub: Hub, room: Room, member: Member) -> None:
     if not is_operator(hub, room, member):
-        raise ProtocolError(
-            ErrorCode.NOT_OPERATOR, f"only an operator of {room.name} can do that"
-        )
+        raise ProtocolError(ErrorCode.NOT_OPERATOR, f"only an operator of {room.name} can do that")
+
+
+def _for(seconds: int | None) -> str:
+    return f" for {say_duration(seconds)}" if seconds is not None else ""
+
+
+def _with(said: str, reason: str | None) -> str:
+    return f"{said} ({reason})" if reason is not None else said
 
 
 def _tell(
@@ -121,6 +256,6 @@ def _tell(
     id: str | None,
 ) -> None:
     now = time.time()
-    room.moderated(member.name, event, target, said, now, id)
+    room.announce(member.name, event, target, said, now, id)
     hub.operators.done(Moderation(now, room.name, member.name, event, target, said))
     hub.observer(Moderated(room.name, member.name, event, said))

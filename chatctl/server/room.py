@@ -63,6 +63,13 @@ class Room:
         #: the muted, with when the mute ends (None: at ``unmute``).
         self.operators: set[str] = set()
         self.muted: dict[str, float | None] = {}
+        #: ``/moderate``: only operators and the voiced (name keys) speak; raised hands,
+        #: first raised first, by name key (as shown).
+        self.moderated = False
+        self.voiced: set[str] = set()
+        self.hands: dict[str, str] = {}
+        #: Someone here may not speak (a mute, or moderated): the hot path's one test.
+        self.restricted = False
         #: Operators stay operators when they leave (claimed names: nobody else can be them).
         self._keep_operators = keep_operators
         self._announce_limit = announce_limit
@@ -133,7 +140,7 @@ class Room:
             self._history.add(message)
         self._broadcast(message)
 
-    def moderated(
+    def announce(
         self, by: str, event: str, target: str | None, text: str, now: float, id: str | None
     ) -> None:
         """An operator's action, told to everyone as ``by``'s action, and kept."""
@@ -161,9 +168,13 @@ class Room:
 
     def rename(self, member: Member, old: str, now: float) -> bool:
         """Tell the room that ``old`` is now ``member.name``; False if it passed quietly."""
-        for keys in (self.operators, self.muted):  # the new name keeps its standing
-            if name_key(old) in keys and name_key(old) != member.key:
-                _move(keys, name_key(old), member.key)
+        was = name_key(old)
+        if was != member.key:  # the new name keeps its standing
+            for keys in (self.operators, self.muted, self.voiced):
+                if was in keys:
+                    _move(keys, was, member.key)
+            if self.hands.pop(was, None) is not None:
+                self.hands[member.key] = member.name
         if not self._announced():
             return False
         self._broadcast(NickChanged(now, old, member.name, self.name, self._next_seq()))
@@ -184,9 +195,32 @@ class Room:
 
     def mute(self, key: str, until: float | None) -> None:
         self.muted[key] = until
+        self.restricted = True
 
     def unmute(self, key: str) -> None:
         self.muted.pop(key, None)
+        self.restricted = self.moderated or bool(self.muted)
+
+    def moderate(self, on: bool) -> None:
+        self.moderated = on
+        self.restricted = on or bool(self.muted)
+        if not on:
+            self.hands.clear()
+
+    def voice(self, key: str, voiced: bool) -> None:
+        if voiced:
+            self.voiced.add(key)
+            self.hands.pop(key, None)
+        else:
+            self.voiced.discard(key)
+
+    def raise_hand(self, member: Member, up: bool) -> int:
+        """``member``'s hand goes up (or down); its place in the queue, from 1 (0: down)."""
+        if not up:
+            self.hands.pop(member.key, None)
+            return 0
+        self.hands.setdefault(member.key, member.name)
+        return list(self.hands).index(member.key) + 1
 
     def silenced(self, key: str, now: float) -> bool:
         """Whether ``key`` is muted here now (a mute past its end is dropped)."""
@@ -194,7 +228,7 @@ class Room:
             return False
         until = self.muted[key]
         if until is not None and until <= now:
-            del self.muted[key]
+            self.unmute(key)
             return False
         return True
 
@@ -237,6 +271,7 @@ class Room:
         del self.members[member]
         if member.version == 1:
             self._v1_members -= 1
+        self.hands.pop(member.key, None)
         if not self._keep_operators:
             self.operators.discard(member.key)
 

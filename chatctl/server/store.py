@@ -85,6 +85,16 @@ _MIGRATIONS: dict[int, list[str]] = {
         """ALTER TABLE messages ADD COLUMN event TEXT""",
         """ALTER TABLE messages ADD COLUMN target TEXT""",
         """ALTER TABLE rooms ADD COLUMN topic TEXT""",
+        # Who may not come into a room ('' : the server), until when (NULL: until lifted).
+        """CREATE TABLE bans (
+            room TEXT NOT NULL,
+            key TEXT,
+            network TEXT,
+            until REAL,
+            by TEXT NOT NULL,
+            reason TEXT,
+            shown TEXT NOT NULL
+        )""",
     ],
 }
 

@@ -72,6 +72,8 @@ class JoinOptions:
     #: Past messages to ask for in each room entered (None: the mode's default,
     #: INTERACTIVE_HISTORY at a terminal, none piped; ``run_join`` settles it).
     history: int | None = None
+    #: A projector screen: no input, the room shown with room to breathe, nothing sent.
+    read_only: bool = False
 
 
 def run_join(host: str, port: int, name: str, options: JoinOptions | None = None) -> int:
@@ -82,6 +84,8 @@ def run_join(host: str, port: int, name: str, options: JoinOptions | None = None
     """
     base = options or JoinOptions()
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    if base.read_only:  # nothing is read from stdin: a terminal on stdout is enough
+        interactive = sys.stdout.isatty()
     if base.history is None:
         base = replace(base, history=INTERACTIVE_HISTORY if interactive else 0)
 
@@ -104,12 +108,17 @@ async def _join(host: str, port: int, name: str, interactive: bool, options: Joi
             claims=ClaimBook.default(),
             history=options.history or None,
             replace=True,  # our own session left behind (a network gone) goes
+            read_only=options.read_only,
         )
     except ClientError as exc:
         if worth_asking(exc, interactive, options.password):
             raise AskUser(exc) from None
         print_error(str(exc))
         return exit_code_for(exc)
+    if options.read_only:
+        from chatctl.ui.projector import run_projector
+
+        return await run_projector(client, host, port, options, terminal=interactive)
     if interactive:
         from chatctl.ui.interactive import run_interactive
 

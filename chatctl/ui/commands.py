@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from chatctl import commands as c
+from chatctl import modcommands as mc
 from chatctl.client import ChatClient
 from chatctl.protocol import ProtocolError
 from chatctl.ui.output import Show
@@ -112,18 +113,30 @@ async def _run(
                 await client.history(rooms.current, count, conversation.oldest.get(rooms.current))
         case c.ShowUnread():
             await client.unread()
-        case c.SetTopic() | c.Moderate() if rooms.current is None:
-            _say(show, "you are in no room: /join ROOM")
-        case c.SetTopic(text=None, clear=False):
-            topic = rooms.topic()
-            _say(show, f"topic of {rooms.current}: {topic}" if topic else "no topic here")
-        case c.SetTopic(text=text):
-            assert rooms.current is not None  # noqa: S101  the case above
-            await client.set_topic(rooms.current, text)
-        case c.Moderate(do=do, name=name, reason=reason, seconds=seconds):
-            assert rooms.current is not None  # noqa: S101  the case above
-            await client.moderate(rooms.current, do, name, reason, seconds)
+        case mc.SetTopic() | mc.Moderate() | mc.RaiseHand() | mc.ShowHands() | mc.ShowBans():
+            await _moderation(client, command, show)
     return False
+
+
+async def _moderation(client: ChatClient, command: c.Command, show: Show) -> None:
+    """The operators' commands (and ``/topic``, ``/hand``): in the room typed into."""
+    room = client.rooms.current
+    if room is None:
+        return _say(show, "you are in no room: /join ROOM")
+    match command:
+        case mc.SetTopic(text=None, clear=False):
+            topic = client.rooms.topic()
+            _say(show, f"topic of {room}: {topic}" if topic else "no topic here")
+        case mc.SetTopic(text=text):
+            await client.set_topic(room, text)
+        case mc.Moderate(do=do, name=name, reason=reason, seconds=seconds, server=server):
+            await client.moderate(room, do, name, reason, seconds, server=server)
+        case mc.RaiseHand(down=down):
+            await client.hand(room, down=down)
+        case mc.ShowHands():
+            await client.hands(room)
+        case mc.ShowBans():
+            await client.bans(room)
 
 
 def _say(show: Show, text: str, style: str = "yellow") -> None:

@@ -34,8 +34,8 @@ from chatctl.client import (
     ChatClient,
     ClaimBook,
     ClientError,
+    Dismissed,
     Refused,
-    Replaced,
     backoff,
     worth_retrying,
 )
@@ -132,7 +132,7 @@ class _Link:
             )
             if client.leaving:
                 return ExitCode.OK
-            if isinstance(error, Replaced):  # not a loss: rejoining would close that one
+            if isinstance(error, Dismissed):  # not a loss: rejoining would close that one
                 self.show(notice_line_now(str(error), "bold red"))
                 await client.close()
                 return exit_code_for(error)

@@ -26,10 +26,15 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from chatctl.durations import say_duration
 from chatctl.protocol import (
     AwayState,
+    BanInfo,
+    BansReply,
     Claim,
     Error,
+    HandsReply,
+    HandState,
     Joined,
     Left,
     Message,
@@ -273,6 +278,18 @@ def unsent_line(
     return _body(line, clean_text(text), "red")
 
 
+def _ban(ban: BanInfo) -> str:
+    """``ann (10.0.0.7), 9 minutes left, by teacher: rude``."""
+    what = " ".join(
+        filter(None, [ban.name, f"({ban.network})" if ban.name and ban.network else ban.network])
+    )
+    if ban.server:
+        what += " from the server"
+    left = f", {say_duration(ban.until - time.time())} left" if ban.until is not None else ""
+    why = f": {ban.reason}" if ban.reason else ""
+    return f"{what}{left}, by {ban.by}{why}"
+
+
 def _who(users: list[str], online: int, me: str) -> str:
     others = [u for u in users if name_key(u) != name_key(me)]
     unnamed = online - len(others) - 1  # a big room's state names only some
@@ -353,10 +370,12 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
             if view.mine(name):
                 return None  # the room's state said so already
             return notice_line(ts, f"{name} joined", room=view.room(room))
-        case Parted(time=ts, name=name, room=room, reason="kicked"):
-            if view.mine(name):  # the kick itself was the line before
-                return notice_line(ts, f"you are out of {room}: /join {room} to go back", "yellow")
-            return None
+        case Parted(time=ts, name=name, room=room, reason=str() as why):
+            if not view.mine(name):  # the kick or ban itself was the line before
+                return None
+            if why == "banned":
+                return notice_line(ts, f"you are banned from {room}", "bold red")
+            return notice_line(ts, f"you are out of {room}: /join {room} to go back", "yellow")
         case Parted(time=ts, name=name, room=room):
             if view.mine(name):
                 return notice_line(ts, f"you left {room}")
@@ -385,6 +404,18 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
                 for u in users
             ]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
+        case HandState(room=room, name=name, position=position, down=down):
+            if view.mine(name):
+                said = "your hand is down" if down else f"your hand is up (number {position})"
+                return notice_line(time.time(), f"{said} in {room}", "green")
+            said = "lowered their hand" if down else f"raised a hand (number {position})"
+            return notice_line(time.time(), f"{name} {said}", "bold yellow", view.room(room))
+        case HandsReply(room=room, names=names):
+            listed = ", ".join(f"{i}. {n}" for i, n in enumerate(names, 1))
+            return notice_line(time.time(), f"hands up in {room}: {listed or 'none'}")
+        case BansReply(room=room, bans=bans):
+            listed = "; ".join(_ban(ban) for ban in bans)
+            return notice_line(time.time(), f"bans in {room}: {listed or 'none'}")
         case UnreadReply(rooms=counts):
             listed = ", ".join(f"{room} {n}" for room, n in counts.items())
             return notice_line(time.time(), f"unread: {listed}" if listed else "nothing unread")
