@@ -293,7 +293,7 @@ def test_serve_stops_cleanly_on_signal(sig: signal.Signals, clients: list[PipedC
         server.log.join()
         log = server.log.text()
         assert_no_traceback(log)
-        assert "shutting down, 2 user(s) notified" in log
+        assert "shutting down, 2 users notified" in log
         assert re.search(r"stopped$", log), log
         for client in (alice, bob):
             client.wait_for_anywhere(SHUTDOWN_NOTICE)
@@ -400,7 +400,7 @@ def test_status_table_shows_user_names(serve: ServeProcess, clients: list[PipedC
     assert re.search(r"\bname\b", result.stdout)
     assert re.search(r"\bbob\b", result.stdout)
     assert "Carol.2" in result.stdout
-    assert "2 user(s)" in result.stdout
+    assert "2 users" in result.stdout
     everyone = run_chatctl("status", "--all", "--port", str(serve.port), timeout=10)
     assert everyone.returncode == 0, everyone.stderr
     assert "Carol.2" in everyone.stdout

@@ -27,8 +27,12 @@ from chatctl.protocol import (
     ServerFrame,
     clean_frame,
 )
+from chatctl.ui.frames import View, render_frame
 from chatctl.ui.output import Show
-from chatctl.ui.render import View, date_line, message_line, render_frame
+from chatctl.ui.render import (
+    date_line,
+    message_line,
+)
 from tests.conftest import RecordingServer
 from tests.support import within
 

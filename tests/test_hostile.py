@@ -1309,7 +1309,7 @@ async def test_sigterm_with_a_stuck_client_exits_promptly_and_frees_the_port(
         server.stop()
     log = server.log.text()
     assert_clean_log(log)
-    assert "shutting down, 3 user(s) notified" in log
+    assert "shutting down, 3 users notified" in log
     # The port can be bound again at once, by a new server.
     with served("--port", str(port)) as again:
         assert again.port == port

@@ -3,6 +3,7 @@ join`` in tmux panes and pipes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -41,13 +42,26 @@ def enter(term: Terminal, line: str) -> None:
     term.keys("Enter")
 
 
+@pytest.fixture
+def stack() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+def piped(stack: contextlib.ExitStack, name: str, port: int) -> PipedClient:
+    """A piped ``chatctl join NAME``, killed (its pipes closed) when the test ends."""
+    client = PipedClient(name, port)
+    stack.callback(client.kill)
+    return client.joined()
+
+
 def test_a_teacher_sets_the_topic_mutes_and_kicks(
-    classroom: ServeProcess, panes: list[Terminal]
+    classroom: ServeProcess, panes: list[Terminal], stack: contextlib.ExitStack
 ) -> None:
     teacher = join_in(panes[0], classroom.port, "teacher")
     classroom.log.wait_for(r"server operators: teacher")
     ann = join_in(panes[1], classroom.port, "ann")
-    ben = PipedClient("ben", classroom.port, "--commands").joined()
+    ben = piped(stack, "ben", classroom.port)
 
     enter(ann, "/kick ben")  # a student is no operator: refused, and nothing happens
     ann.wait_screen(rf"^{STAMP} \* error: only an operator of #lobby can do that \(not_operator\)$")
@@ -107,7 +121,7 @@ def test_operator_commands_need_their_arguments(
     teacher.wait_screen(r"nobody called nobody is in #lobby \(no_such_user\)$")
 
 
-def test_the_classroom(tmp_path: Path) -> None:
+def test_the_classroom(tmp_path: Path, stack: contextlib.ExitStack) -> None:
     """The issue's "done when": a teacher mutes a flooding student, kicks another, bans a
     third for 10 minutes (who cannot come back under another name from the same address),
     sets a topic, moderates the room and voices raised hands one by one, with a projector
@@ -126,8 +140,8 @@ def test_the_classroom(tmp_path: Path) -> None:
         screen.start(*chatctl_command(), "join", "screen", "--port", str(serve.port), "--read-only")
         screen.wait_screen(r"^read-only: q or Ctrl-C closes it$")
         ann = join_in(t3, serve.port, "ann")
-        ben = PipedClient("ben", serve.port).joined()
-        cy = PipedClient("cy", serve.port).joined()
+        ben = piped(stack, "ben", serve.port)
+        cy = piped(stack, "cy", serve.port)
 
         enter(teacher, "/topic fractions, page 12")
         screen.wait_screen(rf"^{STAMP} \* teacher set the topic: fractions, page 12$")
@@ -135,6 +149,7 @@ def test_the_classroom(tmp_path: Path) -> None:
             enter(ann, f"spam {i}")
         teacher.wait_screen(rf"^{STAMP} ann: spam 2$")
         enter(teacher, "/mute ann 10m flooding")
+        ann.wait_screen(rf"^{STAMP} \* teacher muted ann for 10 minutes \(flooding\)$")
         enter(ann, "spam 3")
         ann.wait_screen(r"\* error: you are muted in #lobby for 10 minutes more")
         enter(teacher, "/kick ben rude")
@@ -166,9 +181,9 @@ def test_the_classroom(tmp_path: Path) -> None:
         for shown in ("muted ann", "kicked ben", "banned cy", "moderated the room"):
             assert f"* teacher {shown}" in screen.show()
 
-        for piped in (ben, cy):
-            piped.close_stdin()
-            piped.wait()
+        for student in (ben, cy):
+            student.close_stdin()
+            student.wait()
         screen.type("typed on the projector")  # not echoed, not sent
         screen.keys("C-c")
         assert screen.exit_status() == 0

@@ -52,14 +52,13 @@ from chatctl.server.events import (
     UserLeft,
 )
 from chatctl.ui import bench, status
+from chatctl.ui.frames import View, render_frame
 from chatctl.ui.render import (
-    View,
     clock,
     mentions,
     message_line,
     name_style,
     notice_line,
-    render_frame,
     unsent_line,
     welcome_line,
 )
@@ -505,7 +504,7 @@ def test_status_table_stops_at_its_rows_and_says_how_many_more() -> None:
         (RoomEntered("alice", "#ops", created=True), "  alice joined #ops (new room)", "dim"),
         (RoomParted("alice", "#ops"), "  alice left #ops", "dim"),
         (Renamed("alice", "alicia"), "  alice is now alicia", "dim"),
-        (Stopping(users=2), "shutting down, 2 user(s) notified", "bold yellow"),
+        (Stopping(users=2), "shutting down, 2 users notified", "bold yellow"),
     ],
 )
 def test_describe(event: object, text: str, style: str) -> None:

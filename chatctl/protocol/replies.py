@@ -354,6 +354,8 @@ class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     operators: list[str] = []
     #: The latest operators' actions, oldest first.
     moderation: list[Moderation] = []
+    #: Bans of the whole server (a room's own are in its ``RoomStatus``).
+    bans: list[BanInfo] = []
 
 
 class StatusReply(_Frame, tag="status_reply", frozen=True):

@@ -363,28 +363,6 @@ class Hub:
             history.mark(room.name, room.seq)
         history.commit()
 
-    # timers
-
-    async def retain(self, interval: float = 60.0, batch: int = 1000) -> None:
-        """Delete what is past the retention, in small batches between others' work."""
-        config = self.config
-        while self.history is not None:
-            before = None if config.keep_seconds is None else time.time() - config.keep_seconds
-            deleted = self.history.prune(before, config.keep_messages, batch)
-            if before is not None and self.claims is not None:
-                self.claims.expire(before, set(self.members))
-            await asyncio.sleep(0 if deleted >= batch else interval)  # more, after the others
-
-    async def sweep(self) -> None:
-        """Check every connection's timers, periodically, until cancelled."""
-        interval = self.config.sweep_interval
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            for session in list(self.connections):
-                session.check_timers(now)
-            self.admission.prune(now)
-
     # queries
 
     def status(self) -> StatusReply:

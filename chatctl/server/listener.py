@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ssl
 
+from chatctl.server import timers
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import Listening, Observer, ignore
 from chatctl.server.hub import Hub
@@ -47,9 +48,9 @@ class ChatServer:
         except BaseException:
             self.hub.close_history()
             raise
-        self._tasks.append(asyncio.create_task(self.hub.sweep()))
+        self._tasks.append(asyncio.create_task(timers.sweep(self.hub)))
         if self.config.keep_seconds is not None or self.config.keep_messages is not None:
-            self._tasks.append(asyncio.create_task(self.hub.retain()))
+            self._tasks.append(asyncio.create_task(timers.retain(self.hub)))
         self.hub.observer(Listening(self.addresses))
 
     @property

@@ -14,6 +14,7 @@ from chatctl.protocol import (
     StatusReply,
     UserInfo,
 )
+from chatctl.server.bans import SERVER
 from chatctl.server.history import History
 
 if TYPE_CHECKING:  # the hub calls this module
@@ -44,6 +45,10 @@ def status(hub: Hub) -> StatusReply:
             r.topic,
             sorted(r.operators),
             sorted(k for k in list(r.muted) if r.silenced(k, now)),
+            r.moderated,
+            sorted(r.voiced),
+            list(r.hands),
+            [ban.info() for ban in hub.bans.of(r.name, now)],
         )
         for r in hub.rooms.values()
     ]
@@ -61,6 +66,7 @@ def status(hub: Hub) -> StatusReply:
         server_id=hub.claims.server_id if hub.claims is not None else None,
         operators=list(hub.operators.names),
         moderation=list(hub.operators.record),
+        bans=[ban.info() for ban in hub.bans.of(SERVER, now)],
     )
     return StatusReply(server=info, users=users)
 

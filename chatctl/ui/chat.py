@@ -39,14 +39,13 @@ from chatctl.protocol import (
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.errors import print_error
+from chatctl.ui.frames import View, render_frame
 from chatctl.ui.output import Show
 from chatctl.ui.pages import Page, show_page
 from chatctl.ui.render import (
-    View,
     divider_line,
     mentions,
     notice_line,
-    render_frame,
     unsent_line,
     welcome_line,
 )

@@ -30,7 +30,7 @@ from chatctl.protocol import (
     ServerFrame,
 )
 from chatctl.ui.errors import print_error
-from chatctl.ui.render import View, render_frame
+from chatctl.ui.frames import View, render_frame
 from chatctl.ui.timeline import json_line
 
 #: Seconds ``send`` waits for its message to come back.

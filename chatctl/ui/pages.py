@@ -14,8 +14,13 @@ from chatctl.protocol import (
     SearchReply,
 )
 from chatctl.ui.commands import Conversation
+from chatctl.ui.frames import View, render_frame
 from chatctl.ui.output import Show
-from chatctl.ui.render import View, message_line, notice_line_now, private_line, render_frame
+from chatctl.ui.render import (
+    message_line,
+    notice_line_now,
+    private_line,
+)
 from chatctl.ui.units import count
 
 Page = HistoryReply | PrivateHistoryReply | SearchReply

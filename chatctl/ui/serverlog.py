@@ -53,6 +53,7 @@ from chatctl.server.operators import OperatorsError
 from chatctl.server.store import HistoryError
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
+from chatctl.ui.units import count
 
 _CALM_REASONS = frozenset({"quit", "shutdown", "replaced"})
 #: File descriptors kept for the listening sockets, stdio, the event loop and logs.
@@ -87,7 +88,7 @@ def describe(event: ServerEvent) -> tuple[str, str]:
         case Renamed(old=old, new=new):
             return f"  {old} is now {new}", "dim"
         case Stopping(users=users):
-            return f"shutting down, {users} user(s) notified", "bold yellow"
+            return f"shutting down, {count(users, 'user')} notified", "bold yellow"
         case HistoryOpened(path=path, messages=messages):
             return f"history in {path} ({messages} messages)", "dim"
         case HistoryFailed(message=message):
@@ -157,7 +158,7 @@ def _footer(hub: Hub) -> Text:
     return Text.assemble(
         ("● ", "green"),
         (f"{len(hub.members)} online", "bold"),
-        f" · {hub.messages_relayed} messages relayed · Ctrl-C to stop",
+        f" · {count(hub.messages_relayed, 'message')} relayed · Ctrl-C to stop",
         style="reverse",
     )
 

@@ -152,7 +152,7 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     s = reply.server
     caption = (
         f"chatctl {s.version} · protocol {s.protocol} · up {duration(s.uptime_seconds)} · "
-        f"{s.users} user(s) · {s.messages_relayed} messages relayed"
+        f"{count(s.users, 'user')} · {count(s.messages_relayed, 'message')} relayed"
     )
     if s.leave_reasons:
         caption += " · left: " + ", ".join(f"{k} {v}" for k, v in sorted(s.leave_reasons.items()))
