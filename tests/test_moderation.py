@@ -263,10 +263,12 @@ async def test_a_version_1_client_sees_moderation_as_actions(tmp_path: Path) -> 
         told = await old.until("message", name="alice")
         assert told["text"] == "/me set the topic: be kind"
         assert set(told) == {"type", "seq", "time", "name", "text"}  # version-1 fields only
-        await alice.send(type="mod", room="#lobby", do="kick", name="old")
-        await old.until("message", text="/me kicked old")
-        gone = await old.until("leave", name="old")
-        assert gone["reason"] == "part"
+        await alice.send(type="mod", room="#lobby", do="kick", name="old", reason="spam")
+        await old.until("message", text="/me kicked old (spam)")
+        closed = await old.until("error")  # no other room, no join: closed, with the words
+        assert (closed["code"], closed["message"]) == ("kicked", "alice kicked old (spam)")
+        assert await old.read() is None
+        assert (await alice.until("leave", name="old"))["reason"] == "kicked"
         for conn in (alice, old):
             await conn.close()
 

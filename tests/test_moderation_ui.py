@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_a_teacher_sets_the_topic_mutes_and_kicks(
         rf"^{STAMP} \* error: you are muted in #lobby for 5 minutes more: your line was not sent"
     )
 
+    table = run_chatctl("status", "--port", str(classroom.port), COLUMNS="200")
+    assert "#lobby 3 in, 0 messages (fractions, page 12) muted: ann" in table.stdout, table.stdout
     enter(teacher, "/who")
     teacher.wait_screen(rf"^{STAMP} \* in #lobby: @teacher, ann, ben$")
 
@@ -103,6 +106,22 @@ def test_a_teacher_sets_the_topic_mutes_and_kicks(
         assert line in classroom.log.text()
     ben.close_stdin()
     assert ben.wait() == 0
+
+
+def test_the_ops_file_is_read_again_on_sighup(tmp_path: Path) -> None:
+    ops = tmp_path / "ops"
+    ops.write_text("ada\n")
+    args = ("--history", str(tmp_path / "h.sqlite3"), "--ops-file", str(ops))
+    with serve_process(*args) as serve:
+        serve.log.wait_for(r"server operators: ada$")
+        ops.write_text("ada\ngrace\n")
+        serve.proc.send_signal(signal.SIGHUP)
+        serve.log.wait_for(r"server operators: ada, grace$")
+        ops.write_text("not a name!\n")
+        serve.proc.send_signal(signal.SIGHUP)
+        serve.log.wait_for(r"operators unchanged: .*ops, line 1: names are")
+        status = json.loads(run_chatctl("status", "--port", str(serve.port), "--json").stdout)
+        assert status["server"]["operators"] == ["ada", "grace"]
 
 
 def test_operator_commands_need_their_arguments(

@@ -56,6 +56,8 @@ class ErrorCode(StrEnum):
     BANNED = "banned"
     #: The room is moderated: only its operators and the voiced speak.
     MODERATED = "moderated"
+    #: A version-1 connection kicked out of ``#lobby``, its only room: it is closed.
+    KICKED = "kicked"
     #: The connection said hello ``read_only``: it watches, it does not send.
     READ_ONLY = "read_only"
 

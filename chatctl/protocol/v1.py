@@ -58,7 +58,7 @@ def view(event: RoomEvent) -> V1Frame:
         case Left():
             return Left(event.seq, event.time, event.name, event.reason)
         case Parted():
-            return Left(event.seq or 0, event.time, event.name, LeaveReason.PART)
+            return Left(event.seq or 0, event.time, event.name, event.reason or LeaveReason.PART)
         case NickChanged():
             return Left(event.seq or 0, event.time, event.name, LeaveReason.NICK)
 

@@ -70,6 +70,7 @@ _UNREMARKABLE = frozenset(
         LeaveReason.SHUTDOWN,
         ErrorCode.REPLACED,  # counted and logged when it was replaced
         ErrorCode.BANNED,  # likewise, when it was banned
+        ErrorCode.KICKED,
     }
 )
 

@@ -143,9 +143,10 @@ def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
         case Do.DEVOICE:
             room.voice(key, False)
             said = f"took {shown}'s voice away"
-    _tell(hub, room, member, str(do), shown, _with(said, reason), frame.id)
+    said = _with(said, reason)
+    _tell(hub, room, member, str(do), shown, said, frame.id)
     if do is Do.KICK and target is not None:
-        hub.part(target, room, KICKED)  # after the kick, so they learn why they are out
+        _put_out(hub, room, target, ErrorCode.KICKED, KICKED, f"{member.name} {said}")
 
 
 def _check_target(hub: Hub, room: Room, do: Do, key: str, name: str) -> None:
@@ -193,7 +194,16 @@ def _ban(
         )
         hub.dismiss(target, ProtocolError(ErrorCode.BANNED, why))
     elif room in target.rooms.values():
-        hub.part(target, room, BANNED)
+        _put_out(hub, room, target, ErrorCode.BANNED, BANNED, f"{member.name} {said}")
+
+
+def _put_out(hub: Hub, room: Room, target: Member, code: ErrorCode, why: str, said: str) -> None:
+    """``target`` leaves ``room``, after the event that says why. A version-1 client has
+    no other room and no ``join``: its connection is closed instead, with the event's words."""
+    if target.version == 1:
+        hub.dismiss(target, ProtocolError(code, said))
+    else:
+        hub.part(target, room, why)
 
 
 def _address_of(hub: Hub, member: Member) -> Network | None:

@@ -130,6 +130,12 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
         line.append(f" {room.members} in, {count(room.messages, 'message')}")
         if room.topic:
             line.append(f" ({room.topic})", style="dim")
+        if room.moderated:
+            line.append(" moderated", style="bold yellow")
+        if room.operators:
+            line.append(f" @{' @'.join(room.operators)}", style="dim")
+        if room.muted:
+            line.append(f" muted: {', '.join(room.muted)}", style="yellow")
     return line
 
 
