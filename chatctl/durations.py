@@ -30,7 +30,7 @@ def say_duration(seconds: float) -> str:
     """``10 minutes``, ``1 hour``, ``2 days``: in the largest unit it has at least one of,
     rounded to a whole number of it (what a person is told: "muted for 10 minutes")."""
     for size, unit in _SPOKEN:  # noqa: B007  the last one is the fallback
-        if seconds >= size:
+        if seconds >= size * 0.98:  # 59 min 59 s left of an hour's ban: "1 hour"
             break
     count = max(1, round(seconds / size))
     return f"{count} {unit}" + ("" if count == 1 else "s")

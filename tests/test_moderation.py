@@ -142,6 +142,16 @@ async def test_a_mute_ends_by_itself(tmp_path: Path) -> None:
         ("mod", {"do": "unmute", "name": "alice"}),
         ("mod", {"do": "op", "name": "bob"}),
         ("mod", {"do": "deop", "name": "alice"}),
+        ("mod", {"do": "ban", "name": "alice"}),
+        ("mod", {"do": "ban", "name": "10.0.0.0/8"}),
+        ("mod", {"do": "unban", "name": "alice"}),
+        ("mod", {"do": "voice", "name": "bob"}),
+        ("mod", {"do": "voice"}),
+        ("mod", {"do": "devoice", "name": "alice"}),
+        ("mod", {"do": "moderate"}),
+        ("mod", {"do": "unmoderate"}),
+        ("hands", {}),
+        ("bans", {}),
     ],
 )
 async def test_someone_who_is_not_an_operator_changes_nothing(
@@ -151,12 +161,25 @@ async def test_someone_who_is_not_an_operator_changes_nothing(
         alice = await joined(server.port, "alice")
         bob = await joined(server.port, "bob")
         room = server.hub.rooms["#lobby"]
-        before = (room.topic, set(room.operators), dict(room.muted), room.seq)
+
+        def state() -> tuple[object, ...]:
+            bans = server.hub.bans.of("#lobby", 0.0)
+            return (
+                room.topic,
+                set(room.operators),
+                dict(room.muted),
+                room.seq,
+                room.moderated,
+                set(room.voiced),
+                bans,
+            )
+
+        before = state()
         await bob.send(type=frame, room="#lobby", id="no", **fields)
         error = await bob.until("error", id="no")
         assert error["code"] == "not_operator"
         assert error["room"] == "#lobby"
-        assert (room.topic, set(room.operators), dict(room.muted), room.seq) == before
+        assert state() == before
         assert not [f for f in await alice.quiet(0.2) if f.get("event")]  # nothing told
         for conn in (alice, bob):
             await conn.close()

@@ -212,3 +212,84 @@ def test_the_classroom(tmp_path: Path, stack: contextlib.ExitStack) -> None:
             row[0] for row in db.execute("SELECT event FROM messages WHERE event IS NOT NULL")
         ]
     assert events == ["topic", "mute", "kick", "ban", "unmute", "moderate", "voice"]
+
+
+OPERATOR_COMMANDS = [
+    "/topic mine now",
+    "/kick teacher",
+    "/mute teacher",
+    "/unmute teacher",
+    "/ban teacher",
+    "/unban teacher",
+    "/bans",
+    "/op ann",
+    "/deop teacher",
+    "/moderate",
+    "/unmoderate",
+    "/voice ann",
+    "/devoice ann",
+    "/hands",
+]
+
+
+def test_a_student_tries_every_operator_command_and_nothing_happens(
+    tmp_path: Path, panes: list[Terminal]
+) -> None:
+    # Each refusal is an error frame: past --max-errors (10 in 10 s) the server would
+    # close the connection, which is not what this test is about.
+    args = ("--history", str(tmp_path / "h.sqlite3"), "--op", "teacher", "--max-errors", "50")
+    with serve_process(*args) as classroom:
+        _every_command_refused(classroom, panes)
+
+
+def _every_command_refused(classroom: ServeProcess, panes: list[Terminal]) -> None:
+    teacher = join_in(panes[0], classroom.port, "teacher")
+    ann = join_in(panes[1], classroom.port, "ann")
+    for n, typed in enumerate(OPERATOR_COMMANDS, 1):
+        enter(ann, typed)
+        ann.wait_for(
+            lambda rows, n=n: sum("(not_operator)" in row for row in rows) == n,
+            f"{n} refusals after {typed!r}",
+        )
+    result = run_chatctl("status", "--port", str(classroom.port), "--json")
+    server = json.loads(result.stdout)["server"]
+    assert "moderation" not in server  # nothing was done
+    (lobby,) = [r for r in server["rooms"] if r["name"] == "#lobby"]
+    assert set(lobby) == {"name", "members", "messages"}  # no topic, no operators, no mutes
+    assert "ann" not in teacher.show().replace("ann joined", "")  # and nobody was told
+
+
+def test_an_operator_passes_the_room_on_and_lifts_what_it_did(
+    classroom: ServeProcess, panes: list[Terminal], stack: contextlib.ExitStack
+) -> None:
+    teacher = join_in(panes[0], classroom.port, "teacher")
+    ann = join_in(panes[1], classroom.port, "ann")
+    cy = piped(stack, "cy", classroom.port)
+    enter(teacher, "/op ann")
+    ann.wait_screen(rf"^{STAMP} \* teacher made ann an operator$")
+    enter(ann, "/who")
+    ann.wait_screen(rf"^{STAMP} \* in #lobby: @teacher, @ann, cy$")
+    enter(ann, "/ban cy 1h")
+    cy.out.wait_for(r"\* ann banned cy for 1 hour$")
+    enter(ann, "/bans")
+    ann.wait_screen(rf"^{STAMP} \* bans in #lobby: cy, 1 hour left, by ann$")
+    enter(ann, "/unban cy")
+    ann.wait_screen(rf"^{STAMP} \* ann unbanned cy$")
+    enter(ann, "/bans")
+    ann.wait_screen(rf"^{STAMP} \* bans in #lobby: none$")
+    enter(teacher, "/moderate")
+    enter(teacher, "/voice ann")
+    ann.wait_screen(rf"^{STAMP} \* teacher gave ann a voice$")
+    enter(teacher, "/devoice ann")
+    ann.wait_screen(rf"^{STAMP} \* teacher took ann's voice away$")
+    enter(teacher, "/unmoderate")
+    ann.wait_screen(rf"^{STAMP} \* teacher ended the moderation$")
+    enter(ann, "/ban -s cy")  # a room operator is no server operator
+    ann.wait_screen(r"only a server operator can ban from it \(not_operator\)$")
+    enter(teacher, "/deop ann")
+    ann.wait_screen(rf"^{STAMP} \* teacher took operator away from ann$")
+    enter(ann, "/hand")
+    ann.wait_screen(r"#lobby is not moderated: just speak \(invalid_frame\)$")
+    enter(teacher, "/ban -s cy 1m spam")
+    cy.err.wait_for(r"you are banned from this server \(by teacher: spam\)")
+    assert cy.wait() == 17  # banned from the server (out of #lobby already, since the first ban)

@@ -51,6 +51,8 @@ _LEAVE_REASONS = {
     "frame_too_long": "was disconnected (sent an oversized frame)",
     "too_many_errors": "was disconnected (too many errors)",
     "replaced": "left (reconnected)",
+    "banned": "was banned from the server",
+    "kicked": "was kicked out",
 }
 
 
