@@ -394,3 +394,28 @@ async def test_a_read_only_connection_watches_and_cannot_send(tmp_path: Path) ->
         assert not [f for f in alice.seen if f["type"] == "message" and f["name"] == "screen"]
         for conn in (alice, screen):
             await conn.close()
+
+
+async def test_without_room_founders_a_new_room_has_no_operator(tmp_path: Path) -> None:
+    async with serving(tmp_path / "h.sqlite3", room_founders=False) as server:
+        alice = await joined(server.port, "alice", "#ops")
+        assert server.hub.rooms["#ops"].operators == set()
+        await alice.send(type="topic", room="#ops", text="mine", id="t")
+        assert (await alice.until("error", id="t"))["code"] == "not_operator"
+        await alice.close()
+
+
+async def test_without_claims_a_room_operator_who_leaves_is_one_no_more(tmp_path: Path) -> None:
+    """Without history anyone may take a name that is free: standing goes with the person."""
+    async with ChatServer(ServerConfig(port=0)) as server:
+        alice = await joined(server.port, "alice", "#ops")
+        bob = await joined(server.port, "bob", "#ops")
+        assert server.hub.rooms["#ops"].operators == {"alice"}
+        await alice.close()
+        await bob.until("leave", name="alice")
+        assert server.hub.rooms["#ops"].operators == set()
+        again = await joined(server.port, "alice", "#ops")
+        await again.send(type="topic", room="#ops", text="back", id="t")
+        assert (await again.until("error", id="t"))["code"] == "not_operator"
+        for conn in (again, bob):
+            await conn.close()
