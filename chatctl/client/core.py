@@ -34,6 +34,8 @@ from chatctl.protocol import (
     Msg,
     Nick,
     NickChanged,
+    Part,
+    Parted,
     Ping,
     Pong,
     Private,
@@ -215,6 +217,12 @@ class ChatClient(Requests):
         await self._send(Join(room, id, history))
         return id
 
+    async def part(self, room: str) -> str:
+        """Leave ``room``; how far we read there is told first (after the part, it could not be)."""
+        room = check_room(room)
+        self._marks.send()
+        return await self._request(lambda id: Part(room, id))
+
     async def nick(self, name: str) -> str:
         name = check_name(name)
         secret = self.secret_for(name)
@@ -325,6 +333,8 @@ class ChatClient(Requests):
                             self.rooms.switch_back(self._switched.pop(id))
                     case RoomState():
                         self._switched.clear()
+                    case Parted(room=room, name=name) if self.mine(name):
+                        self._marks.forget(room)
                     case NickChanged(name=old, new=new) if self.mine(old):
                         self.name = new
                     case Claim():  # the core's own business, like a ping

@@ -33,6 +33,11 @@ class ReadMarks:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._delay, self.send)
 
+    def forget(self, room: str) -> None:
+        """We are out of ``room`` (kicked, banned): a ``read`` for it now would be refused."""
+        self._unsent.discard(room)
+        self._seen.pop(room, None)
+
     def send(self) -> None:
         """Tell the server every mark not told yet (now: the timer, or leaving)."""
         if self._timer is not None:

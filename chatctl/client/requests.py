@@ -19,7 +19,6 @@ from chatctl.protocol import (
     HandsRequest,
     HistoryRequest,
     Moderate,
-    Part,
     RoomsRequest,
     SearchRequest,
     Topic,
@@ -38,10 +37,6 @@ class Requests:
     async def _request(self, make: Callable[[str], ClientFrame]) -> str:
         """Send the frame ``make`` builds around a new id; the id."""
         raise NotImplementedError
-
-    async def part(self, room: str) -> str:
-        room = check_room(room)
-        return await self._request(lambda id: Part(room, id))
 
     async def away(self, text: str | None) -> str:
         """Away with ``text``, or back (None)."""

@@ -219,8 +219,10 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
         loop.add_signal_handler(sig, stop.set)
     files = raise_open_file_limit()
     server = ChatServer(config, log, tls=tls)
-    await server.start()
+    # Before start, which logs the operators: a SIGHUP sent once that line is seen must
+    # find its handler (the default would end the server).
     loop.add_signal_handler(signal.SIGHUP, server.hub.reload_operators)
+    await server.start()
     warning = exposure_warning(server.addresses, tls is not None, config.password is not None)
     if warning is not None:
         log.line(warning, "bold red")
