@@ -54,6 +54,7 @@ from chatctl.protocol.frames import (
     WhoRequest,
 )
 from chatctl.protocol.replies import (
+    BANNED,
     KICKED,
     AwayState,
     BanInfo,
@@ -121,6 +122,7 @@ from chatctl.wirelimits import MAX_HISTORY, MAX_SEARCH, MAX_SEARCH_BYTES
 Frame = ClientFrame | ServerFrame
 
 __all__ = [
+    "BANNED",
     "BLANK",
     "DEFAULT_ROOM",
     "FATAL_CODES",

@@ -117,8 +117,9 @@ class Parted(_Frame, tag="part", frozen=True):
     reason: str | None = None
 
 
-#: ``Parted.reason`` of someone an operator kicked out of the room.
+#: ``Parted.reason`` of someone an operator kicked out of the room, or banned from it.
 KICKED = "kicked"
+BANNED = "banned"
 
 
 class Left(_Frame, tag="leave", frozen=True):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from chatctl.durations import say_duration
 from chatctl.limits import is_loopback
 from chatctl.protocol import (
+    BANNED,
     KICKED,
     BansReply,
     BansRequest,
@@ -51,8 +52,6 @@ _AGAINST_SERVER_OPERATORS = frozenset({Do.KICK, Do.MUTE, Do.DEOP, Do.BAN, Do.DEV
 _ROOM_WIDE = frozenset({Do.MODERATE, Do.UNMODERATE})
 #: What needs its target here.
 _PRESENT = frozenset({Do.KICK, Do.MUTE, Do.OP, Do.VOICE})
-#: ``Parted.reason`` of someone banned from a room they were in.
-BANNED = "banned"
 
 
 def is_operator(hub: Hub, room: Room, member: Member) -> bool:
@@ -119,8 +118,8 @@ def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
     if do in (Do.BAN, Do.UNBAN):
         return _ban(hub, room, member, frame, name, reason)
     key = name_key(check_name(name))
-    _check_target(hub, room, do, key, name)
-    target = next((m for m in room.members if m.key == key), None)
+    target = _here(hub, room, key)
+    _check_target(hub, room, do, key, name, target)
     shown = target.name if target is not None else name
     match do:
         case Do.KICK:
@@ -149,13 +148,19 @@ def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
         _put_out(hub, room, target, ErrorCode.KICKED, KICKED, f"{member.name} {said}")
 
 
-def _check_target(hub: Hub, room: Room, do: Do, key: str, name: str) -> None:
+def _here(hub: Hub, room: Room, key: str) -> Member | None:
+    """The member called ``key`` if they are in ``room`` (by name, not a scan of the room)."""
+    member = hub.members.get(key)
+    return member if member is not None and member.rooms.get(room.name) is room else None
+
+
+def _check_target(hub: Hub, room: Room, do: Do, key: str, name: str, target: Member | None) -> None:
     if key in hub.operators and do in _AGAINST_SERVER_OPERATORS:
         raise ProtocolError(
             ErrorCode.PROTECTED,
             f"{name} is an operator of the whole server: no one can {do} them",
         )
-    if do in _PRESENT and not any(m.key == key for m in room.members):
+    if do in _PRESENT and target is None:
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {name} is in {room.name}")
 
 
@@ -177,7 +182,7 @@ def _ban(
             hub, room, member, "unban", name, _with(f"unbanned {name}{scope}", reason), frame.id
         )
     if key is not None:
-        _check_target(hub, room, Do.BAN, key, name)
+        _check_target(hub, room, Do.BAN, key, name, None)
     target = hub.members.get(key) if key is not None else None
     if target is not None and network is None:
         network = _address_of(hub, target)
@@ -222,9 +227,11 @@ def hand(hub: Hub, member: Member, frame: Hand) -> None:
     position = room.raise_hand(member, not frame.down)
     state = encode(HandState(room.name, member.name, position, frame.down, frame.id))
     member.send(state)
-    for other in room.members:
-        if other is not member and is_operator(hub, room, other):
-            other.send(state)
+    keys = room.operators.union(name_key(n) for n in hub.operators.names)
+    for key in keys - {member.key}:  # the operators here, not a scan of the whole room
+        operator = _here(hub, room, key)
+        if operator is not None:
+            operator.send(state)
 
 
 def hands(hub: Hub, member: Member, frame: HandsRequest) -> None:

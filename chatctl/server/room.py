@@ -145,9 +145,8 @@ class Room:
     ) -> None:
         """An operator's action, told to everyone as ``by``'s action, and kept."""
         topic = self.topic if event == "topic" else None
-        message = Message(
-            self._next_seq(), now, by, text, self.name, id, True, False, event, target, topic
-        )
+        seq = self._next_seq()
+        message = Message(seq, now, by, text, self.name, id, True, False, event, target, topic)
         if self._history is not None:
             self._history.add(message)
         self._broadcast(message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from chatctl.durations import say_duration
 from chatctl.protocol import (
+    BANNED,
     AwayState,
     BanInfo,
     BansReply,
@@ -123,7 +124,7 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
         case Parted(time=ts, name=name, room=room, reason=str() as why):
             if not view.mine(name):  # the kick or ban itself was the line before
                 return None
-            if why == "banned":
+            if why == BANNED:
                 return notice_line(ts, f"you are banned from {room}", "bold red")
             return notice_line(ts, f"you are out of {room}: /join {room} to go back", "yellow")
         case Parted(time=ts, name=name, room=room):
