@@ -73,6 +73,8 @@ def test_a_teacher_sets_the_topic_mutes_and_kicks(
     enter(ann, "/topic")
     ann.wait_screen(rf"^{STAMP} \* topic of #lobby: fractions, page 12$")
 
+    late = run_chatctl("join", "late", "--port", str(classroom.port), input="")
+    assert "in #lobby; online: teacher, ann, ben. Topic: fractions, page 12" in late.stderr
     enter(teacher, "/mute ann 5m flooding")
     ann.wait_screen(rf"^{STAMP} \* teacher muted ann for 5 minutes \(flooding\)$")
     enter(ann, "lalalala")

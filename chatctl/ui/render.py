@@ -266,8 +266,14 @@ def welcome_line(
     if len(rooms) == 1:
         state = rooms[0]
         text += f" in {state.room}; online: {who_else(state.users, state.online, name)}."
+        if state.topic:
+            text += f" Topic: {state.topic}"
     elif rooms:
-        where = "; ".join(f"{s.room}: {who_else(s.users, s.online, name)}" for s in rooms)
+        where = "; ".join(
+            f"{s.room}: {who_else(s.users, s.online, name)}"
+            + (f" (topic: {s.topic})" if s.topic else "")
+            for s in rooms
+        )
         text += f" in {len(rooms)} rooms; {where}."
     else:
         text += ", in no room yet (/join ROOM)."
