@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from chatctl.limits import Refusal
 from chatctl.protocol import (
     DEFAULT_ROOM,
@@ -56,7 +58,6 @@ from chatctl.protocol import (
     check_name,
     check_room,
     clean_message,
-    encode,
     name_key,
 )
 from chatctl.server import moderation, recall
@@ -85,9 +86,9 @@ def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame
                 if refusal is not None:
                     _refuse(hub, session, refusal)
                 else:
-                    _reply(session, member, encode(hub.status()))
+                    _reply(session, member, hub.status())
             case Ping():
-                _reply(session, member, encode(Pong()))
+                _reply(session, member, Pong())
             case Pong():
                 pass
             case Bye():
@@ -101,11 +102,11 @@ def handle(hub: Hub, session: Session, member: Member | None, frame: ClientFrame
         session.send_error(exc, getattr(frame, "id", None), getattr(frame, "room", None))
 
 
-def _reply(session: Session, member: Member | None, data: bytes) -> None:
+def _reply(session: Session, member: Member | None, frame: msgspec.Struct) -> None:
     if member is not None:
-        member.send(data)  # after the broadcasts queued before it
+        member.tell(frame)  # after the broadcasts queued before it
     else:
-        session.queue(data)
+        session.tell(frame)
 
 
 def _refuse(hub: Hub, session: Session, refusal: Refusal) -> None:
@@ -151,7 +152,7 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
     hub.add_member(member)
     if hello.version >= 2:
         server_id = hub.claims.server_id if hub.claims is not None else None
-        member.send(encode(Welcome(hello.version, hello.name, hub.server_label, server_id)))
+        member.tell(Welcome(hello.version, hello.name, hub.server_label, server_id))
         _claimed(hub, member, verdict)
     hub.observer(UserJoined(hello.name, session.address))
     for room in rooms:
@@ -188,7 +189,7 @@ def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
     if verdict is Verdict.FREE:
         secret = claims.claim(member.name, now)
         if secret is not None:
-            member.send(encode(Claim(member.name, secret, claims.server_id)))
+            member.tell(Claim(member.name, secret, claims.server_id))
     else:
         claims.used(member.name, now)
 
@@ -205,7 +206,7 @@ def _forget(hub: Hub, session: Session, member: Member | None, frame: Forget) ->
         if refusal is not None:
             raise ProtocolError(refusal.code, refusal.message)
         hub.claims.forget(frame.name, frame.secret)
-    _reply(session, member, encode(Forgotten(frame.name)))
+    _reply(session, member, Forgotten(frame.name))
 
 
 def _hello_rooms(hello: Hello, max_rooms: int) -> list[str]:
@@ -291,10 +292,10 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             moderation.bans(hub, member, frame)
         case Away(text=text, id=id):
             member.set_away(check_away(text))
-            member.send(encode(AwayState(member.name, member.away, id)))
+            member.tell(AwayState(member.name, member.away, id))
         case RoomsRequest(id=id):
             rooms = [RoomInfo(r.name, len(r.members), r.topic) for r in hub.rooms.values()]
-            member.send(encode(RoomsReply(rooms, id)))
+            member.tell(RoomsReply(rooms, id))
         case WhoRequest(room=name, id=id):
             name = check_room(name)
             there = hub.rooms.get(name)  # anyone may ask; a room nobody is in is empty
@@ -302,7 +303,7 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             if there is not None:
                 op = moderation.is_operator
                 users = [MemberInfo(m.name, m.away, op(hub, there, m)) for m in there.members]
-            member.send(encode(WhoReply(name, users, id)))
+            member.tell(WhoReply(name, users, id))
 
 
 def _private(hub: Hub, member: Member, msg: Msg) -> None:
@@ -320,12 +321,12 @@ def _private(hub: Hub, member: Member, msg: Msg) -> None:
     private = Private(time.time(), member.name, target.name, text, msg.id, msg.action)
     _keep_private(hub, member, target, private)
     if target is not member:
-        target.send(encode(private))
+        target.tell(private)
     if target.away is not None:
         private = Private(
             private.time, member.name, target.name, text, msg.id, msg.action, target.away
         )
-    member.send(encode(private))
+    member.tell(private)
 
 
 def _keep_private(hub: Hub, member: Member, target: Member, private: Private) -> None:
@@ -355,5 +356,5 @@ def _nick(hub: Hub, member: Member, nick: Nick) -> None:
     now = time.time()
     told = [room.rename(member, old, now) for room in member.rooms.values()]
     if not any(told):  # in no room, or only in big ones: the answer comes to you alone
-        member.send(encode(NickChanged(now, old, new)))
+        member.tell(NickChanged(now, old, new))
     hub.observer(Renamed(old, new))

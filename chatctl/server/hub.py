@@ -28,7 +28,6 @@ from chatctl.protocol import (
     Shutdown,
     StatusReply,
     check_allowed,
-    encode,
     name_key,
 )
 from chatctl.server import chat, report
@@ -375,13 +374,13 @@ class Hub:
         """Tell everyone, give them ``grace`` seconds to go, then abort the rest."""
         self.admission.stop()
         self.observer(Stopping(users=len(self.members)))
-        notice = encode(Shutdown(reason="server shutting down"))
+        notice = Shutdown(reason="server shutting down")
         for session in list(self.connections):
             member = self._by_session.get(session)
             if member is not None:
-                member.send(notice)
+                member.tell(notice)
             else:
-                session.queue(notice)
+                session.tell(notice)
             session.close(LeaveReason.SHUTDOWN)
         if self.connections:
             self._all_gone.clear()

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from chatctl.protocol import name_key
+from chatctl.server.dialect import V1, V2, Dialect
 
 if TYPE_CHECKING:
     from chatctl.server.room import Room
@@ -30,6 +33,8 @@ class Member:
         self.name = name
         self.key = name_key(name)
         self.version = version
+        #: How room broadcasts reach it: the session's (IRC), else by protocol version.
+        self.dialect: Dialect = session.dialect or (V1 if version == 1 else V2)
         #: The rooms this member is in, by name, in the order joined.
         self.rooms: dict[str, Room] = {}
         self.away: str | None = None
@@ -40,10 +45,12 @@ class Member:
 
     # what the hub and the rooms call
 
-    def send(self, data: bytes) -> None:
-        """Queue a frame for this member alone, after every broadcast queued before it."""
+    def tell(self, *frames: msgspec.Struct) -> None:
+        """Frames for this member alone, after every broadcast queued before them, in
+        what its session speaks."""
         self.catch_up()
-        self.session.queue(data)
+        render = self.session.render
+        self.session.queue(b"".join(map(render, frames)) if len(frames) > 1 else render(frames[0]))
 
     def catch_up(self) -> None:
         """Queue every broadcast of this iteration not queued yet, before a frame of our own."""
@@ -84,6 +91,16 @@ class Member:
         if outbox_length:
             self._taken[room] = outbox_length
 
+    def skip_last(self, room: Room) -> None:
+        """The event ``room`` just broadcast is this member's own, shown to it another
+        way (``Dialect.hides_own_join``): everything before it, but not it."""
+        items = room.outbox_for(self.dialect)
+        pos = self._taken.get(room, 0)
+        for data in items[pos:-1]:
+            if data:
+                self.session.queue(data)
+        self._taken[room] = len(items)
+
     def left(self, room: Room) -> None:
         """No longer in ``room``: take what it broadcast so far (our own part, say), then go."""
         self._take(room)
@@ -102,7 +119,7 @@ class Member:
         self.last_said = now
 
     def _take(self, room: Room) -> None:
-        items = room.outbox_for(self.version)
+        items = room.outbox_for(self.dialect)
         pos = self._taken.get(room, 0)
         if pos < len(items):
             for data in items[pos:]:

@@ -34,7 +34,6 @@ from chatctl.protocol import (
     check_name,
     check_reason,
     check_topic,
-    encode,
     name_key,
 )
 from chatctl.server import recall
@@ -225,19 +224,19 @@ def hand(hub: Hub, member: Member, frame: Hand) -> None:
     if not room.moderated and not frame.down:
         raise ProtocolError(ErrorCode.INVALID_FRAME, f"{room.name} is not moderated: just speak")
     position = room.raise_hand(member, not frame.down)
-    state = encode(HandState(room.name, member.name, position, frame.down, frame.id))
-    member.send(state)
+    state = HandState(room.name, member.name, position, frame.down, frame.id)
+    member.tell(state)
     keys = room.operators.union(name_key(n) for n in hub.operators.names)
     for key in keys - {member.key}:  # the operators here, not a scan of the whole room
         operator = _here(hub, room, key)
         if operator is not None:
-            operator.send(state)
+            operator.tell(state)
 
 
 def hands(hub: Hub, member: Member, frame: HandsRequest) -> None:
     room = recall.in_room(member, frame.room)
     _check_operator(hub, room, member)
-    member.send(encode(HandsReply(room.name, list(room.hands.values()), frame.id)))
+    member.tell(HandsReply(room.name, list(room.hands.values()), frame.id))
 
 
 def bans(hub: Hub, member: Member, frame: BansRequest) -> None:
@@ -247,7 +246,7 @@ def bans(hub: Hub, member: Member, frame: BansRequest) -> None:
     listed = hub.bans.of(room.name, now)
     if member.key in hub.operators:
         listed += hub.bans.of(SERVER, now)
-    member.send(encode(BansReply(room.name, [b.info() for b in listed], frame.id)))
+    member.tell(BansReply(room.name, [b.info() for b in listed], frame.id))
 
 
 def _check_operator(hub: Hub, room: Room, member: Member) -> None:

@@ -26,7 +26,6 @@ from chatctl.protocol import (
     UnreadReply,
     check_name,
     check_room,
-    encode,
     name_key,
 )
 from chatctl.server.search import Found, Query
@@ -60,7 +59,7 @@ def history(hub: Hub, member: Member, frame: HistoryRequest) -> None:
         if hub.history
         else ([], False)
     )
-    member.send(encode(HistoryReply(room.name, past, more, frame.id)))
+    member.tell(HistoryReply(room.name, past, more, frame.id))
 
 
 def _conversation(hub: Hub, member: Member, to: str, frame: HistoryRequest) -> None:
@@ -76,13 +75,13 @@ def _conversation(hub: Hub, member: Member, to: str, frame: HistoryRequest) -> N
             ErrorCode.NO_HISTORY, "this server keeps no private messages (--no-pm-history)"
         )
     past, more = hub.history.privates((mine, name_key(other)), frame.limit, frame.since)
-    member.send(encode(PrivateHistoryReply(other, past, more, frame.id)))
+    member.tell(PrivateHistoryReply(other, past, more, frame.id))
 
 
 def unread(hub: Hub, member: Member, id: str | None) -> None:
     reader = hub.reader(member)
     counts = hub.history.unread(reader) if reader and hub.history else {}
-    member.send(encode(UnreadReply(counts, id)))
+    member.tell(UnreadReply(counts, id))
 
 
 def search(hub: Hub, member: Member, frame: SearchRequest) -> None:
@@ -124,4 +123,4 @@ def _answer(hub: Hub, member: Member, frame: SearchRequest, done: Future[Found])
         member.session.send_error(error, frame.id)
         return
     reply = SearchReply(frame.words, found.messages, found.private, found.more, frame.id)
-    member.send(encode(reply))
+    member.tell(reply)

@@ -3,9 +3,9 @@
 Every event in a room takes the room's next ``seq`` and is encoded once, into the
 outbox. Once per loop iteration the hub calls ``flush``: the outbox is joined
 once and each member gets those same bytes (``Member.share``), so the work per
-message does not grow with the number of members. Members speaking version 1
-(only ever in ``#lobby``) get a second outbox of version-1 frames, kept only
-while there are any of them.
+message does not grow with the number of members. Members of another dialect
+(version 1, only ever in ``#lobby``; IRC) get an outbox of their own, encoded once
+per event for all of them and kept only while there are any of them.
 
 Joins, parts and leaves are announced while the room, counted with the person
 coming or going, holds at most ``announce_limit`` people; above it they pass
@@ -35,8 +35,21 @@ from chatctl.protocol import (
     name_key,
     v1,
 )
+from chatctl.server.dialect import V2, Dialect
 from chatctl.server.history import History
 from chatctl.server.member import Member
+
+
+class _Outbox:
+    """A dialect's encodings of this iteration's broadcasts, parallel to the room's own."""
+
+    __slots__ = ("dialect", "items", "members")
+
+    def __init__(self, dialect: Dialect, length: int) -> None:
+        self.dialect = dialect
+        #: b"": nothing for them (an event from before the first of them came in).
+        self.items: list[bytes] = [b""] * length
+        self.members = 0
 
 
 class Room:
@@ -75,17 +88,18 @@ class Room:
         self._announce_limit = announce_limit
         self._server = server
         self._dirty = dirty
+        #: This iteration's broadcasts in version 2, and in each other dialect present.
         self._outbox: list[bytes] = []
-        #: Parallel to ``_outbox`` while version-1 members are here (b"": nothing for them).
-        self._outbox_v1: list[bytes] = []
-        self._v1_members = 0
+        self._dialects: dict[str, _Outbox] = {}
 
     def __repr__(self) -> str:
         return f"Room({self.name!r}, {len(self.members)} members, seq={self.seq})"
 
-    def outbox_for(self, version: int) -> list[bytes]:
-        """This iteration's broadcasts, encoded for members speaking ``version``."""
-        return self._outbox_v1 if version == 1 else self._outbox
+    def outbox_for(self, dialect: Dialect) -> list[bytes]:
+        """This iteration's broadcasts, encoded for members reading ``dialect``."""
+        if dialect is V2:
+            return self._outbox
+        return self._dialects[dialect.key].items
 
     def names(self) -> list[str]:
         """Who is here, the longest present first, at most ``WELCOME_NAMES`` of them."""
@@ -97,10 +111,12 @@ class Room:
         """``member`` comes in: it gets the room's state (a version-1 member: its welcome)
         and up to ``history`` past messages, then everyone, the newcomer included, its
         ``join``. ``mark``: the member's read mark here, which says what is new."""
-        if member.version == 1:
-            if not self._v1_members:
-                self._outbox_v1 = [b""] * len(self._outbox)
-            self._v1_members += 1
+        dialect = member.dialect
+        if dialect is not V2:
+            outbox = self._dialects.get(dialect.key)
+            if outbox is None:
+                outbox = self._dialects[dialect.key] = _Outbox(dialect, len(self._outbox))
+            outbox.members += 1
         self.members[member] = None
         member.entered(self, len(self._outbox))
         online = len(self.members)
@@ -108,15 +124,17 @@ class Room:
             welcome = v1.Welcome(
                 v1.VERSION, member.name, self.names(), self._server, self.seq, online
             )
-            member.send(encode(welcome))
+            member.tell(welcome)
         else:
             past, unread, more = self._past(history, mark)
             state = RoomState(
                 self.name, self.seq, self.names(), online, self.topic, len(past), unread, more
             )
-            member.send(b"".join([encode(state), *map(encode, past)]))
+            member.tell(state, *past)
         if self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
+            if dialect.hides_own_join:
+                member.skip_last(self)
 
     def _past(self, history: int, mark: int | None) -> tuple[list[Message], int, int]:
         """The messages to replay, how many of the last are unread, how many unread more.
@@ -139,6 +157,8 @@ class Room:
         if self._history is not None:
             self._history.add(message)
         self._broadcast(message)
+        if member.dialect.hides_own_messages:
+            member.skip_last(self)
 
     def announce(
         self, by: str, event: str, target: str | None, text: str, now: float, id: str | None
@@ -156,7 +176,7 @@ class Room:
         if self._announced():
             self._broadcast(Parted(now, member.name, self.name, self._next_seq(), reason))
         else:
-            member.send(encode(Parted(now, member.name, self.name, None, reason)))
+            member.tell(Parted(now, member.name, self.name, None, reason))
         self._remove(member)
 
     def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> None:
@@ -235,27 +255,28 @@ class Room:
 
     def flush(self) -> None:
         """Once per loop iteration: this iteration's broadcasts to every member."""
-        items, items_v1 = self._outbox, self._outbox_v1
+        items = self._outbox
         if not items:
             return
-        self._outbox, self._outbox_v1 = [], []
+        self._outbox = []
         blob = b"".join(items)
-        if not self._v1_members:
+        if not self._dialects:
             Member.share_all(list(self.members), self, blob, items)
             return
-        blob_v1 = b"".join(items_v1)
+        shared: dict[str, tuple[bytes, list[bytes]]] = {V2.key: (blob, items)}
+        for key, outbox in self._dialects.items():
+            shared[key] = (b"".join(outbox.items), outbox.items)
+            outbox.items = []
         for member in list(self.members):
-            if member.version == 1:
-                member.share(self, blob_v1, items_v1)
-            else:
-                member.share(self, blob, items)
+            member.share(self, *shared[member.dialect.key])
 
     def _broadcast(self, event: RoomEvent) -> None:
         if not self._outbox:
             self._dirty(self)
         self._outbox.append(encode(event))
-        if self._v1_members:
-            self._outbox_v1.append(encode(v1.view(event)))
+        if self._dialects:
+            for outbox in self._dialects.values():
+                outbox.items.append(outbox.dialect.event(event))
 
     def _announced(self) -> bool:
         """Whether a join or leave in a room of this size is told to everyone."""
@@ -268,8 +289,12 @@ class Room:
     def _remove(self, member: Member) -> None:
         member.left(self)
         del self.members[member]
-        if member.version == 1:
-            self._v1_members -= 1
+        dialect = member.dialect
+        if dialect is not V2:
+            outbox = self._dialects[dialect.key]
+            outbox.members -= 1
+            if not outbox.members:
+                del self._dialects[dialect.key]
         self.hands.pop(member.key, None)
         if not self._keep_operators:
             self.operators.discard(member.key)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
+
+import msgspec
 
 from chatctl.limits import ErrorBudget, Refusal, TokenBucket
 from chatctl.protocol import (
@@ -32,6 +34,16 @@ from chatctl.protocol import (
 from chatctl.server.config import ServerConfig
 from chatctl.server.tlsstart import TlsUpgrade
 
+if TYPE_CHECKING:
+    from chatctl.server.dialect import Dialect
+
+
+class Decoder(Protocol):
+    """Bytes in, frames out (``protocol.FrameDecoder``, or the IRC door's lines)."""
+
+    def feed(self, data: bytes) -> None: ...
+    def next_line(self) -> ClientFrame | Blank | None: ...
+
 
 class SessionHost(Protocol):
     """What a session needs of the hub: admission, frames, flushing, and its end."""
@@ -48,7 +60,14 @@ class SessionHost(Protocol):
 
 
 class Session(asyncio.Protocol):
-    """One connection: decodes what it receives, buffers what it must send."""
+    """One connection: decodes what it receives, buffers what it must send.
+
+    It speaks the chatctl protocol; the IRC door's session overrides ``render`` (frames
+    out), ``handle`` (frames in) and ``dialect`` (room broadcasts), and nothing else.
+    """
+
+    #: How room broadcasts are encoded for it (None: by its protocol version).
+    dialect: Dialect | None = None
 
     def __init__(self, host: SessionHost) -> None:
         config = host.config
@@ -60,7 +79,7 @@ class Session(asyncio.Protocol):
         self.host = "?"
         self.address = "?"
         self.connected_at = time.time()
-        self._decoder = client_frame_decoder(config.max_frame_bytes)
+        self._decoder: Decoder = client_frame_decoder(config.max_frame_bytes)
         #: Frames for this session alone, and room broadcasts spliced in among them.
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -116,14 +135,26 @@ class Session(asyncio.Protocol):
         self._pending.append(data)
         self._pending_bytes += len(data)
 
+    def render(self, frame: msgspec.Struct) -> bytes:
+        """A server frame as this connection reads it."""
+        return encode(frame)
+
+    def tell(self, frame: msgspec.Struct) -> None:
+        """One frame for this session (before it joined, or of its own: pings, errors)."""
+        self.queue(self.render(frame))
+
+    def handle(self, frame: ClientFrame) -> None:
+        """A frame the client sent, due now (paced): the hub's to handle."""
+        self._host.received(self, frame)
+
     def send_error(
         self, exc: ProtocolError, id: str | None = None, room: str | None = None
     ) -> None:
         """Tell the client what was wrong; too many errors too fast and it is closed."""
         self._host.sending(self)  # after the room broadcasts queued before it
-        self.queue(encode(Error(exc.code, exc.message, id=id, room=room)))
+        self.tell(Error(exc.code, exc.message, id=id, room=room))
         if not exc.fatal and self._errors.spend(time.monotonic()):
-            self.queue(encode(Error(ErrorCode.TOO_MANY_ERRORS, "too many errors; closing")))
+            self.tell(Error(ErrorCode.TOO_MANY_ERRORS, "too many errors; closing"))
             self.close(ErrorCode.TOO_MANY_ERRORS)
 
     def refuse(self, refusal: Refusal) -> None:
@@ -131,13 +162,13 @@ class Session(asyncio.Protocol):
         error = Error(
             refusal.code, refusal.message, refusal.retry_after_ms, server_id=refusal.server_id
         )
-        self.queue(encode(error))
+        self.tell(error)
         self.close(LeaveReason.REFUSED)
 
     def dismiss(self, error: ProtocolError) -> None:
         """Say why the server ends this joined connection, then close (ended with its code)."""
         self._host.sending(self)  # after the room broadcasts queued before it
-        self.queue(encode(Error(error.code, error.message)))
+        self.tell(Error(error.code, error.message))
         self.close(error.code)
 
     def deliver(self, data: bytes) -> None:
@@ -207,7 +238,7 @@ class Session(asyncio.Protocol):
             self._leave_reason = refusal.code
             if self._host.tls is None:
                 error = Error(refusal.code, refusal.message, refusal.retry_after_ms)
-                self.transport.write(encode(error))
+                self.transport.write(self.render(error))
                 self.transport.close()
             else:  # before the handshake, a plain frame would only garble it
                 self.transport.abort()
@@ -276,7 +307,7 @@ class Session(asyncio.Protocol):
                     self._pause(frame, wait)
                     return
             if frame is not BLANK:
-                self._host.received(self, frame)  # type: ignore[arg-type]  # BLANK is handled
+                self.handle(frame)  # type: ignore[arg-type]  # BLANK is handled
 
     def _costs_a_token(self, frame: ClientFrame | Blank) -> bool:
         """Everything a client sends is paced, blank lines included, but for ``bye``
@@ -329,7 +360,7 @@ class Session(asyncio.Protocol):
         elif now - max(self._last_heard, self._ping_sent or 0.0) > config.ping_interval:
             self._ping_sent = now
             self._host.sending(self)
-            self.queue(encode(Ping()))
+            self.tell(Ping())
         if self.bytes_queued > config.soft_queue_bytes:
             if self._over_soft_since is None:
                 self._over_soft_since = now

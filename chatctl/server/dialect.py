@@ -1,0 +1,36 @@
+"""How a kind of member reads a room's broadcasts: version 2, version 1, or IRC.
+
+A room encodes each event once per dialect present (not once per member), so the
+fan-out stays one shared write per member whatever its members speak. A dialect
+may also show a member's own join or message some other way (IRC shows your own
+JOIN from the room's state, and your own line only with ``echo-message``): the
+room then keeps that one event from that member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatctl.protocol import RoomEvent, encode, v1
+
+
+@dataclass(frozen=True, eq=False)
+class Dialect:
+    """One encoding of room events, shared by every member that reads it."""
+
+    #: Members of one key share one outbox per room.
+    key: str
+    event: Callable[[RoomEvent], bytes]
+    #: The member's own ``join`` is not sent back (its welcome to the room says it).
+    hides_own_join: bool = False
+    #: The member's own messages are not sent back.
+    hides_own_messages: bool = False
+
+
+def _v1_event(event: RoomEvent) -> bytes:
+    return encode(v1.view(event))
+
+
+V2 = Dialect("v2", encode)
+V1 = Dialect("v1", _v1_event)
