@@ -177,6 +177,7 @@ def test_serve_sections_keep_their_order_and_members() -> None:
     assert [term.split()[-1] for term, _ in found["Options"]] == [
         "HOST",
         "PORT",
+        "[HOST:]PORT",
         "--verbose",
         "--help",
     ]

@@ -199,6 +199,24 @@ COMMANDS: dict[str, Node] = {
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
+                "name": "irc",
+                "opts": ["--irc"],
+                "names": ["--irc"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--irc",
+                        '"--irc":"Also let IRC clients (irssi, WeeChat, bots) in, on this port (6667 is IRC\'\'s); same rooms, names, --tls and password (PASS)."',
+                        124,
+                        "--irc\tAlso let IRC clients (irssi, WeeChat, bots) in, on this port (6667 is IRC's); same rooms, names, --tls and password (PASS).",
+                        123,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "verbose",
                 "opts": ["--verbose", "-v"],
                 "names": ["--verbose", "-v"],

@@ -66,6 +66,16 @@ def serve(
         ),
     ] = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    irc: Annotated[
+        str | None,
+        typer.Option(
+            "--irc",
+            envvar="CHATCTL_IRC",
+            metavar="[HOST:]PORT",
+            help="Also let IRC clients (irssi, WeeChat, bots) in, on this port (6667 is "
+            "IRC's); same rooms, names, --tls and password (PASS).",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also log the text of every message.")
     ] = False,
@@ -211,6 +221,7 @@ def serve(
     persist = not no_history and (history is not None or port != 0)
     history_path = str(history or default_path(data_dir(), port)) if persist else None
     _check_operators(op or [], ops_file, persist)
+    irc_host, irc_port = _irc_address(irc) if irc is not None else (None, None)
     config = ServerConfig(
         host=host,
         port=port,
@@ -225,6 +236,8 @@ def serve(
         operators=tuple(op or ()),
         ops_file=str(ops_file) if ops_file is not None else None,
         room_founders=not no_room_founders,
+        irc_host=irc_host,
+        irc_port=irc_port,
         **limits,
     )
     setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None
@@ -247,3 +260,19 @@ def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> 
             "drop --no-history (with --port 0, give --history PATH)",
             param_hint=flag,
         )
+
+
+def _irc_address(value: str) -> tuple[str | None, int]:
+    """``6667``, ``0.0.0.0:6667`` or ``[::1]:6667``: the IRC door's host (None: --host's)
+    and port."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if sep else ""
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise typer.BadParameter(
+            "give a port (6667) or HOST:PORT (0.0.0.0:6667)", param_hint="--irc"
+        ) from None
+    return host or None, number

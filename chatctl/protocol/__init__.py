@@ -51,6 +51,7 @@ from chatctl.protocol.frames import (
     StatusRequest,
     Topic,
     UnreadRequest,
+    Whois,
     WhoRequest,
 )
 from chatctl.protocol.replies import (
@@ -88,6 +89,7 @@ from chatctl.protocol.replies import (
     UnreadReply,
     UserInfo,
     Welcome,
+    WhoisReply,
     WhoReply,
 )
 from chatctl.protocol.state import Phase, check_allowed
@@ -211,6 +213,8 @@ __all__ = [
     "Welcome",
     "WhoReply",
     "WhoRequest",
+    "Whois",
+    "WhoisReply",
     "check_allowed",
     "check_away",
     "check_name",

@@ -182,6 +182,13 @@ class WhoRequest(_Frame, tag="who", frozen=True):
     id: MsgId | None = None
 
 
+class Whois(_Frame, tag="whois", frozen=True):
+    """Who ``name`` is: online or not, away or not, in which rooms (``whois_reply``)."""
+
+    name: str
+    id: MsgId | None = None
+
+
 class Topic(_Frame, tag="topic", frozen=True):
     """Set ``room``'s topic, or clear it (no ``text``); operators only (version 2)."""
 
@@ -286,6 +293,7 @@ V2Request = (
     | Away
     | RoomsRequest
     | WhoRequest
+    | Whois
     | Read
     | HistoryRequest
     | SearchRequest

@@ -242,6 +242,15 @@ class WhoReply(_Frame, tag="who_reply", frozen=True):
     id: str | None = None
 
 
+class WhoisReply(_Frame, tag="whois_reply", frozen=True):
+    """The answer to ``whois``: the name as spelt, its away text, its rooms."""
+
+    name: str
+    rooms: list[str]
+    away: str | None = None
+    id: str | None = None
+
+
 class HistoryReply(_Frame, tag="history_reply", frozen=True):
     """Answer to ``history``: the messages, oldest first; ``more``: older ones match too."""
 
@@ -407,6 +416,7 @@ ServerFrame = (
     | SearchReply
     | UnreadReply
     | WhoReply
+    | WhoisReply
     | StatusReply
     | Error
     | Shutdown

@@ -52,6 +52,8 @@ from chatctl.protocol import (
     Topic,
     UnreadRequest,
     Welcome,
+    Whois,
+    WhoisReply,
     WhoReply,
     WhoRequest,
     check_away,
@@ -304,6 +306,11 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
                 op = moderation.is_operator
                 users = [MemberInfo(m.name, m.away, op(hub, there, m)) for m in there.members]
             member.tell(WhoReply(name, users, id))
+        case Whois(name=name, id=id):
+            target = hub.member(name)
+            if target is None:
+                raise ProtocolError(ErrorCode.NO_SUCH_USER, "nobody of that name is online")
+            member.tell(WhoisReply(target.name, list(target.rooms), target.away, id))
 
 
 def _private(hub: Hub, member: Member, msg: Msg) -> None:
@@ -355,6 +362,7 @@ def _nick(hub: Hub, member: Member, nick: Nick) -> None:
     _claimed(hub, member, verdict)
     now = time.time()
     told = [room.rename(member, old, now) for room in member.rooms.values()]
-    if not any(told):  # in no room, or only in big ones: the answer comes to you alone
+    # In no room, or only in big ones, or an IRC client's: the answer comes to you alone.
+    if not any(told) or member.dialect.hides_own_presence:
         member.tell(NickChanged(now, old, new))
     hub.observer(Renamed(old, new))

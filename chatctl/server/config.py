@@ -74,6 +74,10 @@ class ServerConfig:
     ops_file: str | None = None
     #: The first person into an empty room is its operator (``--no-room-founders``: not).
     room_founders: bool = True
+    #: The IRC door (``--irc [HOST:]PORT``): where IRC clients connect (None: closed).
+    #: No host: the same as ``host``.
+    irc_port: int | None = None
+    irc_host: str | None = None
 
     @property
     def sweep_interval(self) -> float:

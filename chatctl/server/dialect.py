@@ -2,9 +2,10 @@
 
 A room encodes each event once per dialect present (not once per member), so the
 fan-out stays one shared write per member whatever its members speak. A dialect
-may also show a member's own join or message some other way (IRC shows your own
-JOIN from the room's state, and your own line only with ``echo-message``): the
-room then keeps that one event from that member.
+may also show a member's own join, part and nick change some other way (IRC
+shows each as its own line, to you alone, so it always knows your rooms and name),
+or not show your own messages (IRC without ``echo-message``): the room then keeps
+that one event from that member.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ class Dialect:
     #: Members of one key share one outbox per room.
     key: str
     event: Callable[[RoomEvent], bytes]
-    #: The member's own ``join`` is not sent back (its welcome to the room says it).
-    hides_own_join: bool = False
+    #: The member's own ``join``, ``part`` and ``nick`` come to it alone, not shared.
+    hides_own_presence: bool = False
     #: The member's own messages are not sent back.
     hides_own_messages: bool = False
 

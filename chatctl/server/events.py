@@ -7,7 +7,7 @@ tests record them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatctl.protocol.codes import Reason
 from chatctl.protocol.text import DEFAULT_ROOM
@@ -16,6 +16,8 @@ from chatctl.protocol.text import DEFAULT_ROOM
 @dataclass(frozen=True)
 class Listening:
     addresses: list[tuple[str, int]]
+    #: The IRC door's, if open.
+    irc: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

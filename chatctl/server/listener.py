@@ -14,6 +14,7 @@ from chatctl.server import timers
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import Listening, Observer, ignore
 from chatctl.server.hub import Hub
+from chatctl.server.irc import IrcSession
 from chatctl.server.session import Session
 
 
@@ -29,6 +30,7 @@ class ChatServer:
         self.config = config
         self.hub = Hub(config, observer, tls=tls)
         self._server: asyncio.Server | None = None
+        self._irc: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -45,22 +47,40 @@ class ChatServer:
                 backlog=self.config.backlog,
                 reuse_address=True,
             )
+            if self.config.irc_port is not None:
+                self._irc = await self._listen_irc(loop)
         except BaseException:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
             self.hub.close_history()
             raise
         self._tasks.append(asyncio.create_task(timers.sweep(self.hub)))
         if self.config.keep_seconds is not None or self.config.keep_messages is not None:
             self._tasks.append(asyncio.create_task(timers.retain(self.hub)))
-        self.hub.observer(Listening(self.addresses))
+        self.hub.observer(Listening(self.addresses, self.irc_addresses))
+
+    async def _listen_irc(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
+        """The IRC door; an OSError names its address (the chatctl port is fine)."""
+        host = self.config.irc_host or self.config.host
+        try:
+            return await loop.create_server(
+                lambda: IrcSession(self.hub),
+                host,
+                self.config.irc_port,
+                backlog=self.config.backlog,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{self.config.irc_port}") from exc
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [
-            (str(sock.getsockname()[0]), int(sock.getsockname()[1]))
-            for sock in self._server.sockets
-        ]
+        return _addresses(self._server)
+
+    @property
+    def irc_addresses(self) -> list[tuple[str, int]]:
+        return _addresses(self._irc)
 
     @property
     def port(self) -> int:
@@ -72,13 +92,17 @@ class ChatServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._irc):
+            if server is not None:
+                server.close()
         await self.hub.shut_down(self.config.shutdown_grace)
         if self._server is not None:
             # Every connection is gone by now, so this returns at once on 3.11 and 3.12+.
             await self._server.wait_closed()
             self._server = None
+        if self._irc is not None:
+            await self._irc.wait_closed()
+            self._irc = None
         self.hub.close_history()
 
     async def __aenter__(self) -> ChatServer:
@@ -87,3 +111,9 @@ class ChatServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _addresses(server: asyncio.Server | None) -> list[tuple[str, int]]:
+    if server is None:
+        return []
+    return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in server.sockets]

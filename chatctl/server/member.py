@@ -93,7 +93,7 @@ class Member:
 
     def skip_last(self, room: Room) -> None:
         """The event ``room`` just broadcast is this member's own, shown to it another
-        way (``Dialect.hides_own_join``): everything before it, but not it."""
+        way (``Dialect.hides_own_presence``): everything before it, but not it."""
         items = room.outbox_for(self.dialect)
         pos = self._taken.get(room, 0)
         for data in items[pos:-1]:

@@ -133,7 +133,7 @@ class Room:
             member.tell(state, *past)
         if self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
-            if dialect.hides_own_join:
+            if dialect.hides_own_presence:  # its room state said it
                 member.skip_last(self)
 
     def _past(self, history: int, mark: int | None) -> tuple[list[Message], int, int]:
@@ -174,7 +174,11 @@ class Room:
     def part(self, member: Member, now: float, reason: str | None = None) -> None:
         """``member`` leaves the room but not the server; it is told either way."""
         if self._announced():
-            self._broadcast(Parted(now, member.name, self.name, self._next_seq(), reason))
+            parted = Parted(now, member.name, self.name, self._next_seq(), reason)
+            self._broadcast(parted)
+            if member.dialect.hides_own_presence:
+                member.skip_last(self)
+                member.tell(parted)
         else:
             member.tell(Parted(now, member.name, self.name, None, reason))
         self._remove(member)
@@ -197,6 +201,8 @@ class Room:
         if not self._announced():
             return False
         self._broadcast(NickChanged(now, old, member.name, self.name, self._next_seq()))
+        if member.dialect.hides_own_presence:  # told once, by the hub
+            member.skip_last(self)
         return True
 
     # moderation: who may, who may not speak

@@ -63,9 +63,11 @@ _RESERVED_FILES = 32
 def describe(event: ServerEvent) -> tuple[str, str]:
     """One log line (text, Rich style) for an event."""
     match event:
-        case Listening(addresses=addresses):
+        case Listening(addresses=addresses, irc=irc):
             where = ", ".join(f"{h}:{p}" for h, p in addresses)
-            if all(is_loopback(h) for h, _ in addresses):
+            if irc:
+                where += ", IRC on " + ", ".join(f"{h}:{p}" for h, p in irc)
+            if all(is_loopback(h) for h, _ in addresses + irc):
                 return f"listening on {where} (this machine only)", "bold green"
             return f"listening on {where}: open to the network", "bold yellow"
         case UserJoined(name=name, address=address):
@@ -204,7 +206,8 @@ def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
         return ExitCode.CANNOT_START
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        message = f"cannot listen on {config.host}:{config.port}: {reason}"
+        where = exc.filename or f"{config.host}:{config.port}"
+        message = f"cannot listen on {where}: {reason}"
         print_error(message)
         if log.console is None:  # a log file should say why the server is not there
             log.line(message)
@@ -223,7 +226,8 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
     # find its handler (the default would end the server).
     loop.add_signal_handler(signal.SIGHUP, server.hub.reload_operators)
     await server.start()
-    warning = exposure_warning(server.addresses, tls is not None, config.password is not None)
+    exposed = server.addresses + server.irc_addresses
+    warning = exposure_warning(exposed, tls is not None, config.password is not None)
     if warning is not None:
         log.line(warning, "bold red")
     if config.password is not None:

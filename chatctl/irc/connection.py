@@ -1,0 +1,396 @@
+"""One IRC client's side of the door, without sockets: its lines become chatctl frames.
+
+Pure (sans-I/O, like ``chatctl.protocol.state``): ``receive`` takes a parsed line
+and returns what to do: chatctl frames for the hub, and IRC lines to send straight
+back (CAP, PONG, numerics the door answers itself). ``render`` turns what the hub
+sends this member into IRC lines (``chatctl.irc.replies``).
+
+Registration is ``NICK`` + ``USER`` (and ``PASS``), after ``CAP END`` if the
+client negotiated; then one chatctl ``hello`` is sent. Requests carry an ``id``
+that says which IRC command asked and about what (``names:#lobby``), so the
+answer, or the error, is rendered as that command's numerics.
+"""
+
+from __future__ import annotations
+
+from chatctl.irc import replies
+from chatctl.irc.events import SERVER_NAME, source
+from chatctl.irc.lines import Line, strip_formatting
+from chatctl.protocol import (
+    Away,
+    Bye,
+    ClientFrame,
+    Do,
+    Hello,
+    Join,
+    Moderate,
+    Msg,
+    Nick,
+    Part,
+    Pong,
+    RoomsRequest,
+    Say,
+    Topic,
+    Whois,
+    WhoRequest,
+    clean_line,
+    name_key,
+)
+
+#: What the door offers (CAP LS): one-to-one with what chatctl does.
+CAPABILITIES = ("server-time", "message-tags", "echo-message", "batch")
+#: Past messages a JOIN replays, as ``chatctl join`` shows by default.
+REPLAY = 50
+#: Room modes from MODE that are chatctl moderation: (mode, with a name) -> what it does.
+_ROOM_MODES = {
+    ("+o", True): Do.OP,
+    ("-o", True): Do.DEOP,
+    ("+v", True): Do.VOICE,
+    ("-v", True): Do.DEVOICE,
+    ("+b", True): Do.BAN,
+    ("-b", True): Do.UNBAN,
+    ("+m", False): Do.MODERATE,
+    ("-m", False): Do.UNMODERATE,
+}
+
+Out = ClientFrame | str
+
+
+class IrcConnection:
+    """Registration, capabilities and the command table of one IRC connection."""
+
+    def __init__(self, version: str, replay: int = REPLAY) -> None:
+        self.version = version
+        self.replay = replay
+        self.nick: str | None = None
+        self.user: str | None = None
+        self.password: str | None = None
+        self.caps: set[str] = set()
+        #: Registration waits for ``CAP END`` once the client said ``CAP LS``.
+        self._negotiating = False
+        #: The hello is sent (the hub decides; a refused name resets this).
+        self.registered = False
+        #: Rooms this connection is in (its own joins and parts come to it alone).
+        self.rooms: set[str] = set()
+        #: Rooms just joined: their replayed history waits for the names list.
+        self.joining: dict[str, list[str]] = {}
+        self._batches = 0
+        self.user_modes: set[str] = set()
+
+    @property
+    def tagged(self) -> bool:
+        return bool(self.caps & {"server-time", "message-tags"})
+
+    @property
+    def echo(self) -> bool:
+        return "echo-message" in self.caps
+
+    def me(self) -> str:
+        return self.nick or "*"
+
+    def next_batch(self) -> str:
+        self._batches += 1
+        return f"h{self._batches}"
+
+    # what the hub tells us
+
+    def renamed(self, new: str) -> None:
+        self.nick = new
+
+    def entered(self, room: str) -> None:
+        self.rooms.add(room)
+        self.joining[room] = []
+
+    def left(self, room: str) -> None:
+        self.rooms.discard(room)
+        self.joining.pop(room, None)
+
+    def name_refused(self) -> None:
+        """The hello's name was refused (taken, claimed, not a name): another NICK may come."""
+        self.registered = False
+        self.nick = None
+
+    def render(self, frame: object) -> list[str]:
+        return replies.render(self, frame)
+
+    # what the client sends
+
+    def receive(self, line: Line) -> list[Out]:
+        command = line.command
+        if command == "PING":
+            return [f":{SERVER_NAME} PONG {SERVER_NAME} :{line.param(0) or ''}"]
+        if command == "PONG":
+            return [Pong()]
+        if command == "QUIT":
+            why = strip_formatting(line.param(0) or "Client Quit")
+            return [f"ERROR :Closing Link: {self.me()} (Quit: {why})", Bye()]
+        if command == "CAP":
+            return self._cap(line)
+        if not self.registered:
+            return self._register(line)
+        handler = _COMMANDS.get(command)
+        if handler is None:
+            return [self.numeric(421, command, "Unknown command")]
+        return handler(self, line)
+
+    def numeric(self, code: int, *params: str) -> str:
+        """``:chatctl NNN nick params... :last``, each made inert (a client's own words
+        may come back in them)."""
+        *middle, last = map(clean_line, params) if params else ("",)
+        head = " ".join([f":{SERVER_NAME}", f"{code:03d}", self.me(), *middle])
+        return f"{head} :{last}"
+
+    def _needs(self, line: Line, count: int) -> list[Out] | None:
+        if len(line.params) < count or not all(line.params[:count]):
+            return [self.numeric(461, line.command, "Not enough parameters")]
+        return None
+
+    def _cap(self, line: Line) -> list[Out]:
+        sub = (line.param(0) or "").upper()
+        me = self.me()
+        if sub == "LS":
+            if not self.registered:
+                self._negotiating = True
+            return [f":{SERVER_NAME} CAP {me} LS :{' '.join(CAPABILITIES)}"]
+        if sub == "LIST":
+            return [f":{SERVER_NAME} CAP {me} LIST :{' '.join(sorted(self.caps))}"]
+        if sub == "REQ":
+            wanted = (line.param(1) or "").split()
+            adding = {c for c in wanted if not c.startswith("-")}
+            # After registration the room encoding is fixed: no new capabilities then.
+            if self.registered or not adding <= set(CAPABILITIES):
+                return [f":{SERVER_NAME} CAP {me} NAK :{' '.join(wanted)}"]
+            if not self.registered:
+                self._negotiating = True
+            self.caps |= adding
+            self.caps -= {c[1:] for c in wanted if c.startswith("-")}
+            return [f":{SERVER_NAME} CAP {me} ACK :{' '.join(wanted)}"]
+        if sub == "END":
+            self._negotiating = False
+            return self._maybe_hello()
+        return [self.numeric(410, sub or "*", "Invalid CAP command")]
+
+    def _register(self, line: Line) -> list[Out]:
+        command = line.command
+        if command == "PASS":
+            missing = self._needs(line, 1)
+            if missing:
+                return missing
+            self.password = line.params[0]
+            return []
+        if command == "NICK":
+            missing = self._needs(line, 1)
+            if missing:
+                return [self.numeric(431, "No nickname given")]
+            self.nick = line.params[0]
+            return self._maybe_hello()
+        if command == "USER":
+            missing = self._needs(line, 4)
+            if missing:
+                return missing
+            self.user = line.params[0]
+            return self._maybe_hello()
+        return [self.numeric(451, "You have not registered")]
+
+    def _maybe_hello(self) -> list[Out]:
+        if self.registered or self._negotiating or not self.nick or not self.user:
+            return []
+        self.registered = True
+        return [Hello(2, self.nick, password=self.password, rooms=[])]
+
+    # the commands of a registered client
+
+    def _privmsg(self, line: Line) -> list[Out]:
+        notice = line.command == "NOTICE"
+        if not line.params:
+            return [] if notice else [self.numeric(411, "No recipient given (PRIVMSG)")]
+        if len(line.params) < 2 or not line.params[1]:
+            return [] if notice else [self.numeric(412, "No text to send")]
+        text, action = _ctcp(strip_formatting(line.params[1]))
+        if text is None:  # CTCP other than ACTION: nothing chatctl has
+            return []
+        out: list[Out] = []
+        for target in line.params[0].split(","):
+            if target.startswith("#"):
+                out.append(Say(text, target, "notice" if notice else None, action))
+            elif target:
+                id = f"{'notice' if notice else 'msg'}:{target}"[:64]
+                out.append(Msg(target, text, id, action))
+        return out
+
+    def _join(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 1)
+        if missing:
+            return missing
+        if line.params[0] == "0":
+            return [Part(room, f"part:{room}") for room in sorted(self.rooms)]
+        out: list[Out] = []
+        for room in line.params[0].split(","):
+            if not room or room.lower() in self.rooms:
+                continue
+            out.append(Join(room, _id("join", room), self.replay or None))
+            out.append(WhoRequest(room, _id("join-names", room)))
+        return out
+
+    def _part(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 1)
+        if missing:
+            return missing
+        return [Part(room, _id("part", room)) for room in line.params[0].split(",") if room]
+
+    def _nick(self, line: Line) -> list[Out]:
+        if not line.params or not line.params[0]:
+            return [self.numeric(431, "No nickname given")]
+        new = line.params[0]
+        if new == self.nick:
+            return []
+        return [Nick(new, _id("nick", new))]
+
+    def _names(self, line: Line) -> list[Out]:
+        if not line.params:
+            return [self.numeric(366, "*", "End of /NAMES list")]
+        return [WhoRequest(room, _id("names", room)) for room in line.params[0].split(",") if room]
+
+    def _who(self, line: Line) -> list[Out]:
+        mask = line.param(0) or "*"
+        if mask.startswith("#"):
+            return [WhoRequest(mask, _id("who", mask))]
+        if mask == "*" or "*" in mask or "?" in mask:
+            return [self.numeric(315, mask, "End of /WHO list")]
+        return [Whois(mask, _id("who", mask))]
+
+    def _whois(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 1)
+        if missing:
+            return [self.numeric(431, "No nickname given")]
+        name = line.params[-1].split(",")[0]
+        return [Whois(name, _id("whois", name))]
+
+    def _topic(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 1)
+        if missing:
+            return missing
+        room = line.params[0]
+        if len(line.params) < 2:
+            return [RoomsRequest(_id("topic", room))]
+        text = strip_formatting(line.params[1])
+        return [Topic(room, text or None, _id("topic", room))]
+
+    def _away(self, line: Line) -> list[Out]:
+        text = strip_formatting(line.param(0) or "")
+        return [Away(text or None, "away")]
+
+    def _mode(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 1)
+        if missing:
+            return missing
+        target, modes = line.params[0], line.param(1)
+        if not target.startswith("#"):
+            return self._user_mode(target, modes)
+        room = target.lower()
+        if modes is None:
+            return [self.numeric(324, room, "+nt")]
+        if modes.lstrip("+") == "b" and len(line.params) == 2:
+            return [self.numeric(368, room, "End of channel ban list")]
+        sign, letters, names = "+", modes, line.params[2:]
+        out: list[Out] = []
+        for letter in letters:
+            if letter in "+-":
+                sign = letter
+                continue
+            takes_name = letter in "ovb"
+            do = _ROOM_MODES.get((sign + letter, takes_name))
+            if do is None:
+                out.append(self.numeric(472, letter, "is not a mode chatctl has"))
+                continue
+            name = names.pop(0) if takes_name and names else None
+            if takes_name and name is None:
+                out.append(self.numeric(461, "MODE", "Not enough parameters"))
+                continue
+            if name is not None and letter == "b":
+                name = name.split("!")[0]  # chatctl bans a name, not a mask
+            out.append(Moderate(room, do, name, id=_id("mode", room)))
+        return out
+
+    def _user_mode(self, target: str, modes: str | None) -> list[Out]:
+        """Invisible (+i) and wallops (+w) mean nothing here, but are kept as asked,
+        so a client's "MODE nick +i" at connect is simply done."""
+        if name_key(target) != name_key(self.me()):
+            return [self.numeric(502, "Can't change mode for other users")]
+        if not modes:
+            return [self.numeric(221, "+" + "".join(sorted(self.user_modes)))]
+        sign, changed = "+", ""
+        for letter in modes:
+            if letter in "+-":
+                sign = letter
+            elif letter not in "iw":
+                return [self.numeric(501, "Unknown MODE flag")]
+            elif (letter in self.user_modes) != (sign == "+"):
+                self.user_modes ^= {letter}
+                changed += sign + letter
+        return [f":{source(self.me())} MODE {self.me()} :{changed}"] if changed else []
+
+    def _kick(self, line: Line) -> list[Out]:
+        missing = self._needs(line, 2)
+        if missing:
+            return missing
+        room, reason = line.params[0], strip_formatting(line.param(2) or "") or None
+        return [
+            Moderate(room, Do.KICK, name, reason, id=_id("kick", room))
+            for name in line.params[1].split(",")
+            if name
+        ]
+
+    def _list(self, line: Line) -> list[Out]:
+        return [RoomsRequest("list")]
+
+    def _motd(self, line: Line) -> list[Out]:
+        return [self.numeric(422, "MOTD File is missing")]
+
+    def _userhost(self, line: Line) -> list[Out]:
+        own = [n for n in line.params if name_key(n) == name_key(self.me())]
+        found = " ".join(f"{n}=+{n}@{SERVER_NAME}" for n in own)
+        return [self.numeric(302, found)]
+
+    def _version(self, line: Line) -> list[Out]:
+        return [self.numeric(351, self.version, SERVER_NAME, "the IRC door of chatctl")]
+
+    def _registered_again(self, line: Line) -> list[Out]:
+        return [self.numeric(462, "You may not reregister")]
+
+
+def _id(verb: str, target: str) -> str:
+    """A request id that says what asked, within the protocol's 64 printable bytes."""
+    return f"{verb}:{target}"[:64].replace(" ", "_") or verb
+
+
+def _ctcp(text: str) -> tuple[str | None, bool]:
+    """The text and whether it is a ``/me``; None for CTCP other than ACTION."""
+    if not text.startswith("\x01"):
+        return text, False
+    inner = text[1:].removesuffix("\x01")
+    if inner.upper().startswith("ACTION "):
+        return inner[7:], True
+    return None, False
+
+
+_COMMANDS = {
+    "PRIVMSG": IrcConnection._privmsg,
+    "NOTICE": IrcConnection._privmsg,
+    "JOIN": IrcConnection._join,
+    "PART": IrcConnection._part,
+    "NICK": IrcConnection._nick,
+    "NAMES": IrcConnection._names,
+    "WHO": IrcConnection._who,
+    "WHOIS": IrcConnection._whois,
+    "TOPIC": IrcConnection._topic,
+    "AWAY": IrcConnection._away,
+    "MODE": IrcConnection._mode,
+    "KICK": IrcConnection._kick,
+    "LIST": IrcConnection._list,
+    "MOTD": IrcConnection._motd,
+    "USERHOST": IrcConnection._userhost,
+    "VERSION": IrcConnection._version,
+    "PASS": IrcConnection._registered_again,
+    "USER": IrcConnection._registered_again,
+}

@@ -1,0 +1,145 @@
+"""Room events as IRC lines: what every IRC member of a room reads, encoded once.
+
+Pure. A room's IRC members share these bytes (``chatctl.server.dialect``), so
+nothing here may depend on who reads them, only on whether they asked for tags
+(``server-time``, ``message-tags``): two encodings at most per event.
+
+Everyone is ``name!name@chatctl`` to IRC: the door shows no one's address.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+
+from chatctl.irc.lines import chunks, escape_tag
+from chatctl.protocol import BANNED, KICKED, Joined, Left, Message, NickChanged, Parted, RoomEvent
+
+#: The door's own name on IRC: the source of numerics and notices.
+SERVER_NAME = "chatctl"
+#: Moderation events that are IRC channel modes, and the mode each sets.
+_MODES = {
+    "op": "+o",
+    "deop": "-o",
+    "voice": "+v",
+    "devoice": "-v",
+    "moderate": "+m",
+    "unmoderate": "-m",
+}
+
+
+def source(name: str) -> str:
+    return f"{name}!{name}@{SERVER_NAME}"
+
+
+def stamp(seconds: float) -> str:
+    """IRCv3 ``server-time``: UTC, milliseconds, a Z."""
+    whole = int(seconds)
+    millis = int((seconds - whole) * 1000)
+    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def msgid(message: Message) -> str:
+    """A message's id on IRC: its room and ``seq``, one total order, so unique."""
+    return f"{(message.room or '#lobby')[1:]}.{message.seq}"
+
+
+def tags_for(seconds: float, id: str | None = None, batch: str | None = None) -> str:
+    parts = [f"batch={batch}"] if batch else []
+    parts.append(f"time={stamp(seconds)}")
+    if id is not None:
+        parts.append(f"msgid={escape_tag(id)}")
+    return "@" + ";".join(parts) + " "
+
+
+def message_lines(
+    message: Message,
+    target: str,
+    prefix: str = "",
+    tagged: bool = False,
+    batch: str | None = None,
+) -> list[str]:
+    """A chatctl message as PRIVMSG lines to ``target``: one per line of it, each at
+    most ``TEXT_CHUNK_BYTES`` of text; a ``/me`` as CTCP ACTION."""
+    head = f":{source(message.name)} PRIVMSG {target} :"
+    lines = []
+    base = msgid(message) if message.room is not None else None
+    for index, chunk in enumerate(chunks(message.text)):
+        text = prefix + chunk
+        body = f"\x01ACTION {text}\x01" if message.action else text
+        tags = ""
+        if tagged:
+            id = base if index == 0 or base is None else f"{base}.{index}"
+            tags = tags_for(message.time, id, batch)
+        lines.append(f"{tags}{head}{body}")
+    return lines
+
+
+def _event_lines(message: Message, room: str) -> list[str]:
+    """An operator's action (``message.event``) as IRC says it."""
+    by = source(message.name)
+    event = message.event
+    if event == "topic":
+        return [f":{by} TOPIC {room} :{message.topic or ''}"]
+    if event == "kick" and message.target:
+        return [f":{by} KICK {room} {message.target} :{message.text}"]
+    if event in _MODES:
+        target = f" {message.target}" if message.target and "m" not in _MODES[event] else ""
+        return [f":{by} MODE {room} {_MODES[event]}{target}"]
+    return [f":{SERVER_NAME} NOTICE {room} :{message.name} {message.text}"]
+
+
+def lines(event: RoomEvent, tagged: bool) -> list[str]:
+    """The IRC lines for one room event (none: IRC shows it another way)."""
+    room = event.room or "#lobby"
+    match event:
+        case Message(event=None):
+            return message_lines(event, room, tagged=tagged)
+        case Message():
+            return _tag(_event_lines(event, room), event.time, tagged)
+        case Joined():
+            return _tag([f":{source(event.name)} JOIN {room}"], event.time, tagged)
+        case Parted(reason=reason) if reason == KICKED:
+            return []  # the KICK line of the operator's kick said it
+        case Parted(reason=reason) if reason == BANNED:
+            line = f":{SERVER_NAME} KICK {room} {event.name} :banned"
+            return _tag([line], event.time, tagged)
+        case Parted():
+            reason = f" :{event.reason}" if event.reason else ""
+            return _tag([f":{source(event.name)} PART {room}{reason}"], event.time, tagged)
+        case Left():
+            return _tag([f":{source(event.name)} QUIT :{event.reason}"], event.time, tagged)
+        case NickChanged():
+            return _tag([f":{source(event.name)} NICK {event.new}"], event.time, tagged)
+    return []  # pragma: no cover  RoomEvent is the five above
+
+
+def _tag(out: list[str], seconds: float, tagged: bool) -> list[str]:
+    if not tagged:
+        return out
+    tags = tags_for(seconds)
+    return [tags + line for line in out]
+
+
+def encoder(tagged: bool) -> Callable[[RoomEvent], bytes]:
+    """The room-broadcast encoding for IRC members with (or without) tags."""
+
+    def encode(event: RoomEvent) -> bytes:
+        return wire(lines(event, tagged))
+
+    return encode
+
+
+def wire(out: list[str]) -> bytes:
+    """Lines on the wire, CRLF after each; a line end or NUL inside one (which chatctl's
+    own checks never let through) becomes a space, so no text can start a line."""
+    if not out:
+        return b""
+    data = "".join(f"{_inert(line)}\r\n" for line in out)
+    return data.encode("utf-8")
+
+
+def _inert(line: str) -> str:
+    if "\r" in line or "\n" in line or "\0" in line:
+        return line.replace("\r", " ").replace("\n", " ").replace("\0", " ")
+    return line

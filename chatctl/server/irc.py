@@ -1,0 +1,105 @@
+"""The IRC door: a session that speaks IRC to its client and chatctl to the hub.
+
+An IRC client is a full member: same rooms, names, pacing, limits, slow-consumer
+rules and TLS, because it is a ``Session`` with three things replaced: lines in
+(``chatctl.irc.lines``), what they mean (``chatctl.irc.connection``), and frames
+out (``chatctl.irc.replies``; room broadcasts through an IRC ``Dialect``, encoded
+once per room for all its IRC members).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from chatctl import __version__
+from chatctl.irc import events
+from chatctl.irc.connection import IrcConnection
+from chatctl.irc.events import wire
+from chatctl.irc.lines import Line, LineDecoder
+from chatctl.limits import Refusal
+from chatctl.protocol import ErrorCode, Hello, LeaveReason, ProtocolError
+from chatctl.server.dialect import Dialect
+from chatctl.server.session import Session, SessionHost
+
+#: Refused names at registration: IRC clients try another nick (433/432), not hang up.
+_NICK_REFUSALS = {
+    ErrorCode.NAME_TAKEN: 433,
+    ErrorCode.NAME_CLAIMED: 433,
+    ErrorCode.INVALID_NAME: 432,
+}
+#: Refusals that are IRC numerics before the ERROR that closes.
+_REFUSAL_NUMERICS = {
+    ErrorCode.PASSWORD_REQUIRED: 464,
+    ErrorCode.WRONG_PASSWORD: 464,
+    ErrorCode.BANNED: 465,
+}
+
+
+def _dialect(tagged: bool, echo: bool) -> Dialect:
+    return Dialect(
+        "irc+tags" if tagged else "irc",
+        events.encoder(tagged),
+        hides_own_presence=True,
+        hides_own_messages=not echo,
+    )
+
+
+_DIALECTS = {(t, e): _dialect(t, e) for t in (False, True) for e in (False, True)}
+
+
+class IrcSession(Session):
+    """One IRC connection to the hub."""
+
+    def __init__(self, host: SessionHost) -> None:
+        super().__init__(host)
+        self._irc = IrcConnection(__version__)
+        self._decoder = LineDecoder()
+
+    def render(self, frame: msgspec.Struct) -> bytes:
+        return wire(self._irc.render(frame))
+
+    def handle(self, frame: Any) -> None:
+        if not isinstance(frame, Line):  # pragma: no cover  the line decoder makes only lines
+            return
+        answer: list[str] = []
+        for out in self._irc.receive(frame):
+            if isinstance(out, str):
+                answer.append(out)
+                continue
+            if answer:
+                self._answer(answer)
+                answer = []
+            if isinstance(out, Hello):  # the capabilities are settled: so is the encoding
+                self.dialect = _DIALECTS[self._irc.tagged, self._irc.echo]
+            self._host.received(self, out)
+            if self.closing:
+                return
+        if answer:
+            self._answer(answer)
+
+    def _answer(self, lines: list[str]) -> None:
+        self._host.sending(self)  # after the room broadcasts queued before it
+        self.queue(wire(lines))
+
+    def refuse(self, refusal: Refusal) -> None:
+        numeric = _NICK_REFUSALS.get(refusal.code)
+        if numeric is not None:  # the client picks another nick and registers again
+            nick = self._irc.nick or "*"
+            self._irc.name_refused()
+            self.dialect = None
+            self.queue(wire([self._irc.numeric(numeric, nick, refusal.message)]))
+            return
+        lines = []
+        numeric = _REFUSAL_NUMERICS.get(refusal.code)
+        if numeric is not None:
+            lines.append(self._irc.numeric(numeric, refusal.message))
+        lines.append(f"ERROR :Closing Link: {self._irc.me()} ({refusal.message})")
+        self.queue(wire(lines))
+        self.close(LeaveReason.REFUSED)
+
+    def dismiss(self, error: ProtocolError) -> None:
+        self._host.sending(self)
+        self.queue(wire([f"ERROR :Closing Link: {self._irc.me()} ({error.message})"]))
+        self.close(error.code)
