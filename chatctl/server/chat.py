@@ -185,7 +185,7 @@ def _check_claim(
 def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
     """After a ``hello`` or ``nick``: a free name becomes the member's (they get its secret)."""
     claims = hub.claims
-    if claims is None or member.version < 2:
+    if claims is None or member.version < 2 or not member.dialect.claims:
         return
     now = time.time()
     if verdict is Verdict.FREE:

@@ -27,6 +27,9 @@ class Dialect:
     hides_own_presence: bool = False
     #: The member's own messages are not sent back.
     hides_own_messages: bool = False
+    #: Its client can keep a claimed name's secret (IRC clients cannot: their names stay
+    #: unclaimed, with no read marks and no kept private messages).
+    claims: bool = True
 
 
 def _v1_event(event: RoomEvent) -> bytes:

@@ -295,8 +295,10 @@ class Hub:
 
     def reader(self, member: Member) -> str | None:
         """Whose read marks ``member``'s are: a claimed name's (every version-2 member of a
-        server with claims holds one), else nobody's."""
-        return member.key if self.claims is not None and member.version >= 2 else None
+        server with claims holds one, but IRC's), else nobody's."""
+        if self.claims is None or member.version < 2 or not member.dialect.claims:
+            return None
+        return member.key
 
     def read(self, member: Member, room: Room, seq: int) -> None:
         """``member`` has been shown ``room`` up to ``seq``: its read mark moves (at the flush)."""

@@ -43,6 +43,7 @@ def _dialect(tagged: bool, echo: bool) -> Dialect:
         events.encoder(tagged),
         hides_own_presence=True,
         hides_own_messages=not echo,
+        claims=False,
     )
 
 

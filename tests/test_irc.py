@@ -1,0 +1,415 @@
+"""The IRC door over raw sockets, case by case as irctest checks a server: registration,
+capabilities, ping-pong, join, part, quit, names, topic, messages both ways, tags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatctl.server.config import ServerConfig
+from chatctl.server.listener import ChatServer
+from tests.ircwire import Irc
+from tests.wire import Wire, welcomed
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@asynccontextmanager
+async def door(**config: Any) -> AsyncIterator[ChatServer]:
+    async with ChatServer(ServerConfig(port=0, irc_port=0, **config)) as server:
+        yield server
+
+
+def irc_port(server: ChatServer) -> int:
+    return server.irc_addresses[0][1]
+
+
+async def joined(irc: Irc, room: str = "#lobby") -> list[str]:
+    """JOIN ``room``: the names it lists (366 read)."""
+    await irc.send(f"JOIN {room}")
+    await irc.until("JOIN")
+    names: list[str] = []
+    while (msg := await irc.read()) is not None:
+        if msg.command == "353":
+            names += msg.params[-1].split()
+        if msg.command == "366":
+            return names
+    raise AssertionError(irc.seen)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+async def test_registration_welcomes_with_001_to_005_and_no_motd() -> None:
+    async with door() as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        numerics = [m.command for m in irc.seen]
+        assert numerics == ["001", "002", "003", "004", "005", "422"]
+        assert all(m.params[0] == "alice" for m in irc.seen)
+        isupport = irc.seen[4].params
+        assert "CHANTYPES=#" in isupport and "PREFIX=(ov)@+" in isupport
+        await irc.close()
+
+
+async def test_cap_negotiation_holds_registration_until_cap_end() -> None:
+    async with door() as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("CAP LS 302", "NICK alice", "USER alice 0 * :Alice")
+        ls = await irc.until("CAP")
+        assert ls.params[1] == "LS"
+        assert set(ls.params[-1].split()) == {
+            "server-time",
+            "message-tags",
+            "echo-message",
+            "batch",
+        }
+        await irc.send("CAP REQ :server-time sasl")
+        nak = await irc.until("CAP")
+        assert nak.params[1:] == ["NAK", "server-time sasl"]
+        assert not [m for m in await irc.quiet() if m.command == "001"], "registered before END"
+        await irc.send("CAP REQ :echo-message", "CAP END")
+        assert (await irc.until("CAP")).params[1] == "ACK"
+        await irc.until("001")
+        await irc.send("CAP REQ :batch")  # the room encoding is fixed once registered
+        assert (await irc.until("CAP")).params[1] == "NAK"
+        await irc.close()
+
+
+async def test_commands_before_registration_are_refused_with_451() -> None:
+    async with door() as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("JOIN #lobby")
+        assert (await irc.until("451")).params[0] == "*"
+        await irc.close()
+
+
+async def test_a_taken_or_bad_nick_gets_433_or_432_and_another_nick_registers() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("NICK BOB", "USER x 0 * :x")
+        taken = await irc.until("433")
+        assert taken.params[1] == "BOB"
+        await irc.send("NICK a[b]")
+        assert (await irc.until("432")).params[1] == "a[b]"
+        await irc.send("NICK bob2")
+        assert (await irc.until("001")).params[0] == "bob2"
+        await irc.close()
+        await bob.close()
+
+
+async def test_an_irc_nick_is_taken_for_chatctl_users_too() -> None:
+    async with door() as server:
+        irc = await Irc.registered(irc_port(server), "carol")
+        conn = await Wire.hello(server.port, "Carol")
+        error = await conn.read()
+        assert error is not None and error["code"] == "name_taken"
+        await conn.close()
+        await irc.close()
+
+
+async def test_a_claimed_name_is_refused_and_irc_names_are_never_claimed(tmp_path: Path) -> None:
+    async with door(history=str(tmp_path / "h.sqlite3")) as server:
+        owner = await Wire.hello(server.port, "dana")
+        await owner.until("claim")
+        await owner.close()
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("NICK dana", "USER d 0 * :d")
+        assert "claimed" in (await irc.until("433")).params[-1]
+        await irc.send("NICK erin")
+        await irc.until("001")
+        await irc.close()
+        again = await Irc.registered(irc_port(server), "erin")  # erin was not claimed
+        await again.close()
+
+
+async def test_a_password_is_asked_with_pass() -> None:
+    async with door(password="sesame") as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("NICK alice", "USER a 0 * :a")
+        assert (await irc.until("464")).params[0] == "alice"
+        assert (await irc.until("ERROR")).params[0].startswith("Closing Link")
+        assert await irc.read() is None
+        await irc.close()
+        ok = await Irc.registered(irc_port(server), "alice", password="sesame")
+        await ok.close()
+
+
+# --------------------------------------------------------------------------- ping-pong
+
+
+async def test_ping_gets_pong_with_its_token_even_before_registration() -> None:
+    async with door() as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("PING :abc 123")
+        pong = await irc.until("PONG")
+        assert pong.params[-1] == "abc 123"
+        await irc.close()
+
+
+async def test_the_server_pings_a_quiet_client_and_a_pong_keeps_it() -> None:
+    async with door(ping_interval=0.2, ping_timeout=0.5) as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        ping = await irc.until("PING")
+        await irc.send(f"PONG :{ping.params[-1]}")
+        await irc.until("PING")  # asked again after another quiet spell: still connected
+        assert "alice" in [m.name for m in server.hub.members.values()]
+        await irc.close()
+
+
+# --------------------------------------------------------------------------- rooms
+
+
+async def test_join_lists_names_with_the_founder_as_operator_and_the_topic() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob", rooms=["#ops"])
+        await welcomed(bob, "#ops")
+        await bob.send(type="topic", room="#ops", text="incident 42")
+        await bob.until("message", event="topic")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await irc.send("JOIN #OPS")
+        join = await irc.until("JOIN")
+        assert (join.nick, join.params) == ("alice", ["#ops"])
+        topic = await irc.until("332")
+        assert topic.params[1:] == ["#ops", "incident 42"]
+        names = await irc.until("353")
+        assert names.params[-1].split() == ["@bob", "alice"]
+        await irc.until("366")
+        seen = await bob.until("join", name="alice")
+        assert seen["room"] == "#ops"
+        await irc.close()
+        await bob.close()
+
+
+async def test_part_and_quit_are_seen_by_chatctl_users() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        await irc.send("PART #lobby :bye")
+        part = await irc.until("PART")
+        assert (part.nick, part.params[0]) == ("alice", "#lobby")
+        await bob.until("part", name="alice")
+        await irc.send("PART #lobby")
+        assert (await irc.until("442")).params[1] == "#lobby"
+        await joined(irc)
+        await irc.send("QUIT :gone home")
+        assert "gone home" in (await irc.until("ERROR")).params[0]
+        assert await irc.read() is None
+        await irc.close()
+        left = await bob.until("leave", name="alice")
+        assert left["reason"] == "quit"
+        await bob.close()
+
+
+async def test_names_who_whois_list_topic_and_modes_answer_as_irc_clients_expect() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        await bob.send(type="away", text="at lunch")
+        await bob.until("away")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        await irc.send("NAMES #lobby")
+        assert (await irc.until("353")).params[-1].split() == ["@bob", "alice"]
+        await irc.send("WHO #lobby")
+        who = [await irc.until("352"), await irc.until("352")]
+        assert [(m.params[5], m.params[6]) for m in who] == [("bob", "G@"), ("alice", "H")]
+        await irc.until("315")
+        await irc.send("WHOIS bob")
+        assert (await irc.until("319")).params[-1] == "#lobby"
+        assert (await irc.until("301")).params[-1] == "at lunch"
+        await irc.until("318")
+        await irc.send("WHOIS nobody")
+        assert (await irc.until("401")).params[1] == "nobody"
+        await irc.send("LIST")
+        listed = await irc.until("322")
+        assert listed.params[1:3] == ["#lobby", "2"]
+        await irc.until("323")
+        await irc.send("TOPIC #lobby")
+        await irc.until("331")
+        await irc.send("MODE #lobby", "MODE #lobby b", "MODE alice +i", "MODE alice")
+        assert (await irc.until("324")).params[1] == "#lobby"
+        await irc.until("368")
+        assert (await irc.until("MODE")).params[-1] == "+i"
+        assert (await irc.until("221")).params[-1] == "+i"
+        await irc.send("FROBNICATE now")
+        assert (await irc.until("421")).params[1] == "FROBNICATE"
+        await irc.close()
+        await bob.close()
+
+
+async def test_operators_on_either_side_moderate_with_irc_words() -> None:
+    async with door() as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)  # first in: alice founds #lobby
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        await irc.send("MODE #lobby +o bob")
+        mode = await irc.until("MODE", lambda m: m.params[0] == "#lobby")
+        assert mode.params == ["#lobby", "+o", "bob"]
+        assert (await bob.until("message", event="op"))["target"] == "bob"
+        await irc.send("TOPIC #lobby :standup at 10:30")
+        assert (await irc.until("TOPIC")).params == ["#lobby", "standup at 10:30"]
+        await bob.send(type="mod", room="#lobby", do="kick", name="alice", reason="test")
+        kick = await irc.until("KICK")
+        assert (kick.nick, kick.params[:2]) == ("bob", ["#lobby", "alice"])
+        assert not [m for m in await irc.quiet() if m.command == "PART"]
+        await irc.close()
+        await bob.close()
+
+
+# --------------------------------------------------------------------------- messages
+
+
+async def test_messages_both_ways_with_formatting_removed_and_actions_mapped() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        await irc.send("PRIVMSG #lobby :\x02bold\x02 and \x0304,02red\x03 \x1funder\x0f")
+        said = await bob.until("message", name="alice")
+        assert said["text"] == "bold and red under"
+        await irc.send("PRIVMSG #lobby :\x01ACTION waves\x01")
+        assert (await bob.until("message", name="alice"))["action"] is True
+        await bob.send(type="say", room="#lobby", text="two\nlines")
+        first, second = await irc.until("PRIVMSG"), await irc.until("PRIVMSG")
+        assert [(m.nick, m.params) for m in (first, second)] == [
+            ("bob", ["#lobby", "two"]),
+            ("bob", ["#lobby", "lines"]),
+        ]
+        await bob.send(type="say", room="#lobby", text="dances", action=True)
+        assert (await irc.until("PRIVMSG")).params[-1] == "\x01ACTION dances\x01"
+        await irc.close()
+        await bob.close()
+
+
+async def test_own_messages_come_back_only_with_echo_message() -> None:
+    async with door() as server:
+        plain = await Irc.registered(irc_port(server), "alice")
+        echo = await Irc.registered(irc_port(server), "erin", "echo-message")
+        await joined(plain)
+        await joined(echo)
+        await plain.send("PRIVMSG #lobby :from alice")
+        await echo.send("PRIVMSG #lobby :from erin")
+        got = [await echo.until("PRIVMSG"), await echo.until("PRIVMSG")]
+        assert sorted(m.params[-1] for m in got) == ["from alice", "from erin"]
+        heard = [m.params[-1] for m in await plain.quiet() if m.command == "PRIVMSG"]
+        assert heard == ["from erin"]
+        await plain.close()
+        await echo.close()
+
+
+async def test_server_time_and_message_tags_only_for_those_who_asked() -> None:
+    async with door() as server:
+        tagged = await Irc.registered(irc_port(server), "alice", "server-time", "message-tags")
+        plain = await Irc.registered(irc_port(server), "bob")
+        await joined(tagged)
+        await joined(plain)
+        await plain.send("PRIVMSG #lobby :hello")
+        msg = await tagged.until("PRIVMSG")
+        assert msg.tags["time"].endswith("Z") and msg.tags["msgid"].startswith("lobby.")
+        await tagged.send("PRIVMSG #lobby :hi")
+        assert (await plain.until("PRIVMSG")).tags == {}
+        await tagged.close()
+        await plain.close()
+
+
+async def test_private_messages_both_ways_with_away_and_unknown_names() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await irc.send("PRIVMSG bob :secret")
+        private = await bob.until("private")
+        assert (private["name"], private["text"]) == ("alice", "secret")
+        await bob.send(type="msg", to="alice", text="psst")
+        pm = await irc.until("PRIVMSG")
+        assert (pm.nick, pm.params) == ("bob", ["alice", "psst"])
+        await bob.send(type="away", text="brb")
+        await bob.until("away")
+        await irc.send("PRIVMSG bob :are you there")
+        assert (await irc.until("301")).params[1:] == ["bob", "brb"]
+        await irc.send("PRIVMSG nobody :hello", "NOTICE nobody :quiet")
+        assert (await irc.until("401")).params[1] == "nobody"
+        assert not [m for m in await irc.quiet() if m.command == "401"], "a NOTICE was answered"
+        await irc.send("AWAY :out", "AWAY")
+        await irc.until("306")
+        await irc.until("305")
+        await irc.close()
+        await bob.close()
+
+
+async def test_history_is_replayed_on_join_in_a_batch_with_server_time(tmp_path: Path) -> None:
+    async with door(history=str(tmp_path / "h.sqlite3")) as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        for text in ("one", "two"):
+            await bob.send(type="say", room="#lobby", text=text)
+            await bob.until("message", text=text)
+        batched = await Irc.registered(irc_port(server), "alice", "server-time", "batch")
+        names = await joined(batched)
+        assert names == ["@bob", "alice"]
+        start = await batched.until("BATCH")
+        assert start.params[0].startswith("+") and start.params[1:] == ["chathistory", "#lobby"]
+        replay = [await batched.until("PRIVMSG"), await batched.until("PRIVMSG")]
+        assert [m.params[-1] for m in replay] == ["one", "two"]
+        assert all(m.tags["batch"] == start.params[0][1:] and "time" in m.tags for m in replay)
+        assert (await batched.until("BATCH")).params[0] == "-" + start.params[0][1:]
+        plain = await Irc.registered(irc_port(server), "carol")
+        await joined(plain)
+        texts = [(await plain.until("PRIVMSG")).params[-1] for _ in range(2)]
+        assert texts[0].startswith("[20") and texts[0].endswith("] one")
+        await batched.close()
+        await plain.close()
+        await bob.close()
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+async def test_no_line_can_smuggle_another_and_bad_lines_are_refused_not_fatal() -> None:
+    async with door(max_text_bytes=100) as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        await irc.send_raw(b"PRIVMSG #lobby :a\rQUIT\r\n")
+        await irc.send_raw(b"PRIVMSG #lobby :nul\x00QUIT\r\n")
+        await irc.send_raw(b"PRIVMSG #lobby :" + b"x" * 600 + b"\r\n")
+        await irc.send("PRIVMSG #lobby :" + "y" * 101)
+        await irc.send_raw(b"PRIVMSG #lobby :\xff\xfe\r\n")
+        await irc.send("PRIVMSG #lobby :still here", "PING :done")
+        assert (await bob.until("message", name="alice"))["text"] == "still here"
+        assert [m["text"] for m in bob.seen if m["type"] == "message"] == ["still here"]
+        await irc.until("PONG")
+        refused = [m for m in irc.seen if m.command in ("417", "NOTICE")]
+        assert [m.command for m in refused] == ["NOTICE", "NOTICE", "417", "417", "NOTICE"]
+        assert "UTF-8" in refused[-1].params[-1]
+        # chatctl text cannot start an IRC line either
+        await bob.send(type="say", room="#lobby", text="hi\r\nKICK #lobby alice\x00x")
+        lines = [await irc.until("PRIVMSG"), await irc.until("PRIVMSG")]
+        assert [m.params[-1] for m in lines] == ["hi", "KICK #lobby alice\\x00x"]
+        assert all(m.raw.startswith(":bob!") for m in lines)
+        await irc.close()
+        await bob.close()
+
+
+async def test_an_irc_flood_is_paced_not_dropped() -> None:
+    async with door(burst=5, rate=50) as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        await irc.send(*(f"PRIVMSG #lobby :m{i}" for i in range(40)))
+        for i in range(40):
+            assert (await bob.until("message", name="alice"))["text"] == f"m{i}"
+        await irc.close()
+        await bob.close()
