@@ -51,7 +51,8 @@ async def test_registration_welcomes_with_001_to_005_and_no_motd() -> None:
         assert numerics == ["001", "002", "003", "004", "005", "422"]
         assert all(m.params[0] == "alice" for m in irc.seen)
         isupport = irc.seen[4].params
-        assert "CHANTYPES=#" in isupport and "PREFIX=(ov)@+" in isupport
+        assert "CHANTYPES=#" in isupport
+        assert "PREFIX=(ov)@+" in isupport
         await irc.close()
 
 
@@ -108,7 +109,8 @@ async def test_an_irc_nick_is_taken_for_chatctl_users_too() -> None:
         irc = await Irc.registered(irc_port(server), "carol")
         conn = await Wire.hello(server.port, "Carol")
         error = await conn.read()
-        assert error is not None and error["code"] == "name_taken"
+        assert error is not None
+        assert error["code"] == "name_taken"
         await conn.close()
         await irc.close()
 
@@ -315,7 +317,8 @@ async def test_server_time_and_message_tags_only_for_those_who_asked() -> None:
         await joined(plain)
         await plain.send("PRIVMSG #lobby :hello")
         msg = await tagged.until("PRIVMSG")
-        assert msg.tags["time"].endswith("Z") and msg.tags["msgid"].startswith("lobby.")
+        assert msg.tags["time"].endswith("Z")
+        assert msg.tags["msgid"].startswith("lobby.")
         await tagged.send("PRIVMSG #lobby :hi")
         assert (await plain.until("PRIVMSG")).tags == {}
         await tagged.close()
@@ -358,7 +361,8 @@ async def test_history_is_replayed_on_join_in_a_batch_with_server_time(tmp_path:
         names = await joined(batched)
         assert names == ["@bob", "alice"]
         start = await batched.until("BATCH")
-        assert start.params[0].startswith("+") and start.params[1:] == ["chathistory", "#lobby"]
+        assert start.params[0].startswith("+")
+        assert start.params[1:] == ["chathistory", "#lobby"]
         replay = [await batched.until("PRIVMSG"), await batched.until("PRIVMSG")]
         assert [m.params[-1] for m in replay] == ["one", "two"]
         assert all(m.tags["batch"] == start.params[0][1:] and "time" in m.tags for m in replay)
@@ -366,7 +370,8 @@ async def test_history_is_replayed_on_join_in_a_batch_with_server_time(tmp_path:
         plain = await Irc.registered(irc_port(server), "carol")
         await joined(plain)
         texts = [(await plain.until("PRIVMSG")).params[-1] for _ in range(2)]
-        assert texts[0].startswith("[20") and texts[0].endswith("] one")
+        assert texts[0].startswith("[20")
+        assert texts[0].endswith("] one")
         await batched.close()
         await plain.close()
         await bob.close()
