@@ -3,6 +3,8 @@ capabilities, ping-pong, join, part, quit, names, topic, messages both ways, tag
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from chatctl import tls
 from chatctl.server.config import ServerConfig
 from chatctl.server.listener import ChatServer
 from tests.ircwire import Irc
@@ -418,3 +421,49 @@ async def test_an_irc_flood_is_paced_not_dropped() -> None:
             assert (await bob.until("message", name="alice"))["text"] == f"m{i}"
         await irc.close()
         await bob.close()
+
+
+async def test_status_lists_irc_users_with_everyone_else() -> None:
+    async with door() as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        asker = Wire(reader, writer)
+        await asker.send(type="status")
+        reply = await asker.until("status_reply")
+        users = {u["name"]: u for u in reply["users"]}
+        assert users["alice"]["irc"] is True
+        assert users["alice"]["rooms"] == ["#lobby"]
+        assert "irc" not in users["bob"]
+        for conn in (asker, bob):
+            await conn.close()
+        await irc.close()
+
+
+async def test_the_irc_port_speaks_tls_when_the_server_does(tmp_path: Path) -> None:
+    cert, key, _created = tls.self_signed(tmp_path)
+    config = ServerConfig(port=0, irc_port=0)
+    async with ChatServer(config, tls=tls.server_context(cert, key)) as server:
+        client = ssl.create_default_context(cafile=str(cert))
+        client.check_hostname = False
+        reader, writer = await asyncio.open_connection("127.0.0.1", irc_port(server), ssl=client)
+        irc = Irc(reader, writer)
+        await irc.send("NICK alice", "USER a 0 * :a")
+        assert (await irc.until("001")).params[0] == "alice"
+        await irc.close()
+        plain = await Irc.connect(irc_port(server))  # plain text on a TLS port: not served
+        await plain.send("NICK bob", "USER b 0 * :b")
+        assert await plain.read() is None
+        await plain.close()
+
+
+async def test_a_silent_irc_connection_is_closed_with_error_at_the_handshake_timeout() -> None:
+    async with door(handshake_timeout=0.3) as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("NICK alice")  # no USER: never registered
+        closing = await irc.until("ERROR")
+        assert "no hello in time" in closing.params[0]
+        assert await irc.read() is None
+        await irc.close()

@@ -54,6 +54,17 @@ _NUMERICS: dict[str, int] = {
     ErrorCode.PASSWORD_REQUIRED: 464,
     ErrorCode.WRONG_PASSWORD: 464,
 }
+#: Errors after which the server closes the connection: IRC's ``ERROR`` says so.
+_CLOSING = frozenset(
+    {
+        ErrorCode.TOO_MANY_ERRORS,
+        ErrorCode.HANDSHAKE_TIMEOUT,
+        ErrorCode.SERVER_FULL,
+        ErrorCode.THROTTLED,
+        ErrorCode.ACCESS_DENIED,
+        ErrorCode.SLOW_CONSUMER,
+    }
+)
 #: Names per RPL_NAMREPLY line: well within 512 bytes at 32 characters a name.
 _NAMES_PER_LINE = 12
 _PLAIN_STAMP = "[{}] "
@@ -245,6 +256,8 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
         verb, target = "privmsg", error.room
     if verb in ("notice", "join-names"):
         return []  # IRC never answers a NOTICE; the join's own error is enough
+    if error.code in _CLOSING:
+        return [f"ERROR :Closing Link: {conn.me()} ({clean_line(error.message)})"]
     if error.code == ErrorCode.ALREADY_IN_ROOM:
         return []  # as IRC servers do: joining a channel you are in does nothing
     code = _NUMERICS.get(error.code)

@@ -300,6 +300,8 @@ class UserInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     rooms: list[str] = []
     away: str | None = None
     protocol: int = 0
+    #: Connected through the IRC door.
+    irc: bool = False
 
 
 class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -34,6 +34,7 @@ def status(hub: Hub) -> StatusReply:
             rooms=list(m.rooms),
             away=m.away,
             protocol=m.version,
+            irc=m.dialect.key.startswith("irc"),
         )
         for m in hub.members.values()
     ]

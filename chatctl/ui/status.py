@@ -111,12 +111,14 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def _rooms_cell(rooms: list[str], away: str | None, protocol: int) -> Text:
+def _rooms_cell(rooms: list[str], away: str | None, protocol: int, irc: bool) -> Text:
     cell = Text(", ".join(rooms) or "-")
     if away is not None:
         cell.append(f" (away: {away})", style="dim")
     if protocol == 1:
         cell.append(" (v1)", style="dim")
+    if irc:
+        cell.append(" (IRC)", style="dim")
     return cell
 
 
@@ -183,7 +185,7 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
             Text(duration(u.idle_seconds)),
             Text(str(u.messages_sent)),
             Text(size(u.bytes_queued)),
-            _rooms_cell(u.rooms, u.away, u.protocol),
+            _rooms_cell(u.rooms, u.away, u.protocol, u.irc),
         )
     parts: list[Text | Table] = [Text(caption, style="bold")]
     if s.rooms:

@@ -1,0 +1,163 @@
+"""The IRC door with a real IRC client: irssi in tmux, typed at as a person would.
+
+irssi (``alice``) and a piped ``chatctl join bob`` talk in #lobby through one real
+``chatctl serve --irc``: messages both ways, an action, private messages both ways, a
+nick change, a part, a rejoin and a quit, and nothing in irssi that reads as an error.
+irssi paces its own commands (a burst of five, then one every 2.2 s), so each step
+waits for what it did before the next one is typed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import STAMP, PipedClient, Terminal, serve_process, tmux_terminal, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+#: What irssi shows for the door's error numerics (irssi's own words or the door's), and
+#: for ERROR lines. 422 "MOTD File is missing" is not one: every login says it.
+ERROR_TEXTS = re.compile(
+    r"Unknown command|not registered|Not enough parameters|ERROR|Closing Link|No such"
+    r"|Cannot (?:send|join)|not on that channel|already in use|Erroneous|channel operator"
+    r"|not a mode|Invalid CAP|No text to send|No recipient|No nickname|reregister"
+    r"|Too many|too long|not allowed|refused|error",
+    re.IGNORECASE,
+)
+#: A line from the server in irssi's raw log (``>>``; ``<<`` is what irssi sent), and the
+#: numeric in it if it is one: ``>> :chatctl 421 alice ...``.
+RAW_IN = re.compile(r"^>> (?:@\S+ )?(?::\S+ )?(\S+)")
+
+
+@pytest.fixture
+def irssi_pane() -> Iterator[Terminal]:
+    """A private tmux server for irssi; skipped where irssi or tmux is not installed."""
+    if shutil.which("irssi") is None or shutil.which("tmux") is None:
+        pytest.skip("irssi and tmux are needed (CI installs irssi from Debian)")
+    with tmux_terminal() as term:
+        yield term
+
+
+def enter(term: Terminal, line: str) -> None:
+    term.type(line)
+    term.keys("Enter")
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def window(term: Terminal, number: int, item: str) -> str:
+    """Switch irssi to window ``number`` (``item``: its status bar's name) and return the screen.
+
+    The status bar reads ``[2:127/#lobby]`` (refnum, server tag, window item), or
+    ``[1:127 (change with ^X)]`` for the status window.
+    """
+    enter(term, f"/window {number}")
+    term.wait_screen(rf"^ \[\d\d:\d\d\] .*\[{number}:\S+{re.escape(item)}\]", timeout=5)
+    return term.screen()
+
+
+def test_irssi_and_a_piped_client_talk_through_the_door(
+    irssi_pane: Terminal, tmp_path: Path
+) -> None:
+    with serve_process("--irc", "127.0.0.1:0", "--no-history") as server:
+        irc_port = int(server.log.wait_for(r", IRC on 127\.0\.0\.1:(\d+)").group(1))
+        home = tmp_path / "irssi"
+        home.mkdir()
+        term = irssi_pane
+        # sh runs it as `env TERM=xterm-256color ... env TERM=screen irssi`: the last wins.
+        term.start(
+            "env", "TERM=screen", "irssi", f"--home={home}",
+            "-c", "127.0.0.1", "-p", str(irc_port), "-n", "alice",
+        )  # fmt: skip
+        term.wait_screen(r"-!- Welcome to the chatctl IRC door, alice$", timeout=15)
+        term.wait_screen(r"-!- MOTD File is missing$")  # the end of the welcome
+
+        enter(term, "/join #lobby")
+        term.wait_screen(r"-!- alice \[\S+\] has joined #lobby$")
+        term.wait_screen(r"^ \[\d\d:\d\d\] .*\[2:\S+/#lobby\]")
+        server.log.wait_for(r"alice joined #lobby$")
+
+        bob = PipedClient("bob", server.port, "--commands")
+        try:
+            bob.joined()
+            bob.err.wait_for(r"joined chatctl .* as bob in #lobby; online: alice\.$")
+            term.wait_screen(r"-!- bob \[\S+\] has joined #lobby$")
+
+            # A line typed in irssi reaches bob; bob's line reaches irssi.
+            enter(term, "hello from irssi")
+            bob.out.wait_for(rf"^{STAMP} alice: hello from irssi$")
+            bob.send("hi alice, from the pipe")
+            term.wait_screen(r"< bob> hi alice, from the pipe$")
+            term.wait_screen(r"<@?alice> hello from irssi$")  # irssi shows its own line once
+
+            enter(term, "/me waves")
+            bob.out.wait_for(rf"^{STAMP} \* alice waves$")
+            term.wait_screen(r"^\d\d:\d\d  \* alice waves$")
+
+            # bob's private message opens a query window in irssi: window 3, with activity.
+            bob.send("/msg alice psst")
+            bob.out.wait_for(r"\[PM to alice\] psst$")
+            term.wait_screen(r"\[Act: (?:\d+,)*3\b")
+            query = window(term, 3, "/bob")
+            assert re.search(r"^\d\d:\d\d <bob> psst$", query, re.MULTILINE), query
+            assert "< bob> psst" not in window(term, 2, "/#lobby")  # not in the channel
+
+            # ...and irssi's /msg reaches bob as a private message, in that query window.
+            enter(term, "/msg bob secret")
+            bob.out.wait_for(rf"^{STAMP} \[PM from alice\] secret$")
+            window(term, 3, "/bob")
+            term.wait_screen(r"^\d\d:\d\d <alice> secret$")
+            assert not [line for line in bob.out.snapshot() if re.search(r"alice: secret", line)]
+
+            window(term, 2, "/#lobby")
+            enter(term, "/nick alicia")
+            bob.out.wait_for(rf"^{STAMP} \* alice is now known as alicia$")
+            term.wait_screen(r"-!- You're now known as alicia$")
+            term.wait_screen(r"^ \[\d\d:\d\d\] \[@?alicia")  # the status bar has the new nick
+
+            enter(term, "/part #lobby")
+            bob.out.wait_for(rf"^{STAMP} \* alicia left #lobby$")
+            server.log.wait_for(r"alicia left #lobby$")
+            # ...and back, so that her quit is seen in a room bob shares with her.
+            enter(term, "/join #lobby")
+            bob.out.wait_for(rf"^{STAMP} \* alicia joined$")
+            term.wait_screen(r"-!- alicia \[\S+\] has joined #lobby$")
+            bob.send("welcome back")
+            term.wait_screen(r"< bob> welcome back$")
+
+            # Nothing went wrong on the way: not in the status window, not in the raw lines.
+            status = window(term, 1, " (change with ^X)")
+            assert "-!- Welcome to the chatctl IRC door, alice" in status, status
+            bad = [line for line in status.splitlines() if ERROR_TEXTS.search(line)]
+            assert not bad, "\n".join(bad)
+            raw = tmp_path / "raw.log"
+            enter(term, f"/rawlog save {raw}")
+            wait_until(lambda: "PRIVMSG #lobby :welcome back" in read(raw), what=f"{raw}")
+            got = [
+                (m.group(1), line) for line in read(raw).splitlines() if (m := RAW_IN.match(line))
+            ]
+            commands = [command for command, _ in got]
+            assert "001" in commands, got
+            # Before 001 the door answers irssi's probe (a bare `JOIN :` sent with CAP LS)
+            # with 451, as IRC servers do; irssi shows nothing for it. After it, no error.
+            registered = got[commands.index("001") :]
+            bad = [line for cmd, line in registered if cmd == "ERROR" or cmd[0] in "45"]
+            assert [line.split()[2] for line in bad] == ["422"], "\n".join(bad)
+
+            enter(term, "/quit")
+            assert term.exit_status() == 0
+            bob.out.wait_for(rf"^{STAMP} \* alicia left$")
+            server.log.wait_for(r"- alicia left \(quit\) from 127\.0\.0\.1:\d+$")
+
+            bob.close_stdin()
+            assert bob.wait() == 0, bob.everything()
+            assert "Traceback" not in bob.everything() + server.log.text()
+        finally:
+            bob.kill()
