@@ -86,7 +86,8 @@ class IrcConnection:
         return "echo-message" in self.caps
 
     def me(self) -> str:
-        return self.nick or "*"
+        """The nick to address numerics to (before registration: as sent, made inert)."""
+        return clean_line(self.nick) if self.nick else "*"
 
     def next_batch(self) -> str:
         self._batches += 1
