@@ -70,6 +70,7 @@ async def test_cap_negotiation_holds_registration_until_cap_end() -> None:
             "message-tags",
             "echo-message",
             "batch",
+            "draft/chathistory",
         }
         await irc.send("CAP REQ :server-time sasl")
         nak = await irc.until("CAP")
@@ -321,7 +322,7 @@ async def test_server_time_and_message_tags_only_for_those_who_asked() -> None:
         await plain.send("PRIVMSG #lobby :hello")
         msg = await tagged.until("PRIVMSG")
         assert msg.tags["time"].endswith("Z")
-        assert msg.tags["msgid"].startswith("lobby.")
+        assert msg.tags["msgid"].endswith("#lobby")
         await tagged.send("PRIVMSG #lobby :hi")
         assert (await plain.until("PRIVMSG")).tags == {}
         await tagged.close()
@@ -467,3 +468,38 @@ async def test_a_silent_irc_connection_is_closed_with_error_at_the_handshake_tim
         assert "no hello in time" in closing.params[0]
         assert await irc.read() is None
         await irc.close()
+
+
+async def test_chathistory_latest_and_before_in_batches(tmp_path: Path) -> None:
+    async with door(history=str(tmp_path / "h.sqlite3")) as server:
+        bob = await Wire.hello(server.port, "bob")
+        await welcomed(bob, "#lobby")
+        for text in ("one", "two", "three"):
+            await bob.send(type="say", room="#lobby", text=text)
+            await bob.until("message", text=text)
+        caps = ("server-time", "message-tags", "batch", "draft/chathistory")
+        irc = await Irc.registered(irc_port(server), "alice", *caps)
+        assert "CHATHISTORY=500" in irc.seen[-2].params
+        await joined(irc)
+        await irc.send("CHATHISTORY LATEST #lobby * 2", "PING :end")
+        got = [m for m in await _until_pong(irc) if m.command in ("PRIVMSG", "BATCH")]
+        assert [m.command for m in got] == ["BATCH", "PRIVMSG", "PRIVMSG", "BATCH"]
+        two, three = got[1], got[2]
+        assert [two.params[-1], three.params[-1]] == ["two", "three"]
+        await irc.send(f"CHATHISTORY BEFORE #lobby msgid={two.tags['msgid']} 10", "PING :end")
+        texts = [m.params[-1] for m in await _until_pong(irc) if m.command == "PRIVMSG"]
+        assert texts == ["one"]  # JOIN replayed nothing: the client asks for itself
+        await irc.send("CHATHISTORY AROUND #lobby msgid=x 5", "CHATHISTORY LATEST bob * 5")
+        fail = await irc.until("FAIL")
+        assert fail.params[:2] == ["CHATHISTORY", "INVALID_PARAMS"]
+        start, end = await irc.until("BATCH"), await irc.until("BATCH")
+        assert start.params[1:] == ["chathistory", "bob"]
+        assert end.params[0] == "-" + start.params[0][1:]
+        await irc.close()
+        await bob.close()
+
+
+async def _until_pong(irc: Irc) -> list[Any]:
+    start = len(irc.seen)
+    await irc.until("PONG")
+    return irc.seen[start:]

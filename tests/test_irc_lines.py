@@ -154,5 +154,5 @@ def test_events_read_as_irc_says_them() -> None:
     tagged = events.encoder(True)(Message(9, 0.25, "bob", "hi", "#ops"))
     assert (
         tagged
-        == b"@time=1970-01-01T00:00:00.250Z;msgid=ops.9 :bob!bob@chatctl PRIVMSG #ops :hi\r\n"
+        == b"@time=1970-01-01T00:00:00.250Z;msgid=9#ops :bob!bob@chatctl PRIVMSG #ops :hi\r\n"
     )

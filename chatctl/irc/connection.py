@@ -13,17 +13,16 @@ answer, or the error, is rendered as that command's numerics.
 
 from __future__ import annotations
 
-from chatctl.irc import replies
-from chatctl.irc.events import SERVER_NAME, source
+from chatctl.irc import history, modes, replies
+from chatctl.irc.events import SERVER_NAME
 from chatctl.irc.lines import Line, strip_formatting
+from chatctl.irc.modes import Out
+from chatctl.irc.replies import request_id
 from chatctl.protocol import (
     Away,
     Bye,
-    ClientFrame,
-    Do,
     Hello,
     Join,
-    Moderate,
     Msg,
     Nick,
     Part,
@@ -38,22 +37,9 @@ from chatctl.protocol import (
 )
 
 #: What the door offers (CAP LS): one-to-one with what chatctl does.
-CAPABILITIES = ("server-time", "message-tags", "echo-message", "batch")
+CAPABILITIES = ("server-time", "message-tags", "echo-message", "batch", history.CAP)
 #: Past messages a JOIN replays, as ``chatctl join`` shows by default.
 REPLAY = 50
-#: Room modes from MODE that are chatctl moderation: (mode, with a name) -> what it does.
-_ROOM_MODES = {
-    ("+o", True): Do.OP,
-    ("-o", True): Do.DEOP,
-    ("+v", True): Do.VOICE,
-    ("-v", True): Do.DEVOICE,
-    ("+b", True): Do.BAN,
-    ("-b", True): Do.UNBAN,
-    ("+m", False): Do.MODERATE,
-    ("-m", False): Do.UNMODERATE,
-}
-
-Out = ClientFrame | str
 
 
 class IrcConnection:
@@ -94,6 +80,13 @@ class IrcConnection:
         return f"h{self._batches}"
 
     # what the hub tells us
+
+    def set_user_mode(self, letter: str, on: bool) -> bool:
+        """Whether ``letter`` changed (``MODE nick +i``)."""
+        if (letter in self.user_modes) == on:
+            return False
+        self.user_modes ^= {letter}
+        return True
 
     def renamed(self, new: str) -> None:
         self.nick = new
@@ -141,7 +134,7 @@ class IrcConnection:
         head = " ".join([f":{SERVER_NAME}", f"{code:03d}", self.me(), *middle])
         return f"{head} :{last}"
 
-    def _needs(self, line: Line, count: int) -> list[Out] | None:
+    def needs(self, line: Line, count: int) -> list[Out] | None:
         if len(line.params) < count or not all(line.params[:count]):
             return [self.numeric(461, line.command, "Not enough parameters")]
         return None
@@ -174,19 +167,19 @@ class IrcConnection:
     def _register(self, line: Line) -> list[Out]:
         command = line.command
         if command == "PASS":
-            missing = self._needs(line, 1)
+            missing = self.needs(line, 1)
             if missing:
                 return missing
             self.password = line.params[0]
             return []
         if command == "NICK":
-            missing = self._needs(line, 1)
+            missing = self.needs(line, 1)
             if missing:
                 return [self.numeric(431, "No nickname given")]
             self.nick = line.params[0]
             return self._maybe_hello()
         if command == "USER":
-            missing = self._needs(line, 4)
+            missing = self.needs(line, 4)
             if missing:
                 return missing
             self.user = line.params[0]
@@ -220,7 +213,7 @@ class IrcConnection:
         return out
 
     def _join(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 1)
+        missing = self.needs(line, 1)
         if missing:
             return missing
         if line.params[0] == "0":
@@ -229,15 +222,17 @@ class IrcConnection:
         for room in line.params[0].split(","):
             if not room or room.lower() in self.rooms:
                 continue
-            out.append(Join(room, _id("join", room), self.replay or None))
-            out.append(WhoRequest(room, _id("join-names", room)))
+            # A client that fetches history itself (CHATHISTORY) gets no replay.
+            replay = 0 if history.CAP in self.caps else self.replay
+            out.append(Join(room, request_id("join", room), replay or None))
+            out.append(WhoRequest(room, request_id("join-names", room)))
         return out
 
     def _part(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 1)
+        missing = self.needs(line, 1)
         if missing:
             return missing
-        return [Part(room, _id("part", room)) for room in line.params[0].split(",") if room]
+        return [Part(room, request_id("part", room)) for room in line.params[0].split(",") if room]
 
     def _nick(self, line: Line) -> list[Out]:
         if not line.params or not line.params[0]:
@@ -245,102 +240,45 @@ class IrcConnection:
         new = line.params[0]
         if new == self.nick:
             return []
-        return [Nick(new, _id("nick", new))]
+        return [Nick(new, request_id("nick", new))]
 
     def _names(self, line: Line) -> list[Out]:
         if not line.params:
             return [self.numeric(366, "*", "End of /NAMES list")]
-        return [WhoRequest(room, _id("names", room)) for room in line.params[0].split(",") if room]
+        return [
+            WhoRequest(room, request_id("names", room))
+            for room in line.params[0].split(",")
+            if room
+        ]
 
     def _who(self, line: Line) -> list[Out]:
         mask = line.param(0) or "*"
         if mask.startswith("#"):
-            return [WhoRequest(mask, _id("who", mask))]
+            return [WhoRequest(mask, request_id("who", mask))]
         if mask == "*" or "*" in mask or "?" in mask:
             return [self.numeric(315, mask, "End of /WHO list")]
-        return [Whois(mask, _id("who", mask))]
+        return [Whois(mask, request_id("who", mask))]
 
     def _whois(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 1)
+        missing = self.needs(line, 1)
         if missing:
             return [self.numeric(431, "No nickname given")]
         name = line.params[-1].split(",")[0]
-        return [Whois(name, _id("whois", name))]
+        return [Whois(name, request_id("whois", name))]
 
     def _topic(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 1)
+        missing = self.needs(line, 1)
         if missing:
             return missing
         room = line.params[0]
         if len(line.params) < 2:
-            return [RoomsRequest(_id("topic", room))]
+            return [RoomsRequest(request_id("topic", room))]
         text = strip_formatting(line.params[1])
-        return [Topic(room, text or None, _id("topic", room))]
+        return [Topic(room, text or None, request_id("topic", room))]
 
     def _away(self, line: Line) -> list[Out]:
         text = strip_formatting(line.param(0) or "")
         return [Away(text or None, "away")]
-
-    def _mode(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 1)
-        if missing:
-            return missing
-        target, modes = line.params[0], line.param(1)
-        if not target.startswith("#"):
-            return self._user_mode(target, modes)
-        room = target.lower()
-        if modes is None:
-            return [self.numeric(324, room, "+nt")]
-        if modes.lstrip("+") == "b" and len(line.params) == 2:
-            return [self.numeric(368, room, "End of channel ban list")]
-        sign, letters, names = "+", modes, line.params[2:]
-        out: list[Out] = []
-        for letter in letters:
-            if letter in "+-":
-                sign = letter
-                continue
-            takes_name = letter in "ovb"
-            do = _ROOM_MODES.get((sign + letter, takes_name))
-            if do is None:
-                out.append(self.numeric(472, letter, "is not a mode chatctl has"))
-                continue
-            name = names.pop(0) if takes_name and names else None
-            if takes_name and name is None:
-                out.append(self.numeric(461, "MODE", "Not enough parameters"))
-                continue
-            if name is not None and letter == "b":
-                name = name.split("!")[0]  # chatctl bans a name, not a mask
-            out.append(Moderate(room, do, name, id=_id("mode", room)))
-        return out
-
-    def _user_mode(self, target: str, modes: str | None) -> list[Out]:
-        """Invisible (+i) and wallops (+w) mean nothing here, but are kept as asked,
-        so a client's "MODE nick +i" at connect is simply done."""
-        if name_key(target) != name_key(self.me()):
-            return [self.numeric(502, "Can't change mode for other users")]
-        if not modes:
-            return [self.numeric(221, "+" + "".join(sorted(self.user_modes)))]
-        sign, changed = "+", ""
-        for letter in modes:
-            if letter in "+-":
-                sign = letter
-            elif letter not in "iw":
-                return [self.numeric(501, "Unknown MODE flag")]
-            elif (letter in self.user_modes) != (sign == "+"):
-                self.user_modes ^= {letter}
-                changed += sign + letter
-        return [f":{source(self.me())} MODE {self.me()} :{changed}"] if changed else []
-
-    def _kick(self, line: Line) -> list[Out]:
-        missing = self._needs(line, 2)
-        if missing:
-            return missing
-        room, reason = line.params[0], strip_formatting(line.param(2) or "") or None
-        return [
-            Moderate(room, Do.KICK, name, reason, id=_id("kick", room))
-            for name in line.params[1].split(",")
-            if name
-        ]
 
     def _list(self, line: Line) -> list[Out]:
         return [RoomsRequest("list")]
@@ -358,11 +296,6 @@ class IrcConnection:
 
     def _registered_again(self, line: Line) -> list[Out]:
         return [self.numeric(462, "You may not reregister")]
-
-
-def _id(verb: str, target: str) -> str:
-    """A request id that says what asked, within the protocol's 64 printable bytes."""
-    return f"{verb}:{target}"[:64].replace(" ", "_") or verb
 
 
 def _ctcp(text: str) -> tuple[str | None, bool]:
@@ -386,8 +319,9 @@ _COMMANDS = {
     "WHOIS": IrcConnection._whois,
     "TOPIC": IrcConnection._topic,
     "AWAY": IrcConnection._away,
-    "MODE": IrcConnection._mode,
-    "KICK": IrcConnection._kick,
+    "CHATHISTORY": history.request,
+    "MODE": modes.mode,
+    "KICK": modes.kick,
     "LIST": IrcConnection._list,
     "MOTD": IrcConnection._motd,
     "USERHOST": IrcConnection._userhost,

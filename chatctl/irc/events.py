@@ -40,8 +40,9 @@ def stamp(seconds: float) -> str:
 
 
 def msgid(message: Message) -> str:
-    """A message's id on IRC: its room and ``seq``, one total order, so unique."""
-    return f"{(message.room or '#lobby')[1:]}.{message.seq}"
+    """A message's id on IRC: its ``seq`` and room (``42#lobby``), one total order per
+    room, so unique; the lines after the first of a long message add ``/1``, ``/2``..."""
+    return f"{message.seq}{message.room or '#lobby'}"
 
 
 def tags_for(seconds: float, id: str | None = None, batch: str | None = None) -> str:
@@ -69,7 +70,7 @@ def message_lines(
         body = f"\x01ACTION {text}\x01" if message.action else text
         tags = ""
         if tagged:
-            id = base if index == 0 or base is None else f"{base}.{index}"
+            id = base if index == 0 or base is None else f"{base}/{index}"
             tags = tags_for(message.time, id, batch)
         lines.append(f"{tags}{head}{body}")
     return lines

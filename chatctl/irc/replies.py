@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from chatctl.irc import events
 from chatctl.irc.events import SERVER_NAME, message_lines, source, stamp
 from chatctl.protocol import (
+    MAX_HISTORY,
     AwayState,
     Error,
     ErrorCode,
+    HistoryReply,
     Message,
     NickChanged,
     Parted,
@@ -100,6 +102,9 @@ def render(conn: IrcConnection, frame: object) -> list[str]:
             return _whois(conn, frame)
         case RoomsReply():
             return _rooms(conn, frame)
+        case HistoryReply():
+            lines = [x for m in frame.messages for x in _history_lines(conn, m)]
+            return _batched(conn, frame.room, lines, always=True)
         case AwayState(text=None):
             return [conn.numeric(305, "You are no longer marked as being away")]
         case AwayState():
@@ -129,20 +134,27 @@ def _welcome(conn: IrcConnection, welcome: Welcome) -> list[str]:
             "NICKLEN=32",
             "CHANNELLEN=31",
             "NETWORK=chatctl",
+            f"CHATHISTORY={MAX_HISTORY}",
+            "MSGREFTYPES=msgid,timestamp",
             "are supported by this server",
         ),
         conn.numeric(422, "MOTD File is missing"),
     ]
 
 
+def _history_lines(conn: IrcConnection, message: Message) -> list[str]:
+    """A past message's lines, ``{batch}`` standing for the batch they will be in."""
+    room = message.room or "#lobby"
+    if conn.tagged:
+        return message_lines(message, room, tagged=True, batch="{batch}")
+    when = _PLAIN_STAMP.format(stamp(message.time)[:16].replace("T", " "))
+    return message_lines(message, room, prefix=when)  # no server-time: the time in the text
+
+
 def _replayed(conn: IrcConnection, message: Message) -> list[str]:
     """A past message, replayed after a JOIN: held until the names list is out."""
     room = message.room or "#lobby"
-    if conn.tagged:
-        out = message_lines(message, room, tagged=True, batch="{batch}")
-    else:  # no server-time: the time goes into the text
-        when = _PLAIN_STAMP.format(stamp(message.time)[:16].replace("T", " "))
-        out = message_lines(message, room, prefix=when)
+    out = _history_lines(conn, message)
     held = conn.joining.get(room)
     if held is None:
         return [line.replace("batch={batch};", "") for line in out]
@@ -186,9 +198,10 @@ def _who(conn: IrcConnection, reply: WhoReply) -> list[str]:
     return out
 
 
-def _batched(conn: IrcConnection, room: str, held: list[str]) -> list[str]:
-    """Replayed history: in one ``chathistory`` batch for clients that take batches."""
-    if not held:
+def _batched(conn: IrcConnection, room: str, held: list[str], always: bool = False) -> list[str]:
+    """Replayed history: in one ``chathistory`` batch for clients that take batches (an
+    empty one, ``always``, to answer CHATHISTORY)."""
+    if not held and not always:
         return []
     if "batch" not in conn.caps:
         return [line.replace("batch={batch};", "") for line in held]
@@ -256,6 +269,9 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
         verb, target = "privmsg", error.room
     if verb in ("notice", "join-names"):
         return []  # IRC never answers a NOTICE; the join's own error is enough
+    if verb == "chathistory":
+        text = clean_line(error.message)
+        return [f":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {clean_line(target)} :{text}"]
     if error.code in _CLOSING:
         return [f"ERROR :Closing Link: {conn.me()} ({clean_line(error.message)})"]
     if error.code == ErrorCode.ALREADY_IN_ROOM:
@@ -270,6 +286,12 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
     if code == 417 or code == 412:
         return [conn.numeric(code, error.message)]
     return [conn.numeric(code, clean_line(target) or "*", error.message)]
+
+
+def request_id(verb: str, target: str) -> str:
+    """The ``id`` of a request: which command asked, about what, within the protocol's
+    64 printable bytes (``names:#lobby``)."""
+    return f"{verb}:{target}"[:64].replace(" ", "_")
 
 
 def _verb(id: str | None) -> str:
