@@ -37,8 +37,9 @@ RAW_IN = re.compile(r"^>> (?:@\S+ )?(?::\S+ )?(\S+)")
 @pytest.fixture
 def irssi_pane() -> Iterator[Terminal]:
     """A private tmux server for irssi; skipped where irssi or tmux is not installed."""
-    if shutil.which("irssi") is None or shutil.which("tmux") is None:
-        pytest.skip("irssi and tmux are needed (CI installs irssi from Debian)")
+    missing = [tool for tool in ("irssi", "tmux") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (CI installs irssi from Debian)")
     with tmux_terminal() as term:
         yield term
 
@@ -52,14 +53,17 @@ def read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def window(term: Terminal, number: int, item: str) -> str:
-    """Switch irssi to window ``number`` (``item``: its status bar's name) and return the screen.
+def bar(number: int, item: str) -> str:
+    """irssi's status bar showing window ``number``: ``[2:127/#lobby]`` (refnum, server tag,
+    window item; ``[2:127/#lobby(+nt)]`` once the channel is synced), ``[1:127 (change
+    with ^X)]`` for the status window."""
+    return rf"^ \[\d\d:\d\d\] .*\[{number}:\S+{re.escape(item)}(?:\(\+\w*\))?\]"
 
-    The status bar reads ``[2:127/#lobby]`` (refnum, server tag, window item), or
-    ``[1:127 (change with ^X)]`` for the status window.
-    """
+
+def window(term: Terminal, number: int, item: str) -> str:
+    """Switch irssi to window ``number`` (``item``: as in ``bar``) and return the screen."""
     enter(term, f"/window {number}")
-    term.wait_screen(rf"^ \[\d\d:\d\d\] .*\[{number}:\S+{re.escape(item)}\]", timeout=5)
+    term.wait_screen(bar(number, item), timeout=5)
     return term.screen()
 
 
@@ -81,7 +85,7 @@ def test_irssi_and_a_piped_client_talk_through_the_door(
 
         enter(term, "/join #lobby")
         term.wait_screen(r"-!- alice \[\S+\] has joined #lobby$")
-        term.wait_screen(r"^ \[\d\d:\d\d\] .*\[2:\S+/#lobby\]")
+        term.wait_screen(bar(2, "/#lobby"))
         server.log.wait_for(r"alice joined #lobby$")
 
         bob = PipedClient("bob", server.port, "--commands")
@@ -103,7 +107,7 @@ def test_irssi_and_a_piped_client_talk_through_the_door(
 
             # bob's private message opens a query window in irssi: window 3, with activity.
             bob.send("/msg alice psst")
-            bob.out.wait_for(r"\[PM to alice\] psst$")
+            bob.out.wait_for(rf"^{STAMP} \[PM to alice\] psst$")
             term.wait_screen(r"\[Act: (?:\d+,)*3\b")
             query = window(term, 3, "/bob")
             assert re.search(r"^\d\d:\d\d <bob> psst$", query, re.MULTILINE), query
@@ -133,13 +137,18 @@ def test_irssi_and_a_piped_client_talk_through_the_door(
             term.wait_screen(r"< bob> welcome back$")
 
             # Nothing went wrong on the way: not in the status window, not in the raw lines.
-            status = window(term, 1, " (change with ^X)")
+            window(term, 1, " (change with ^X)")
+            # irssi sends its commands in order and the door answers them in order: once
+            # this PING is answered, so is every command typed before it.
+            enter(term, "/quote PING irssi-test-end")
+            term.wait_screen(r"-!- PONG received from chatctl: irssi-test-end$")
+            status = term.screen()
             assert "-!- Welcome to the chatctl IRC door, alice" in status, status
             bad = [line for line in status.splitlines() if ERROR_TEXTS.search(line)]
             assert not bad, "\n".join(bad)
             raw = tmp_path / "raw.log"
             enter(term, f"/rawlog save {raw}")
-            wait_until(lambda: "PRIVMSG #lobby :welcome back" in read(raw), what=f"{raw}")
+            wait_until(lambda: ":irssi-test-end" in read(raw), what=f"the PONG in {raw}")
             got = [
                 (m.group(1), line) for line in read(raw).splitlines() if (m := RAW_IN.match(line))
             ]
@@ -148,8 +157,8 @@ def test_irssi_and_a_piped_client_talk_through_the_door(
             # Before 001 the door answers irssi's probe (a bare `JOIN :` sent with CAP LS)
             # with 451, as IRC servers do; irssi shows nothing for it. After it, no error.
             registered = got[commands.index("001") :]
-            bad = [line for cmd, line in registered if cmd == "ERROR" or cmd[0] in "45"]
-            assert [line.split()[2] for line in bad] == ["422"], "\n".join(bad)
+            errors = [(cmd, line) for cmd, line in registered if cmd == "ERROR" or cmd[0] in "45"]
+            assert [cmd for cmd, _ in errors] == ["422"], "\n".join(line for _, line in errors)
 
             enter(term, "/quit")
             assert term.exit_status() == 0
