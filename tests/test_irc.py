@@ -241,7 +241,7 @@ async def test_names_who_whois_list_topic_and_modes_answer_as_irc_clients_expect
         await irc.send("TOPIC #lobby")
         await irc.until("331")
         await irc.send("MODE #lobby", "MODE #lobby b", "MODE alice +i", "MODE alice")
-        assert (await irc.until("324")).params[1] == "#lobby"
+        assert (await irc.until("324")).params[1:] == ["#lobby", "+nt"]
         await irc.until("368")
         assert (await irc.until("MODE")).params[-1] == "+i"
         assert (await irc.until("221")).params[-1] == "+i"
@@ -261,6 +261,13 @@ async def test_operators_on_either_side_moderate_with_irc_words() -> None:
         mode = await irc.until("MODE", lambda m: m.params[0] == "#lobby")
         assert mode.params == ["#lobby", "+o", "bob"]
         assert (await bob.until("message", event="op"))["target"] == "bob"
+        await irc.send("MODE #lobby +mn-t", "MODE #lobby")
+        assert (await irc.until("MODE", lambda m: m.params[0] == "#lobby")).params == [
+            "#lobby",
+            "+m",
+        ]
+        assert (await irc.until("472")).params[1] == "t"
+        assert (await irc.until("324")).params[1:] == ["#lobby", "+ntm"]
         await irc.send("TOPIC #lobby :standup at 10:30")
         assert (await irc.until("TOPIC")).params == ["#lobby", "standup at 10:30"]
         await bob.send(type="mod", room="#lobby", do="kick", name="alice", reason="test")
@@ -316,17 +323,19 @@ async def test_own_messages_come_back_only_with_echo_message() -> None:
 async def test_server_time_and_message_tags_only_for_those_who_asked() -> None:
     async with door() as server:
         tagged = await Irc.registered(irc_port(server), "alice", "server-time", "message-tags")
+        timed = await Irc.registered(irc_port(server), "carol", "server-time")
         plain = await Irc.registered(irc_port(server), "bob")
-        await joined(tagged)
-        await joined(plain)
+        for irc in (tagged, timed, plain):
+            await joined(irc)
         await plain.send("PRIVMSG #lobby :hello")
         msg = await tagged.until("PRIVMSG")
         assert msg.tags["time"].endswith("Z")
         assert msg.tags["msgid"].endswith("#lobby")
+        assert list((await timed.until("PRIVMSG")).tags) == ["time"]
         await tagged.send("PRIVMSG #lobby :hi")
         assert (await plain.until("PRIVMSG")).tags == {}
-        await tagged.close()
-        await plain.close()
+        for irc in (tagged, timed, plain):
+            await irc.close()
 
 
 async def test_private_messages_both_ways_with_away_and_unknown_names() -> None:

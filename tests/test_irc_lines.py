@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from chatctl.irc import events
 from chatctl.irc.connection import IrcConnection
+from chatctl.irc.events import Tags
 from chatctl.irc.lines import Line, LineDecoder, chunks, parse, strip_formatting
 from chatctl.protocol import (
     BLANK,
@@ -130,28 +131,28 @@ def test_any_bytes_give_lines_or_refusals_and_any_line_gives_frames_or_replies(d
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(min_size=1, max_size=2000), st.booleans())
-def test_no_chatctl_text_can_start_an_irc_line(text: str, tagged: bool) -> None:
+@given(st.text(min_size=1, max_size=2000), st.sampled_from(list(Tags)))
+def test_no_chatctl_text_can_start_an_irc_line(text: str, tags: Tags) -> None:
     try:
         clean = clean_message(text)
     except ProtocolError:
         return
-    data = events.encoder(tagged)(Message(7, 1.5, "bob", clean, "#lobby", action=True))
+    data = events.encoder(tags)(Message(7, 1.5, "bob", clean, "#lobby", action=True))
     lines = data.split(b"\r\n")
     assert lines[-1] == b""
     for line in lines[:-1]:
         assert b"\n" not in line
         assert b"\r" not in line
         assert b"\0" not in line
-        body = line.split(b" ", 1)[1] if tagged else line
+        body = line.split(b" ", 1)[1] if tags else line
         assert body.startswith(b":bob!bob@chatctl PRIVMSG #lobby :\x01ACTION ")
         assert len(body) + 2 <= 512
 
 
 def test_events_read_as_irc_says_them() -> None:
-    encode = events.encoder(False)
+    encode = events.encoder(Tags.NONE)
     assert encode(Joined(1, 0.0, "bob", "#ops")) == b":bob!bob@chatctl JOIN #ops\r\n"
-    tagged = events.encoder(True)(Message(9, 0.25, "bob", "hi", "#ops"))
+    tagged = events.encoder(Tags.ALL)(Message(9, 0.25, "bob", "hi", "#ops"))
     assert (
         tagged
         == b"@time=1970-01-01T00:00:00.250Z;msgid=9#ops :bob!bob@chatctl PRIVMSG #ops :hi\r\n"

@@ -14,7 +14,7 @@ answer, or the error, is rendered as that command's numerics.
 from __future__ import annotations
 
 from chatctl.irc import history, modes, replies
-from chatctl.irc.events import SERVER_NAME
+from chatctl.irc.events import SERVER_NAME, Tags
 from chatctl.irc.lines import Line, strip_formatting
 from chatctl.irc.modes import Out
 from chatctl.irc.replies import request_id
@@ -64,8 +64,10 @@ class IrcConnection:
         self.user_modes: set[str] = set()
 
     @property
-    def tagged(self) -> bool:
-        return bool(self.caps & {"server-time", "message-tags"})
+    def tags(self) -> Tags:
+        if "message-tags" in self.caps:
+            return Tags.ALL
+        return Tags.TIME if "server-time" in self.caps else Tags.NONE
 
     @property
     def echo(self) -> bool:

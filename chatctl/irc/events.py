@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable
+from enum import IntEnum
 
 from chatctl.irc.lines import chunks, escape_tag
 from chatctl.protocol import BANNED, KICKED, Joined, Left, Message, NickChanged, Parted, RoomEvent
@@ -26,6 +27,14 @@ _MODES = {
     "moderate": "+m",
     "unmoderate": "-m",
 }
+
+
+class Tags(IntEnum):
+    """Which tags a client gets: none, ``server-time``'s, or all (``message-tags``)."""
+
+    NONE = 0
+    TIME = 1
+    ALL = 2
 
 
 def source(name: str) -> str:
@@ -57,7 +66,7 @@ def message_lines(
     message: Message,
     target: str,
     prefix: str = "",
-    tagged: bool = False,
+    tags: Tags = Tags.NONE,
     batch: str | None = None,
 ) -> list[str]:
     """A chatctl message as PRIVMSG lines to ``target``: one per line of it, each at
@@ -68,11 +77,11 @@ def message_lines(
     for index, chunk in enumerate(chunks(message.text)):
         text = prefix + chunk
         body = f"\x01ACTION {text}\x01" if message.action else text
-        tags = ""
-        if tagged:
+        tagged = ""
+        if tags:
             id = base if index == 0 or base is None else f"{base}/{index}"
-            tags = tags_for(message.time, id, batch)
-        lines.append(f"{tags}{head}{body}")
+            tagged = tags_for(message.time, id if tags is Tags.ALL else None, batch)
+        lines.append(f"{tagged}{head}{body}")
     return lines
 
 
@@ -90,43 +99,43 @@ def _event_lines(message: Message, room: str) -> list[str]:
     return [f":{SERVER_NAME} NOTICE {room} :{message.name} {message.text}"]
 
 
-def lines(event: RoomEvent, tagged: bool) -> list[str]:
+def lines(event: RoomEvent, tags: Tags) -> list[str]:
     """The IRC lines for one room event (none: IRC shows it another way)."""
     room = event.room or "#lobby"
     match event:
         case Message(event=None):
-            return message_lines(event, room, tagged=tagged)
+            return message_lines(event, room, tags=tags)
         case Message():
-            return _tag(_event_lines(event, room), event.time, tagged)
+            return _tag(_event_lines(event, room), event.time, tags)
         case Joined():
-            return _tag([f":{source(event.name)} JOIN {room}"], event.time, tagged)
+            return _tag([f":{source(event.name)} JOIN {room}"], event.time, tags)
         case Parted(reason=reason) if reason == KICKED:
             return []  # the KICK line of the operator's kick said it
         case Parted(reason=reason) if reason == BANNED:
             line = f":{SERVER_NAME} KICK {room} {event.name} :banned"
-            return _tag([line], event.time, tagged)
+            return _tag([line], event.time, tags)
         case Parted():
             reason = f" :{event.reason}" if event.reason else ""
-            return _tag([f":{source(event.name)} PART {room}{reason}"], event.time, tagged)
+            return _tag([f":{source(event.name)} PART {room}{reason}"], event.time, tags)
         case Left():
-            return _tag([f":{source(event.name)} QUIT :{event.reason}"], event.time, tagged)
+            return _tag([f":{source(event.name)} QUIT :{event.reason}"], event.time, tags)
         case NickChanged():
-            return _tag([f":{source(event.name)} NICK {event.new}"], event.time, tagged)
+            return _tag([f":{source(event.name)} NICK {event.new}"], event.time, tags)
     return []  # pragma: no cover  RoomEvent is the five above
 
 
-def _tag(out: list[str], seconds: float, tagged: bool) -> list[str]:
-    if not tagged:
+def _tag(out: list[str], seconds: float, tags: Tags) -> list[str]:
+    if not tags:
         return out
-    tags = tags_for(seconds)
-    return [tags + line for line in out]
+    head = tags_for(seconds)
+    return [head + line for line in out]
 
 
-def encoder(tagged: bool) -> Callable[[RoomEvent], bytes]:
-    """The room-broadcast encoding for IRC members with (or without) tags."""
+def encoder(tags: Tags) -> Callable[[RoomEvent], bytes]:
+    """The room-broadcast encoding for IRC members that get ``tags``."""
 
     def encode(event: RoomEvent) -> bytes:
-        return wire(lines(event, tagged))
+        return wire(lines(event, tags))
 
     return encode
 

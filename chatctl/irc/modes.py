@@ -1,8 +1,8 @@
 """MODE and KICK: the IRC words for chatctl's moderation, and your own user modes.
 
 Pure. Room modes that chatctl has (``+o``, ``+v``, ``+m``, ``+b``) become ``mod``
-frames; the rest are refused (472). ``MODE #room`` is answered here: chatctl rooms
-are always ``+nt`` (say and topic need the room and its operators).
+frames; the rest are refused (472). chatctl rooms are always ``+nt`` (saying needs
+the room, a topic its operators), and ``+m`` when moderated.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chatctl.irc.events import source
 from chatctl.irc.lines import Line, strip_formatting
 from chatctl.irc.replies import request_id
-from chatctl.protocol import ClientFrame, Do, Moderate, name_key
+from chatctl.protocol import ClientFrame, Do, Moderate, RoomsRequest, name_key
 
 if TYPE_CHECKING:
     from chatctl.irc.connection import IrcConnection
@@ -41,20 +41,26 @@ def mode(conn: IrcConnection, line: Line) -> list[Out]:
     if not target.startswith("#"):
         return _user_mode(conn, target, modes)
     room = target.lower()
-    if modes is None:
-        return [conn.numeric(324, room, "+nt")]
+    if modes is None:  # answered with the room's state (replies: 324)
+        return [RoomsRequest(request_id("mode", room))]
     if modes.lstrip("+") == "b" and len(line.params) == 2:
         return [conn.numeric(368, room, "End of channel ban list")]
     sign, letters, names = "+", modes, line.params[2:]
     out: list[Out] = []
+    refused: set[str] = set()
     for letter in letters:
         if letter in "+-":
             sign = letter
             continue
+        if letter in "nt" and sign == "+":
+            continue  # chatctl rooms always are: nothing to do
         takes_name = letter in "ovb"
         do = _ROOM_MODES.get((sign + letter, takes_name))
         if do is None:
-            out.append(conn.numeric(472, letter, "is not a mode chatctl has"))
+            if letter not in refused:
+                refused.add(letter)
+                why = "is always set in chatctl" if letter in "nt" else "is not a mode chatctl has"
+                out.append(conn.numeric(472, letter, why))
             continue
         name = names.pop(0) if takes_name and names else None
         if takes_name and name is None:

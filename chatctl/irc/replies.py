@@ -88,12 +88,12 @@ def render(conn: IrcConnection, frame: object) -> list[str]:
             return _replayed(conn, frame)
         case Parted() if name_key(frame.name) == name_key(conn.me()):
             conn.left(frame.room)
-            return events.lines(frame, conn.tagged)
+            return events.lines(frame, conn.tags)
         case NickChanged() if name_key(frame.name) == name_key(conn.me()):
             conn.renamed(frame.new)
-            return events.lines(frame, conn.tagged)
+            return events.lines(frame, conn.tags)
         case Parted() | NickChanged() | Message():
-            return events.lines(frame, conn.tagged)
+            return events.lines(frame, conn.tags)
         case Private():
             return _private(conn, frame)
         case WhoReply():
@@ -124,12 +124,12 @@ def _welcome(conn: IrcConnection, welcome: Welcome) -> list[str]:
         conn.numeric(1, f"Welcome to the chatctl IRC door, {welcome.name}"),
         conn.numeric(2, f"Your host is {SERVER_NAME}, running chatctl {version}"),
         conn.numeric(3, "This server speaks the chatctl protocol and IRC"),
-        conn.numeric(4, SERVER_NAME, version, "i", "bmov"),
+        conn.numeric(4, SERVER_NAME, version, "iw", "bmntov"),
         conn.numeric(
             5,
             "CHANTYPES=#",
             "PREFIX=(ov)@+",
-            "CHANMODES=b,,,m",
+            "CHANMODES=b,,,mnt",
             "CASEMAPPING=ascii",
             "NICKLEN=32",
             "CHANNELLEN=31",
@@ -145,8 +145,8 @@ def _welcome(conn: IrcConnection, welcome: Welcome) -> list[str]:
 def _history_lines(conn: IrcConnection, message: Message) -> list[str]:
     """A past message's lines, ``{batch}`` standing for the batch they will be in."""
     room = message.room or "#lobby"
-    if conn.tagged:
-        return message_lines(message, room, tagged=True, batch="{batch}")
+    if conn.tags:
+        return message_lines(message, room, tags=conn.tags, batch="{batch}")
     when = _PLAIN_STAMP.format(stamp(message.time)[:16].replace("T", " "))
     return message_lines(message, room, prefix=when)  # no server-time: the time in the text
 
@@ -234,6 +234,9 @@ def _whois(conn: IrcConnection, reply: WhoisReply) -> list[str]:
 
 def _rooms(conn: IrcConnection, reply: RoomsReply) -> list[str]:
     verb, target = _verb(reply.id), _target(reply.id)
+    if verb == "mode":
+        moderated = any(r.moderated for r in reply.rooms if r.name == target)
+        return [conn.numeric(324, target, "+nt" + ("m" if moderated else ""))]
     if verb == "topic":
         for room in reply.rooms:
             if room.name == target.lower():
@@ -250,12 +253,12 @@ def _rooms(conn: IrcConnection, reply: RoomsReply) -> list[str]:
 def _private(conn: IrcConnection, private: Private) -> list[str]:
     mine = name_key(private.name) == name_key(conn.me())
     if not mine:
-        return message_lines(_as_message(private), conn.me(), tagged=conn.tagged)
+        return message_lines(_as_message(private), conn.me(), tags=conn.tags)
     out = []
     if private.away is not None:
         out.append(conn.numeric(301, private.to, private.away))
     if conn.echo:
-        out += message_lines(_as_message(private), private.to, tagged=conn.tagged)
+        out += message_lines(_as_message(private), private.to, tags=conn.tags)
     return out
 
 

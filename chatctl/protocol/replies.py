@@ -216,6 +216,8 @@ class RoomInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     members: int
     topic: str | None = None
+    #: Only its operators and the voiced speak (``mod`` ``moderate``).
+    moderated: bool = False
 
 
 class RoomsReply(_Frame, tag="rooms_reply", frozen=True):

@@ -296,7 +296,9 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             member.set_away(check_away(text))
             member.tell(AwayState(member.name, member.away, id))
         case RoomsRequest(id=id):
-            rooms = [RoomInfo(r.name, len(r.members), r.topic) for r in hub.rooms.values()]
+            rooms = [
+                RoomInfo(r.name, len(r.members), r.topic, r.moderated) for r in hub.rooms.values()
+            ]
             member.tell(RoomsReply(rooms, id))
         case WhoRequest(room=name, id=id):
             name = check_room(name)

@@ -16,7 +16,7 @@ import msgspec
 from chatctl import __version__
 from chatctl.irc import events
 from chatctl.irc.connection import IrcConnection
-from chatctl.irc.events import wire
+from chatctl.irc.events import Tags, wire
 from chatctl.irc.lines import Line, LineDecoder
 from chatctl.limits import Refusal
 from chatctl.protocol import ErrorCode, Hello, LeaveReason, ProtocolError
@@ -37,17 +37,17 @@ _REFUSAL_NUMERICS = {
 }
 
 
-def _dialect(tagged: bool, echo: bool) -> Dialect:
+def _dialect(tags: Tags, echo: bool) -> Dialect:
     return Dialect(
-        "irc+tags" if tagged else "irc",
-        events.encoder(tagged),
+        f"irc:{tags.name.lower()}",
+        events.encoder(tags),
         hides_own_presence=True,
         hides_own_messages=not echo,
         claims=False,
     )
 
 
-_DIALECTS = {(t, e): _dialect(t, e) for t in (False, True) for e in (False, True)}
+_DIALECTS = {(t, e): _dialect(t, e) for t in Tags for e in (False, True)}
 
 
 class IrcSession(Session):
@@ -73,7 +73,7 @@ class IrcSession(Session):
                 self._answer(answer)
                 answer = []
             if isinstance(out, Hello):  # the capabilities are settled: so is the encoding
-                self.dialect = _DIALECTS[self._irc.tagged, self._irc.echo]
+                self.dialect = _DIALECTS[self._irc.tags, self._irc.echo]
             self._host.received(self, out)
             if self.closing:
                 return
