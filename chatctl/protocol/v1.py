@@ -26,8 +26,8 @@ from chatctl.protocol.replies import (
     Parted,
     RoomEvent,
     Shutdown,
-    StatusReply,
 )
+from chatctl.protocol.status import StatusReply
 
 VERSION = 1
 
