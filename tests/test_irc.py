@@ -4,6 +4,7 @@ capabilities, ping-pong, join, part, quit, names, topic, messages both ways, tag
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from chatctl import tls
 from chatctl.server.config import ServerConfig
 from chatctl.server.listener import ChatServer
 from tests.ircwire import Irc
+from tests.support import async_wait_until
 from tests.wire import Wire, welcomed
 
 pytestmark = pytest.mark.timeout(30)
@@ -512,3 +514,30 @@ async def _until_pong(irc: Irc) -> list[Any]:
     start = len(irc.seen)
     await irc.until("PONG")
     return irc.seen[start:]
+
+
+async def test_an_irc_client_that_never_reads_is_cut_as_a_slow_consumer() -> None:
+    config = {"rate": 0, "max_queue_bytes": 64 * 1024, "soft_queue_bytes": 64 * 1024 * 1024}
+    async with door(**config) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", irc_port(server)))
+        sock.send(b"NICK stuck\r\nUSER s 0 * :s\r\nJOIN #lobby\r\n")
+        await async_wait_until(lambda: "stuck" in server.hub.members, what="stuck joined")
+        watcher = await Wire.hello(server.port, "watcher")
+        await welcomed(watcher, "#lobby")
+        text = "x" * 3000
+        for _batch in range(200):  # at most 200 x 10 x 3 KB: 6 MB
+            if "stuck" not in server.hub.members:
+                break
+            for _ in range(10):
+                await watcher.send(type="say", room="#lobby", text=text)
+            await watcher.until("message", text=text)
+        else:
+            raise AssertionError("6 MB and the reader that never reads is still served")
+        gone = await watcher.until("leave", name="stuck")
+        assert gone["reason"] == "slow_consumer"
+        assert server.hub.leave_reasons["slow_consumer"] == 1
+        sock.close()
+        await watcher.close()
