@@ -1,10 +1,12 @@
 """chatctl beside ``ncat --chat``, a minimal asyncio line relay and, with ``--baseline REF``,
-an older chatctl built from a git commit, and with ``--history`` chatctl keeping history,
-on the same scenarios, in turns.
+an older chatctl built from a git commit, with ``--history`` chatctl keeping history, and
+with ``--irc`` chatctl's IRC door (every client, then half of them, on IRC) and ngIRCd, on
+the same scenarios, in turns.
 
     .venv/bin/python benchmarks/compare.py --baseline 55c7117   # 3 rounds, ~25 minutes
     .venv/bin/python benchmarks/compare.py --repeat 1 --seconds 2 --idle-clients 3000  # a look
     .venv/bin/python benchmarks/compare.py --scenarios fanout-100,rate --history  # its cost
+    .venv/bin/python benchmarks/compare.py --servers chatctl --irc --scenarios fanout-100,rate
 
 Every figure comes from ``chatctl bench --json`` of this tree: chatctl runs in a server
 that bench starts (pacing off, limits raised, ``--no-history``); the server ``history``
@@ -38,13 +40,17 @@ from pathlib import Path
 from typing import Any
 
 # Run as a script, so this folder is first on sys.path.
+from compare_irc import IRC_SERVERS, IRC_SPAWNED
 from compare_report import IDLE, report, summarise
-from compare_servers import Baseline, started
+from compare_servers import NGIRCD, Baseline, started
 
-#: In each round's order: chatctl keeping history runs right after chatctl without.
-SERVERS = ("chatctl", "history", "baseline", "ncat", "relay")
-#: The servers that ``chatctl bench`` starts itself (``history``: with ``bench --history``).
-SPAWNED = {"chatctl": [], "history": ["--history"]}
+#: In each round's order: chatctl keeping history runs right after chatctl without, and
+#: the IRC door (all, then half the clients on IRC) next, ngIRCd last.
+SERVERS = ("chatctl", "history", "irc", "irc-half", "baseline", "ncat", "relay", "ngircd",
+           "ngircd-penalties")  # fmt: skip
+#: The servers that ``chatctl bench`` starts itself (``history``: with ``bench --history``;
+#: ``irc``, ``irc-half``: with its IRC door, ``bench --irc`` or ``--irc-share 0.5``).
+SPAWNED = {"chatctl": [], "history": ["--history"], **IRC_SPAWNED}
 ROOMS = ["rooms", "--rooms", "50", "--members", "10"]
 #: scenario name -> chatctl bench arguments (--seconds is added from the command line)
 SCENARIOS: dict[str, list[str]] = {
@@ -119,6 +125,7 @@ def run_one(
         with started(server, clients, baseline) as running:
             bench += ["--host", "127.0.0.1", "--port", str(running.port)]
             bench += ["--server-pid", str(running.pid)] + (["--raw"] if running.raw else [])
+            bench += ["--irc"] if running.irc else []
             out = subprocess.run(
                 bench, capture_output=True, text=True, timeout=timeout, check=False
             )
@@ -149,20 +156,31 @@ def main() -> None:
         action="store_true",
         help="also chatctl keeping history (server `history`, rows chatctl+history)",
     )
+    parser.add_argument(
+        "--irc",
+        action="store_true",
+        help="also chatctl's IRC door (servers irc, irc-half) and ngIRCd (ngircd; "
+        "ngircd-penalties, its flood penalties on, only when named in --servers)",
+    )
     parser.add_argument("--save", type=Path, help="write every run's JSON here")
     args = parser.parse_args()
     optional = {"baseline": bool(args.baseline), "history": args.history}
+    optional |= {s: args.irc and s != "ngircd-penalties" for s in IRC_SERVERS}
     default = [s for s in SERVERS if optional.get(s, True)]
     args.servers = [s for s in (args.servers or ",".join(default)).split(",") if s]
     if args.history and "history" not in args.servers:  # --servers ... --history
         after = args.servers.index("chatctl") + 1 if "chatctl" in args.servers else 0
         args.servers.insert(after, "history")  # next to the chatctl it is compared with
+    if args.irc:  # --servers ... --irc: the IRC servers after the others, in SERVERS' order
+        args.servers += [s for s in IRC_SERVERS if optional[s] and s not in args.servers]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(SCENARIOS) or set(args.servers) - set(SERVERS)
     if unknown:
         sys.exit(f"unknown: {', '.join(sorted(unknown))}")
     if "ncat" in args.servers and not shutil.which("ncat"):
         sys.exit("ncat is not installed (Debian: apt-get install ncat)")
+    if any(s.startswith("ngircd") for s in args.servers) and not Path(NGIRCD).exists():
+        sys.exit(f"ngIRCd is not installed at {NGIRCD} (Debian: apt-get install ngircd)")
     if "baseline" in args.servers and not args.baseline:
         sys.exit("the baseline server needs --baseline REF")
     baseline = Baseline(args.baseline) if "baseline" in args.servers else None

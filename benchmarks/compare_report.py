@@ -6,27 +6,18 @@ what history may cost: chatctl+history against chatctl in the same run).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
+
+from compare_format import fmt, median, ratio, verdict
+from compare_irc import IRC_LABELS, irc_ratios, irc_targets
+from compare_machine import machine_facts
+from compare_servers import NGIRCD
 
 IDLE = ("idle", "idle-join")
 #: How a server is named in the tables (compare.py's server ``history``: bench --history).
-LABELS = {"history": "chatctl+history"}
-
-
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
+LABELS = {"history": "chatctl+history", **IRC_LABELS}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -69,76 +60,6 @@ def _kept(run: dict[str, Any]) -> bool:
     return info.get("messages") == accepted and not info.get("error")
 
 
-def fmt(value: float | None, kind: str = "n") -> str:
-    if value is None:
-        return "-"
-    if kind == "ms":
-        return f"{value:.2f}"
-    if kind == "%":
-        return f"{value:.0f} %"
-    if kind == "x":
-        return f"{value:.2f}x"
-    if kind == "kib":
-        return f"{value / 1024:.1f} KiB"
-    for limit, suffix in ((1e6, " M"), (1e3, " k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.2f}{suffix}"
-    return f"{value:.0f}"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def _filesystem(path: str) -> str:
-    """The type of the file system ``path`` is on (the longest mount point above it)."""
-    best, kind = "", "?"
-    for line in Path("/proc/mounts").read_text().splitlines():
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        mount = fields[1]
-        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, kind = mount, fields[2]
-    return kind
-
-
-def machine_facts(chatctl: list[str], baseline: str | None, history: bool = False) -> list[str]:
-    from chatctl.eventloop import choose  # as installed; CHATCTL_LOOP reaches both too
-
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.M)
-    ncat_version = None
-    if shutil.which("ncat"):  # --servers chatctl needs no ncat
-        ncat = subprocess.run(["ncat", "--version"], capture_output=True, text=True, check=False)
-        ncat_version = re.search(r"Version ([\d.]+)", ncat.stdout + ncat.stderr)
-    version = subprocess.run([*chatctl, "--version"], capture_output=True, text=True).stdout
-    head = subprocess.run(
-        ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    lines = [
-        f"- {os.cpu_count()} CPUs (`nproc`), {model.group(1) if model else 'unknown CPU'}",
-        f"- Linux {platform.release()}, Python {platform.python_version()}, "
-        f"{version.strip()} (commit {head or '?'}), "
-        f"ncat {ncat_version.group(1) if ncat_version else '(not installed)'}",
-        f"- chatctl's event loop (server and generator): {choose()[0]}",
-    ]
-    if baseline:
-        lines.append(f"- baseline: {baseline}, built with its `speed` extra (uvloop)")
-    if history:
-        tmp = tempfile.gettempdir()
-        lines.append(
-            f"- chatctl+history: `bench --history`, its file in a new folder in {tmp} "
-            f"({_filesystem(tmp)}) each run; chatctl: `--no-history`"
-        )
-    lines.append(f"- {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    return lines
-
-
 def report(
     results: dict[tuple[str, str], dict[str, Any]],
     args: argparse.Namespace,
@@ -146,7 +67,9 @@ def report(
     skip: set[tuple[str, str]],
 ) -> str:
     history = "history" in args.servers
-    lines = ["### Machine", "", *machine_facts(chatctl, args.baseline_label, history), ""]
+    ngircd = NGIRCD if any(s.startswith("ngircd") for s in args.servers) else None
+    facts = machine_facts(chatctl, args.baseline_label, history, ngircd)
+    lines = ["### Machine", "", *facts, ""]
     lines += [
         f"### Results: medians of {args.repeat} (sending {args.seconds:g} s, window "
         f"{args.window or 'default'}; idle {args.idle_clients} clients, {args.idle_seconds:g} s)",
@@ -205,8 +128,10 @@ def report(
         ]
         lines.append(f"| {scenario} | " + " | ".join(fmt(x, "x") for x in cells) + " |")
     lines += history_ratios(c, h, args)
+    lines += irc_ratios(results, args)
     lines += ["", "### Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for target, measured, met in [*targets(c, b, n, r, args), *history_targets(c, h)]:
+    rows = [*targets(c, b, n, r, args), *history_targets(c, h), *irc_targets(results)]
+    for target, measured, met in rows:
         lines.append(f"| {target} | {measured} | {met} |")
     return "\n".join(lines) + "\n"
 
@@ -245,7 +170,7 @@ def history_targets(c: dict[str, Any], h: dict[str, Any]) -> Iterator[tuple[str,
             "history: rate p99 ≤ 1.2x without history",
             f"{fmt(h['rate']['p99'], 'ms')} ms vs {fmt(c['rate']['p99'], 'ms')} ms = "
             f"{fmt(p99, 'x')}",
-            _verdict(p99 is not None and p99 <= 1.2),
+            verdict(p99 is not None and p99 <= 1.2),
         )
     flooded = {k: v for k, v in h.items() if k not in IDLE}
     if flooded:
@@ -254,7 +179,7 @@ def history_targets(c: dict[str, Any], h: dict[str, Any]) -> Iterator[tuple[str,
         yield (
             "history: every accepted message in the file, zero loss, no client cut off",
             ", ".join(f"{k} {v['kept']}" for k, v in flooded.items()),
-            _verdict(every and clean),
+            verdict(every and clean),
         )
 
 
@@ -295,10 +220,6 @@ def idle_table(
     return lines
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("**yes**" if ok else "**no**")
-
-
 def _against(
     what: str, a: dict[str, Any], b: dict[str, Any], key: str, scenario: str, limit: float
 ) -> tuple[str, str, str] | None:
@@ -307,7 +228,7 @@ def _against(
         return None
     x = ratio(a[scenario][key], b[scenario][key])
     measured = f"{fmt(a[scenario][key])} vs {fmt(b[scenario][key])} = {fmt(x, 'x')}"
-    return what, measured, _verdict(x is not None and x >= limit)
+    return what, measured, verdict(x is not None and x >= limit)
 
 
 def targets(
@@ -337,14 +258,14 @@ def targets(
             "#9 rate: p99 ≤ 1.3x the relay's p99 (#5: ≤ 2x)",
             f"{fmt(c['rate']['p99'], 'ms')} ms vs {fmt(r['rate']['p99'], 'ms')} ms = "
             f"{fmt(p99, 'x')}",
-            _verdict(p99 is not None and p99 <= 1.3),
+            verdict(p99 is not None and p99 <= 1.3),
         )
     if "rooms-50x10" in c and "fanout-100" in c:
         x = ratio(c["rooms-50x10"]["dpcpu"], c["fanout-100"]["dpcpu"])
         yield (
             "#9 rooms 50x10: per server CPU-s ≥ 0.8x fan-out N=100's",
             f"{fmt(c['rooms-50x10']['dpcpu'])} vs {fmt(c['fanout-100']['dpcpu'])} = {fmt(x, 'x')}",
-            _verdict(x is not None and x >= 0.8),
+            verdict(x is not None and x >= 0.8),
         )
     if "rooms-50x10-rate" in c and "rate" in c:
         x = ratio(c["rooms-50x10-rate"]["p99"], c["rate"]["p99"])
@@ -352,11 +273,11 @@ def targets(
             "#9 rooms 50x10 at 200 msg/s: p99 ≤ 1.3x single-room `rate` p99",
             f"{fmt(c['rooms-50x10-rate']['p99'], 'ms')} ms vs {fmt(c['rate']['p99'], 'ms')} ms"
             f" = {fmt(x, 'x')}",
-            _verdict(x is not None and x <= 1.3),
+            verdict(x is not None and x <= 1.3),
         )
     yield from _issue5_rest(c, args)
     clean = all(v["lost"] == 0 and v["disconnected"] == 0 for v in c.values())
-    yield ("gate: zero loss, no client cut off (chatctl, every scenario)", "", _verdict(clean))
+    yield ("gate: zero loss, no client cut off (chatctl, every scenario)", "", verdict(clean))
 
 
 def _issue5_rest(c: dict[str, Any], args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
@@ -367,10 +288,10 @@ def _issue5_rest(c: dict[str, Any], args: argparse.Namespace) -> Iterator[tuple[
             "#5 stuck: p99 ≤ 1.5x fan-out N=100 without it",
             f"{fmt(c['stuck']['p99'], 'ms')} ms vs {fmt(c['fanout-100']['p99'], 'ms')} ms = "
             f"{fmt(p99, 'x')}",
-            _verdict(p99 is not None and p99 <= 1.5),
+            verdict(p99 is not None and p99 <= 1.5),
         )
         every = cut is not None and cut.split("/")[0] == cut.split("/")[1]
-        yield ("#5 stuck: the stuck client cut off", f"{cut} runs", _verdict(every))
+        yield ("#5 stuck: the stuck client cut off", f"{cut} runs", verdict(every))
     full = args.idle_clients >= 15000 and args.idle_seconds <= 10
     if "idle" in c:
         i = c["idle"]
@@ -378,18 +299,18 @@ def _issue5_rest(c: dict[str, Any], args: argparse.Namespace) -> Iterator[tuple[
         yield (
             "#5 idle: 15 000 connected within 10 s, server alive",
             f"{fmt(i['connected'])} of {args.idle_clients} in {fmt(i['connect_s'], 'ms')} s",
-            _verdict(ok if full else None),
+            verdict(ok if full else None),
         )
         rss = i["rss_client"]
         yield (
             "#5 idle: ≤ 10 KiB server RSS per client",
             fmt(rss, "kib"),
-            _verdict(rss is not None and rss <= 10 * 1024),
+            verdict(rss is not None and rss <= 10 * 1024),
         )
         yield (
             "#5 `chatctl status` within 50 ms with 15 000 connected (not joined)",
             f"{fmt(i['status_ms'], 'ms')} ms",
-            _verdict(i["status_ms"] is not None and i["status_ms"] <= 50 if full else None),
+            verdict(i["status_ms"] is not None and i["status_ms"] <= 50 if full else None),
         )
     if "idle-join" in c:
         j = c["idle-join"]
@@ -397,7 +318,7 @@ def _issue5_rest(c: dict[str, Any], args: argparse.Namespace) -> Iterator[tuple[
         yield (
             "#5 idle, joined: 15 000 in the room within 10 s",
             f"{fmt(j['connected'])} of {args.idle_clients} in {fmt(j['connect_s'], 'ms')} s",
-            _verdict(ok if full else None),
+            verdict(ok if full else None),
         )
 
 

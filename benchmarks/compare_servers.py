@@ -1,9 +1,10 @@
-"""The servers compare.py puts beside chatctl: ``ncat --chat``, the asyncio relay, and a
-baseline, an older chatctl built from a git commit into a venv of its own.
+"""The servers compare.py puts beside chatctl: ``ncat --chat``, the asyncio relay, a
+baseline (an older chatctl built from a git commit into a venv of its own) and ngIRCd.
 
 chatctl itself runs in the server ``chatctl bench`` starts; these are started here afresh
 for each run and driven with ``chatctl bench --port P --server-pid PID`` (``--raw`` for the
-line relays; a baseline speaks the chatctl protocol, version 1 if that is all it knows).
+line relays, ``--irc`` for ngIRCd; a baseline speaks the chatctl protocol, version 1 if that
+is all it knows).
 """
 
 from __future__ import annotations
@@ -23,6 +24,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RELAY = ROOT / "benchmarks" / "relay.py"
+NGIRCD = "/usr/sbin/ngircd"
+#: ngIRCd in the foreground on loopback, with no limit on connections (per address too) or
+#: channels per user, nicks as long as bench's, no DNS, ident or PAM lookups, and no other
+#: configuration read (IncludeDir). ``MaxPenaltyTime`` is the one flood setting it has:
+#: ``penalties`` keeps its default (-1: a client that sends more than 3 commands at once,
+#: or 256 bytes in a second, is not read for a second), else 0 (never paused; then a client
+#: with more than 2 KiB of unread commands is disconnected, "Receive buffer space
+#: exhausted", so keep ``--window`` x line length under 2 KiB).
+NGIRCD_CONF = """[Global]
+Name = bench.ngircd.test
+Info = chatctl bench
+AdminInfo1 = chatctl bench
+AdminInfo2 = loopback
+AdminEMail = bench@localhost
+Listen = 127.0.0.1
+Ports = {port}
+MotdPhrase = bench
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 31
+MaxPenaltyTime = {penalty}
+[Options]
+DNS = no
+Ident = no
+PAM = no
+IncludeDir = {folder}/conf.d
+"""
 
 
 @dataclass(frozen=True)
@@ -31,6 +61,8 @@ class Running:
     pid: int
     #: Plain lines (ncat, the relay) rather than chatctl frames.
     raw: bool
+    #: An IRC server (ngIRCd): bench --irc.
+    irc: bool = False
 
 
 def free_port() -> int:
@@ -119,11 +151,40 @@ class Baseline:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def start_ngircd(folder: Path, penalties: bool = False) -> tuple[subprocess.Popen[bytes], int]:
+    """ngIRCd on a free loopback port, its configuration and log in ``folder``."""
+    port = free_port()
+    (folder / "conf.d").mkdir(exist_ok=True)
+    conf = folder / "ngircd.conf"
+    penalty = -1 if penalties else 0
+    conf.write_text(NGIRCD_CONF.format(port=port, folder=folder, penalty=penalty))
+    with (folder / "ngircd.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [NGIRCD, "-n", "-f", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _wait(lambda: port if listening(port) else None, proc, "ngircd")
+    return proc, port
+
+
 @contextmanager
 def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Running]:
-    """Start ncat --chat, the relay or the baseline on a free loopback port."""
+    """Start ncat --chat, the relay, the baseline or ngIRCd on a free loopback port."""
     folder = None
-    if kind == "ncat":
+    if kind in ("ngircd", "ngircd-penalties"):
+        from chatctl.oslimits import raise_open_file_limit  # as installed, for bench too
+
+        raise_open_file_limit(clients + 256)  # inherited by ngIRCd (idle: 15 000 clients)
+        folder = Path(tempfile.mkdtemp(prefix="chatctl-ngircd-"))
+        try:
+            proc, port = start_ngircd(folder, penalties=kind == "ngircd-penalties")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    elif kind == "ncat":
         port = free_port()
         cmd = ["ncat", "--chat", "-l", "127.0.0.1", str(port), "--max-conns", str(clients + 64)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -172,7 +233,8 @@ def started(kind: str, clients: int, baseline: Baseline | None) -> Iterator[Runn
             shutil.rmtree(folder, ignore_errors=True)
             raise
     try:
-        yield Running(port, proc.pid, raw=kind != "baseline")
+        irc = kind.startswith("ngircd")
+        yield Running(port, proc.pid, raw=kind in ("ncat", "relay"), irc=irc)
     finally:
         proc.terminate()
         try:

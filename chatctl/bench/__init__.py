@@ -43,15 +43,24 @@ Raw mode (``raw=True``) speaks plain lines instead of chatctl frames, for line
 relays such as ``ncat --chat`` and ``benchmarks/relay.py``; those do not send a
 line back to its sender, so a message has one receiver fewer.
 
+IRC (``irc=True``, or ``irc_share`` for a fraction of the clients): those clients speak
+IRC (``irc``): to the IRC door of the server bench starts (``serve --irc 0``, its port read
+from the log), or with ``host``/``port`` to an IRC server (ngIRCd). Each asks for
+``echo-message``; bench asks the server first (``CAP LS``), and a server without it (ngIRCd
+26) is counted as a line relay is, one receiver fewer. The receivers' hot path is the same:
+an IRC line ends in LF too, and a PRIVMSG carries the marked text.
+
 One job a module, each importing only those below it:
 
 * ``run``: the parent's side of a run (``run_bench``): server, workers, phases.
 * ``figures``: the result of a finished run from the workers' reports.
 * ``verdicts``: which side was busy, and the notes a reader must see.
-* ``target``: the server under test: ``chatctl serve`` started, its protocol version, its
-  status, the stuck client.
+* ``phases``: the parent's idle phase and the verdict on the stuck client.
+* ``target``: the server under test: ``chatctl serve`` started, its protocol version,
+  whether an IRC server echoes, its status, the stuck client.
 * ``worker``: a worker process: its clients, counters and shared progress; ``pumps`` (how
   it sends) and ``idle`` (the idle run).
+* ``irc``: the IRC clients (room and idle), which clients speak IRC, their registration.
 * ``clients``: the connections, and the receivers' hot path.
 * ``shared``: each worker's plan, and the counters in shared memory.
 * ``layout``: who is in which room and who sends where.

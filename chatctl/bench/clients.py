@@ -179,20 +179,25 @@ class _Client(asyncio.BufferedProtocol):
         if transport is None or self.lost:
             return
         w = self.w
-        plan = w.plan
-        size, raw = plan.size, plan.raw
-        name = plan.layout.name(room)
+        size = w.plan.size
         prefix, j = self._prefix[room]
-        lines = []
+        texts = []
         for _ in range(count):
             self.seq += 1
             text = f"{prefix}{self.seq} {now_ns} "
-            text += "x" * max(1, size - len(text))
-            lines.append((text + "\n").encode() if raw else encode(Say(text=text, room=name)))
-        transport.write(b"".join(lines))
+            texts.append(text + "x" * max(1, size - len(text)))
+        transport.write(self.encode(texts, room))
         self.sent[j] += count
         w.sent += count
         w.sent_room[room] += count
+
+    def encode(self, texts: list[str], room: int) -> bytes:
+        """Messages into ``room`` on the wire: ``say`` frames, or plain lines for a relay."""
+        plan = self.w.plan
+        if plan.raw:
+            return "".join(f"{text}\n" for text in texts).encode()
+        name = plan.layout.name(room)
+        return b"".join(encode(Say(text=text, room=name)) for text in texts)
 
 
 class _Idle(asyncio.Protocol):

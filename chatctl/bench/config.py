@@ -10,6 +10,10 @@ SCENARIOS = ("fanout", "rate", "idle", "stuck", "rooms")
 #: Smallest message text: mark, ids, sequence number and timestamp must fit.
 MIN_SIZE = 64
 MAX_SIZE = 4096
+#: With IRC clients: an IRC line is at most 512 bytes with its CRLF, and the door cuts longer
+#: text into several lines (``chatctl.irc.lines.TEXT_CHUNK_BYTES``), so one message stays one
+#: line, and counts as one delivery, with room for ``:nick!user@host PRIVMSG #room :``.
+MAX_IRC_SIZE = 400
 #: ``rate`` without ``--rate``: messages per second over all senders.
 DEFAULT_RATE = 200.0
 #: ``rooms``: a connection may be in 50 rooms of a server with the default ``--max-rooms``.
@@ -53,6 +57,12 @@ class BenchConfig:
     #: The server bench starts keeps history, on a temporary file removed afterwards
     #: (without it the server gets ``--no-history``: bench never writes to the data folder).
     history: bool = False
+    #: Every client speaks IRC: to the IRC door of the server bench starts (``serve --irc
+    #: 0``), or, with ``host``/``port``, to that port, an IRC server (ngIRCd, or a door).
+    irc: bool = False
+    #: This fraction of the clients speaks IRC and the rest chatctl's protocol, in the same
+    #: rooms of the server bench starts (``irc`` is a share of 1). None: ``irc`` decides.
+    irc_share: float | None = None
     #: Seconds without a new delivery after which the drain gives up.
     drain_timeout: float = 3.0
     #: Set by ``resolved``: the defaults are filled in (resolving again changes nothing).
@@ -127,6 +137,7 @@ class BenchConfig:
     def _common(self, clients: int) -> None:
         if not MIN_SIZE <= self.size <= MAX_SIZE:
             raise BenchError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} bytes")
+        self._irc_checks()
         if self.procs < 1 or self.procs > max(1, clients):
             raise BenchError("--procs must be at least 1 and at most the number of clients")
         if self.window < 1:
@@ -141,6 +152,25 @@ class BenchConfig:
             raise BenchError("--history is for the server bench starts, not an existing one")
         if self.raw and self.join:
             raise BenchError("--join is for chatctl servers; raw line relays have no handshake")
+
+    def _irc_checks(self) -> None:
+        if self.irc and self.irc_share is not None:
+            raise BenchError("give --irc (every client) or --irc-share (some of them), not both")
+        if self.irc_share is not None:
+            if not 0 < self.irc_share <= 1:
+                raise BenchError("--irc-share is a fraction of the clients: above 0, at most 1")
+            if self.port is not None:
+                raise BenchError(
+                    "--irc-share needs the server bench starts (its chatctl port and its "
+                    "IRC door); for an IRC server at --port, give --irc"
+                )
+        if self.speaks_irc and self.raw:
+            raise BenchError("--raw and --irc are two ways of speaking: give one")
+        if self.speaks_irc and self.size > MAX_IRC_SIZE:
+            raise BenchError(
+                f"--size must be at most {MAX_IRC_SIZE} bytes with IRC clients: an IRC line "
+                "is at most 512 bytes, and a longer text becomes several lines"
+            )
 
     def layout(self, tag: str = "") -> Layout:
         """Who is in which room (of a resolved config)."""
@@ -157,6 +187,18 @@ class BenchConfig:
         return self.port is None
 
     @property
-    def echo(self) -> bool:
-        """Does the server send a message back to its sender? chatctl does, line relays do not."""
-        return not self.raw
+    def share(self) -> float:
+        """The fraction of the clients that speaks IRC (0: none, 1: every one)."""
+        if self.irc_share is not None:
+            return self.irc_share
+        return 1.0 if self.irc else 0.0
+
+    @property
+    def speaks_irc(self) -> bool:
+        """Some clients speak IRC."""
+        return self.share > 0
+
+    @property
+    def irc_server(self) -> bool:
+        """The server at ``port`` is an IRC server (not the chatctl port of one with a door)."""
+        return self.irc and self.port is not None

@@ -26,16 +26,16 @@ def _percentile(ordered: list[int], fraction: float) -> float:
     return ordered[index] / 1e6
 
 
-def expected_deliveries(cfg: BenchConfig, reports: list[dict[str, Any]]) -> int:
+def expected_deliveries(cfg: BenchConfig, reports: list[dict[str, Any]], echo: bool) -> int:
     """Messages the server accepted into each room, times the clients of ours in it (less
-    the sender, for a relay that does not echo)."""
+    the sender, for a server that does not echo: a line relay, IRC without echo-message)."""
     if cfg.scenario == "idle":
         return 0
     total = 0
     for room in range(len(reports[0]["sent_by_room"])):
         accepted = sum(r["sent_by_room"][room] - r["refused_by_room"][room] for r in reports)
         joined = sum(r["joined_by_room"][room] for r in reports)
-        total += accepted * (joined if cfg.echo else max(0, joined - 1))
+        total += accepted * (joined if echo else max(0, joined - 1))
     return total
 
 
@@ -45,6 +45,9 @@ def assemble(
     *,
     host: str,
     port: int,
+    irc_port: int | None,
+    irc_clients: int,
+    echo: bool,
     tag: str,
     version: int | None,
     joined: int,
@@ -81,7 +84,7 @@ def assemble(
     sent = sum(int(r["sent"]) for r in reports)
     refused = sum(int(r["refused"]) for r in reports)
     delivered = sum(int(r["delivered"]) for r in reports)
-    expected = expected_deliveries(cfg, reports)
+    expected = expected_deliveries(cfg, reports, echo)
     last_ns = max(int(r["last_ns"]) for r in reports)
     # At least the sending time: a room that froze early must not look fast.
     duration = max(cfg.seconds, (last_ns - start_ns) / 1e9)
@@ -93,6 +96,9 @@ def assemble(
         host=host,
         port=port,
         raw=cfg.raw,
+        irc_port=irc_port,
+        irc_clients=irc_clients,
+        echo=echo,
         clients=cfg.clients,
         senders=cfg.senders,
         size=cfg.size,

@@ -1,6 +1,7 @@
 """The idle run of a worker: connect as many clients as the time allows, each greeted
-(a ``status`` request, or a ``hello`` with ``--join``), then hold them while the parent
-reads the server's memory and asks for ``status``.
+(a ``status`` request, or a ``hello`` with ``--join``; over IRC, registered, and in
+``#lobby`` with ``--join``), then hold them while the parent reads the server's memory and
+asks for ``status``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from chatctl.bench.clients import _CONNECTING, _CONNECTING_RAW, _Idle, _why
+from chatctl.bench.irc import _IrcIdle
 from chatctl.bench.shared import _CONNECTED, _FINISH, _GO, _READY, _START
 from chatctl.bench.system import _cpu_seconds
 from chatctl.protocol import Hello, StatusRequest, encode
@@ -28,7 +30,7 @@ async def run_idle(w: _Worker) -> dict[str, Any]:
     start_ns = int(slots.shared[_START])
     end_ns = start_ns + int(plan.seconds * 1e9)
     cpu0 = _cpu_seconds()
-    gate = asyncio.Semaphore(_CONNECTING_RAW if plan.raw else 2 * _CONNECTING)
+    gate = asyncio.Semaphore(_CONNECTING_RAW if plan.gentle else 2 * _CONNECTING)
     idle: list[_Idle] = []
     confirmed = 0
     last_ns = 0
@@ -39,14 +41,24 @@ async def run_idle(w: _Worker) -> dict[str, Any]:
             left = (end_ns - time.monotonic_ns()) / 1e9
             if left <= 0:
                 return
-            client = _Idle(w)
+            name = f"idle{plan.tag}-{plan.first + n}"
+            irc = plan.first + n in plan.irc
+            client = _IrcIdle(w, name, plan.join) if irc else _Idle(w)
+            port = plan.irc_port if irc and plan.irc_port else plan.port
             try:
                 await asyncio.wait_for(
-                    loop.create_connection(lambda: client, plan.host, plan.port), left
+                    loop.create_connection(lambda: client, plan.host, port), left
                 )
-                if not plan.raw:
+                if isinstance(client, _IrcIdle):
                     assert client.transport is not None
-                    name = f"idle{plan.tag}-{plan.first + n}"
+                    client.transport.write(client.greeting)  # registered (and joined): in
+                    await asyncio.wait_for(client.answer, max(0.001, left))
+                    if client.refused is not None:
+                        w.errors[client.refused] += 1
+                        client.transport.abort()
+                        return
+                elif not plan.raw:
+                    assert client.transport is not None
                     # Without --join: a status request, which (unlike a ping) counts as
                     # a greeting, so the server's hello timeout leaves the client be.
                     frame = Hello(version=plan.version, name=name) if plan.join else StatusRequest()

@@ -97,6 +97,13 @@ class BenchResult:
     server: ServerFigures
     generator: GeneratorFigures
     machine: MachineFigures
+    #: Clients that spoke IRC (``--irc``: all; ``--irc-share``: that fraction), and where:
+    #: the door of the server bench started, or the IRC server at ``port``.
+    irc_clients: int = 0
+    irc_port: int | None = None
+    #: The server sent each message back to its sender too (chatctl; IRC with echo-message),
+    #: so every member of a room, sender included, is a receiver.
+    echo: bool = True
     #: ``rooms``: rooms, members in each, rooms each client is in (else 1, clients, 1).
     rooms: int = 1
     members: int = 0

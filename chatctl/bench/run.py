@@ -1,32 +1,30 @@
-"""The parent's side of one run: start the server (or use one), learn its protocol version,
-start the generator processes, pace the phases through the shared counters, then hand the
-reports to ``figures``.
+"""The parent's side of one run: start the server (or use one), learn its protocol version
+(and, for IRC clients, whether it echoes), start the generator processes, pace the phases
+through the shared counters, then hand the reports to ``figures``. The idle phase and the
+stuck client's verdict are ``phases``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import secrets
-import socket
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
-from chatctl.bench.clients import PROBE
 from chatctl.bench.config import BenchConfig, BenchError
 from chatctl.bench.figures import assemble
+from chatctl.bench.irc import irc_clients
+from chatctl.bench.phases import idle_phase, stuck_verdict
 from chatctl.bench.results import (
     BenchProgress,
     BenchResult,
-    IdleFigures,
     MachineFigures,
     ProgressCallback,
     ServerFigures,
-    StuckFigures,
 )
 from chatctl.bench.shared import (
     _CONNECTED,
@@ -34,7 +32,6 @@ from chatctl.bench.shared import (
     _FINISH,
     _GO,
     _OTHER,
-    _PROBED,
     _READY,
     _REFUSED,
     _SENT,
@@ -46,6 +43,7 @@ from chatctl.bench.shared import (
 from chatctl.bench.system import _alive, _machine_busy, _proc_cpu, _proc_memory
 from chatctl.bench.target import (
     _chatctl_status,
+    _irc_echo,
     _protocol_version,
     _SpawnedServer,
     _StuckClient,
@@ -106,8 +104,17 @@ class _Run:
         self.stuck: _StuckClient | None = None
         self.tag = secrets.token_hex(2)
         self.layout = cfg.layout(self.tag)
-        #: Spoken with the server; None for a raw line relay.
+        #: Spoken with the server; None for a raw line relay or an IRC server.
         self.version: int | None = None
+        assert cfg.clients is not None
+        #: The clients that speak IRC, and where: the door of the server bench started, or
+        #: the IRC server at --port.
+        self.irc = irc_clients(self.layout, cfg.clients, cfg.share)
+        self.irc_port = server.irc_port if server is not None else (port if cfg.irc else None)
+        #: Where ``status`` is asked (None: a line relay, an IRC server).
+        self.status_port = None if cfg.raw or cfg.irc_server else port
+        #: The server sends a message back to its sender (for IRC: if it has echo-message).
+        self.echo = not cfg.raw
 
     def _plans(self) -> list[_Plan]:
         cfg = self.cfg
@@ -134,6 +141,10 @@ class _Run:
                     tag=self.tag,
                     layout=self.layout,
                     version=self.version or 1,
+                    irc=self.irc,
+                    irc_port=self.irc_port,
+                    echo=self.echo,
+                    gentle=cfg.raw or cfg.irc_server,
                 )
             )
             first += clients
@@ -159,8 +170,7 @@ class _Run:
     def execute(self, workers: list[mp.process.BaseProcess]) -> BenchResult:
         cfg = self.cfg
         assert cfg.clients is not None
-        if not cfg.raw:
-            self.version = self._speak()
+        self._learn()
         ctx = mp.get_context("spawn")
         rooms = self.layout.rooms
         shared = ctx.Array("q", _Slots.size(cfg.procs, rooms), lock=False)
@@ -192,7 +202,10 @@ class _Run:
             self._settle(slots)
         if cfg.scenario == "stuck":
             name = f"stuck{self.tag}"
-            self.stuck = _StuckClient(self.host, self.port, cfg.raw, name, self.version or 1)
+            irc, port = cfg.share >= 1, self.irc_port or self.port
+            self.stuck = _StuckClient(
+                self.host, port if irc else self.port, cfg.raw, name, self.version or 1, irc
+            )
             self._settle(slots)
         status_before = self._status()
         rss_before, _ = _proc_memory(self.pid) if self.pid else (None, None)
@@ -205,7 +218,7 @@ class _Run:
         slots.shared[_STATE] = _GO
         idle = None
         if cfg.scenario == "idle":
-            idle = self._idle_phase(slots, workers, start_ns, rss_before)
+            idle = idle_phase(self, slots, workers, start_ns, rss_before)
         else:
             self._run_and_drain(slots, workers, start_ns, joined)
         end_ns = time.monotonic_ns()
@@ -229,7 +242,7 @@ class _Run:
             proc.join(10)
         # Only now: reading the stuck socket to see how it ended would unblock a server
         # that waits for it, and deliveries after the drain would hide that it froze.
-        stuck = self._stuck_verdict(status_before, status_after) if self.stuck else None
+        stuck = stuck_verdict(self, status_before, status_after) if self.stuck else None
 
         server_cpu = (
             cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
@@ -243,6 +256,9 @@ class _Run:
             reports,
             host=self.host,
             port=self.port,
+            irc_port=self.irc_port,
+            irc_clients=len(self.irc),
+            echo=self.echo,
             tag=self.tag,
             version=self.version,
             joined=joined,
@@ -265,6 +281,26 @@ class _Run:
             idle=idle,
             stuck=stuck,
         )
+
+    def _learn(self) -> None:
+        """What the server speaks: the protocol version for chatctl clients; for IRC
+        clients, whether it sends a sender's messages back (echo-message)."""
+        cfg = self.cfg
+        assert cfg.clients is not None
+        if not cfg.raw and len(self.irc) < cfg.clients:
+            self.version = self._speak()
+        if not self.irc:
+            return
+        assert self.irc_port is not None
+        try:
+            self.echo = _irc_echo(self.host, self.irc_port)
+        except OSError as exc:
+            raise BenchError(f"cannot reach {self.host}:{self.irc_port}: {exc}") from None
+        if not self.echo and len(self.irc) < cfg.clients:
+            raise BenchError(
+                "the IRC door offers no echo-message: with chatctl clients beside IRC ones, "
+                "a run needs every sender to get its messages back"
+            )
 
     def _speak(self) -> int:
         """Our protocol version, or 1 for a server of version 1 (single-room scenarios)."""
@@ -292,10 +328,10 @@ class _Run:
             time.sleep(0.02)
 
     def _status(self) -> dict[str, Any] | None:
-        if self.cfg.raw:
+        if self.status_port is None:
             return None
         try:
-            return _chatctl_status(self.host, self.port)[0]
+            return _chatctl_status(self.host, self.status_port)[0]
         except (OSError, ConnectionError, msgspec.DecodeError):
             return None
 
@@ -303,9 +339,9 @@ class _Run:
         self, slots: _Slots, workers: list[mp.process.BaseProcess], start_ns: int, joined: int
     ) -> None:
         cfg = self.cfg
-        receivers = joined if cfg.echo else joined - 1
+        receivers = joined if self.echo else joined - 1
         if self.layout.named:  # every member of every room, if every client got in
-            receivers = self.layout.members
+            receivers = self.layout.members - (0 if self.echo else 1)
         send_end = start_ns + int(cfg.seconds * 1e9)
         while time.monotonic_ns() < send_end:
             self._check_workers(slots, workers)
@@ -326,74 +362,3 @@ class _Run:
                 break
             time.sleep(0.02)
         time.sleep(0.05)  # deliveries counted after the last publish
-
-    def _idle_phase(
-        self,
-        slots: _Slots,
-        workers: list[mp.process.BaseProcess],
-        start_ns: int,
-        rss_before: int | None,
-    ) -> IdleFigures:
-        cfg = self.cfg
-        assert cfg.clients is not None
-        figures = IdleFigures(target=cfg.clients, server_rss_before_bytes=rss_before)
-        end = start_ns + int((cfg.seconds + 15) * 1e9)
-        while any(slots.get(p, _READY) < 2 for p in range(cfg.procs)):
-            self._check_workers(slots, workers)
-            if time.monotonic_ns() > end:
-                break
-            self._progress("connecting", (time.monotonic_ns() - start_ns) / 1e9, slots)
-            time.sleep(0.05)
-        figures.connected = slots.total(_CONNECTED)
-        time.sleep(0.3)  # let the server finish what the last connections started
-        if self.pid:
-            figures.server_rss_after_bytes = _proc_memory(self.pid)[0]
-            if rss_before is not None and figures.server_rss_after_bytes and figures.connected:
-                grown = figures.server_rss_after_bytes - rss_before
-                figures.server_rss_per_client_bytes = grown / figures.connected
-        if cfg.raw:
-            figures.confirmed = self._probe(slots, figures.connected)
-        else:
-            figures.confirmed = figures.connected
-            timings = []
-            for _ in range(3):
-                with contextlib.suppress(OSError, ConnectionError, msgspec.DecodeError):
-                    timings.append(_chatctl_status(self.host, self.port, timeout=10)[1])
-            if timings:
-                figures.status_ms = sorted(timings)[len(timings) // 2]
-        return figures
-
-    def _probe(self, slots: _Slots, connected: int) -> int:
-        """Raw relays: one line from one more client must reach every idle client."""
-        try:
-            with socket.create_connection((self.host, self.port), timeout=5) as sock:
-                time.sleep(0.2)
-                sock.sendall(PROBE + b" are you there\n")
-                end = time.monotonic() + 5
-                while slots.total(_PROBED) < connected and time.monotonic() < end:
-                    time.sleep(0.05)
-                time.sleep(0.05)
-        except OSError:
-            return 0
-        return slots.total(_PROBED)
-
-    def _stuck_verdict(
-        self, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> StuckFigures:
-        assert self.stuck is not None
-        state = self.stuck.state()
-        evidence = [f"the stuck client's socket: {state}"]
-        cut = state != "established"
-        if before is not None and after is not None:
-            b = before.get("leave_reasons", {}).get("slow_consumer", 0)
-            a = after.get("leave_reasons", {}).get("slow_consumer", 0)
-            evidence.append(f"server status: leave_reasons.slow_consumer {b} -> {a}")
-            cut = cut or a > b
-        if self.server is not None:
-            lines = [
-                line
-                for line in self.server.log().splitlines()
-                if self.stuck.name in line and " left " in line
-            ]
-            evidence.extend(f"server log: {line}" for line in lines[-1:])
-        return StuckFigures(cut_off=cut, how=state, evidence=evidence)

@@ -72,3 +72,12 @@ class _Plan:
     layout: Layout
     #: The protocol version to say hello with: 2, or 1 for a server that only speaks 1.
     version: int = 2
+    #: The clients (global numbers) that speak IRC, to ``irc_port``; the others speak
+    #: chatctl's protocol (or plain lines) to ``port``.
+    irc: frozenset[int] = frozenset()
+    irc_port: int | None = None
+    #: The server sends a message back to its sender too (chatctl, IRC with echo-message);
+    #: else a sender counts its own messages as received (a line relay, ngIRCd).
+    echo: bool = True
+    #: Connect a few at a time: a server with a listen backlog of 10 (ncat, ngIRCd).
+    gentle: bool = False

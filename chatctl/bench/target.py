@@ -1,10 +1,11 @@
-"""The server under test, as the parent sees it directly: the ``chatctl serve`` bench starts,
-the protocol version it speaks, a ``status`` request, and the stuck client that joins and
-never reads.
+"""The server under test, as the parent sees it directly: the ``chatctl serve`` bench starts
+(with its IRC door for IRC clients), the protocol version it speaks, whether an IRC server
+echoes, a ``status`` request, and the stuck client that joins and never reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 import msgspec
 
 from chatctl.bench.config import BenchConfig, BenchError
+from chatctl.bench.irc import _REFUSED, LOBBY, parse, registration
 from chatctl.eventloop import LOOP_ENV
 from chatctl.oslimits import raise_open_file_limit
 from chatctl.protocol import PROTOCOL_VERSION, Bye, Hello, StatusRequest, encode
@@ -73,6 +75,13 @@ class _SpawnedServer:
             extra += ["--history", str(self.history_path)]
         elif "--no-history" in known:
             extra.append("--no-history")
+        if cfg.speaks_irc:
+            if "--irc" not in known:
+                self.cleanup()
+                raise BenchError("this chatctl serve has no IRC door (no --irc option)")
+            extra += ["--irc", "0"]
+        #: The IRC door's port (``serve --irc 0``), once the log says it.
+        self.irc_port: int | None = None
         self.command = ["chatctl", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
         self.log_path = self.dir / "serve.log"
         raise_open_file_limit(room + 256)  # inherited by the server
@@ -88,17 +97,26 @@ class _SpawnedServer:
                 start_new_session=True,  # Ctrl-C in the terminal reaches bench, which stops it
             )
         try:
-            self.port = self._wait_for_port()
+            self.port = self._wait_for_port(irc=cfg.speaks_irc)
         except BaseException:
             self.stop()
             self.cleanup()
             raise
 
-    def _wait_for_port(self) -> int:
+    def _wait_for_port(self, irc: bool = False) -> int:
+        """The chatctl port, from ``listening on 127.0.0.1:P[, IRC on 127.0.0.1:Q] ...``
+        (a whole line: a line still being written could cut a number short)."""
         end = time.monotonic() + 20
         while time.monotonic() < end:
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log())
+            found = re.search(
+                r"listening on 127\.0\.0\.1:(\d+)(?:, IRC on 127\.0\.0\.1:(\d+))?.*\n",
+                self.log(),
+            )
             if found:
+                if irc and found.group(2) is None:
+                    self.stop()
+                    raise BenchError("chatctl serve --irc 0 did not say where its IRC door is")
+                self.irc_port = int(found.group(2)) if found.group(2) else None
                 return int(found.group(1))
             if self.proc.poll() is not None:
                 tail = " / ".join(self.log().strip().splitlines()[-3:])
@@ -185,16 +203,72 @@ def _protocol_version(host: str, port: int, name: str, timeout: float = 10.0) ->
         raise BenchError(f"{host}:{port} refused bench's hello: {reply.get('code', reply)}")
 
 
+def _irc_echo(host: str, port: int, timeout: float = 5.0) -> bool:
+    """Does the IRC server at ``host:port`` offer ``echo-message``? Asked with ``CAP LS
+    302`` before registering, then ``QUIT``; a server without CAP (421, 451, or silence)
+    does not."""
+    caps: list[bytes] = []
+    heard, anything = b"", False
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"CAP LS 302\r\n")
+        try:
+            while True:
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    break
+                heard, anything = heard + chunk, True
+                *lines, heard_rest = heard.split(b"\n")
+                for line in lines:
+                    if line.lstrip().startswith(b"{"):
+                        raise BenchError(
+                            f"{host}:{port} speaks the chatctl protocol, not IRC: leave out --irc"
+                        )
+                    _, command, params = parse(line.rstrip(b"\r"))
+                    if command == b"CAP" and len(params) >= 3 and params[1].upper() == b"LS":
+                        caps += [cap.split(b"=")[0] for cap in params[-1].split()]
+                        if not (len(params) >= 4 and params[2] == b"*"):  # not "more to come"
+                            return b"echo-message" in caps
+                    elif command in (b"421", b"451", b"ERROR"):
+                        return False
+                heard = heard_rest
+        except TimeoutError:
+            if not anything:
+                raise BenchError(
+                    f"{host}:{port} answered nothing to CAP LS: is it an IRC server?"
+                ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                sock.sendall(b"QUIT\r\n")
+    return False
+
+
 class _StuckClient:
     """A client that joins and never reads again. A small receive buffer, so the kernel
     does not absorb megabytes before the server has to decide what to do with it."""
 
-    def __init__(self, host: str, port: int, raw: bool, name: str, version: int) -> None:
+    def __init__(
+        self, host: str, port: int, raw: bool, name: str, version: int, irc: bool = False
+    ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
         self.sock.settimeout(10)
         self.sock.connect((host, port))
-        if not raw:
+        if irc:
+            self.sock.sendall(registration(name, [LOBBY], echo=False))
+            line = b""
+            while True:  # up to the end of #lobby's names, then never read again
+                chunk = self.sock.recv(1)
+                if not chunk:
+                    raise BenchError("the stuck client was refused by the IRC server")
+                line += chunk
+                if chunk == b"\n":
+                    command = parse(line.rstrip())[1]
+                    if command == b"366":
+                        break
+                    if command == b"ERROR" or command in _REFUSED:
+                        raise BenchError(f"the stuck client could not join: {line.strip()!r}")
+                    line = b""
+        elif not raw:
             self.sock.sendall(encode(Hello(version=version, name=name)))
             head = b""
             while b"\n" not in head:  # the welcome, then never read again

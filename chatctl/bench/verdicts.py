@@ -69,10 +69,11 @@ def _notes(cfg: BenchConfig, result: BenchResult, connect_errors: Counter[str]) 
         senders = result.senders * (result.rooms if cfg.scenario == "rooms" else 1)
         per_sender = result.messages_sent / senders / cfg.seconds
         if not cfg.spawns_server:
+            pacing = "flood penalties" if cfg.irc_server else "flood pacing (serve --rate/--burst)"
             notes.append(
                 f"senders averaged {per_sender:,.0f} msg/s each while neither the generator "
                 "nor the server was busy: something other than speed held them back, most "
-                "likely the server's flood pacing (serve --rate/--burst) or a small --window"
+                f"likely the server's {pacing} or a small --window"
             )
     p50 = result.latency.p50_ms
     if cfg.rate is not None and not cfg.spawns_server and (p50 or 0) > 250:
@@ -91,6 +92,16 @@ def _notes(cfg: BenchConfig, result: BenchResult, connect_errors: Counter[str]) 
                 f"only {idle.confirmed} of {idle.connected} connected clients were served "
                 "(answered, or received the probe line)"
             )
+    if result.irc_clients:
+        where = f"the IRC server at {result.host}:{result.port}"
+        if result.server.spawned:
+            where = f"the IRC door ({result.host}:{result.irc_port})"
+        notes.append(f"{result.irc_clients} of {result.clients} clients spoke IRC, to {where}")
+    if not result.echo and result.irc_clients:
+        notes.append(
+            "the server does not send a message back to its sender (no IRCv3 echo-message): "
+            "each message has one receiver fewer, as with a line relay"
+        )
     other = result.machine.other_percent
     if other is not None and other > 15 and result.server.cpu_percent is not None:
         notes.append(

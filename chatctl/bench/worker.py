@@ -17,6 +17,7 @@ from typing import Any
 from chatctl import eventloop
 from chatctl.bench.clients import _CONNECTING, _CONNECTING_RAW, _Client, _why
 from chatctl.bench.idle import run_idle
+from chatctl.bench.irc import _IrcClient
 from chatctl.bench.pumps import pump_rate, pump_window
 from chatctl.bench.shared import (
     _CONNECTED,
@@ -109,13 +110,13 @@ class _Worker:
         s.set(i, _DELIVERED, self.delivered)
         s.set(i, _OTHER, self.other)
         s.set(i, _PROBED, self.probed)
-        shared, raw = s.shared, self.plan.raw
+        shared, echo = s.shared, self.plan.echo
         for room, members in self.members.items():
             live = [(c, j) for c, j in members if not c.lost]
             for p in range(procs):
                 if not live:
                     low = NOBODY
-                elif p == i and raw:  # a relay does not send my own lines back: count them had
+                elif p == i and not echo:  # my own lines do not come back: count them had
                     low = min(c.rx[j * procs + p] + c.sent[j] for c, j in live)
                 else:
                     low = min(c.rx[j * procs + p] for c, j in live)
@@ -170,14 +171,17 @@ class _Worker:
     async def _connect_all(self) -> None:
         plan = self.plan
         loop = asyncio.get_running_loop()
-        gate = asyncio.Semaphore(_CONNECTING_RAW if plan.raw else _CONNECTING)
+        gate = asyncio.Semaphore(_CONNECTING_RAW if plan.gentle else _CONNECTING)
 
         async def one(n: int) -> None:
-            client = _Client(self, plan.first + n)
+            number = plan.first + n
+            irc = number in plan.irc
+            client = (_IrcClient if irc else _Client)(self, number)
+            port = plan.irc_port if irc and plan.irc_port else plan.port
             async with gate:
                 try:
                     await asyncio.wait_for(
-                        loop.create_connection(lambda: client, plan.host, plan.port), 10
+                        loop.create_connection(lambda: client, plan.host, port), 10
                     )
                     await asyncio.wait_for(client.ready, 10)
                 except (OSError, TimeoutError) as exc:

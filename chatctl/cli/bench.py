@@ -108,6 +108,25 @@ def bench(
     raw: Annotated[
         bool, typer.Option("--raw", help="Plain lines, for line relays such as ncat --chat.")
     ] = False,
+    irc: Annotated[
+        bool,
+        typer.Option(
+            "--irc",
+            help="Clients speak IRC: to the IRC door of the server bench starts (serve --irc "
+            "0), or to the IRC server at --host/--port (ngIRCd, a door).",
+        ),
+    ] = False,
+    irc_share: Annotated[
+        float | None,
+        typer.Option(
+            "--irc-share",
+            min=0.001,
+            max=1.0,
+            metavar="FRACTION",
+            help="This fraction of the clients on IRC, the rest on chatctl's protocol, in the "
+            "same rooms of the server bench starts (0.5: half).",
+        ),
+    ] = None,
     server_pid: Annotated[
         int | None,
         typer.Option(
@@ -147,6 +166,8 @@ def bench(
         host=(host or DEFAULT_HOST) if existing else None,
         port=(port or DEFAULT_PORT) if existing else None,
         raw=raw,
+        irc=irc,
+        irc_share=irc_share,
         server_pid=server_pid,
         join=join_room,
         history=history,

@@ -2415,6 +2415,42 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "irc",
+                "opts": ["--irc"],
+                "names": ["--irc"],
+                "takes_value": False,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--irc",
+                        '"--irc":"Clients speak IRC\\\\: to the IRC door of the server bench starts (serve --irc 0), or to the IRC server at --host/--port (ngIRCd, a door)."',
+                        136,
+                        "--irc\tClients speak IRC: to the IRC door of the server bench starts (serve --irc 0), or to the IRC server at --host/--port (ngIRCd, a door).",
+                        134,
+                    ),
+                ],
+                "values": None,
+            },
+            {
+                "name": "irc_share",
+                "opts": ["--irc-share"],
+                "names": ["--irc-share"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--irc-share",
+                        '"--irc-share":"This fraction of the clients on IRC, the rest on chatctl\'\'s protocol, in the same rooms of the server bench starts (0.5\\\\: half)."',
+                        129,
+                        "--irc-share\tThis fraction of the clients on IRC, the rest on chatctl's protocol, in the same rooms of the server bench starts (0.5: half).",
+                        126,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "server_pid",
                 "opts": ["--server-pid"],
                 "names": ["--server-pid"],
