@@ -113,6 +113,13 @@ class IrcConnection:
 
     def receive(self, line: Line) -> list[Out]:
         command = line.command
+        if command == "PRIVMSG" and self.registered:  # the hot path: a plain line to one room
+            params = line.params
+            if len(params) == 2 and params[0][:1] == "#" and "," not in params[0]:
+                text = params[1]
+                if text and text.isprintable():  # no formatting, no CTCP (\x01)
+                    return [Say(text, params[0])]
+            return self._privmsg(line)
         if command == "PING":
             return [f":{SERVER_NAME} PONG {SERVER_NAME} :{line.param(0) or ''}"]
         if command == "PONG":

@@ -72,6 +72,9 @@ def message_lines(
     """A chatctl message as PRIVMSG lines to ``target``: one per line of it, each at
     most ``TEXT_CHUNK_BYTES`` of text; a ``/me`` as CTCP ACTION."""
     head = f":{source(message.name)} PRIVMSG {target} :"
+    text0 = message.text
+    if not tags and not prefix and not message.action and len(text0) <= 100 and "\n" not in text0:
+        return [head + text0]  # one line, nothing to cut
     lines = []
     base = msgid(message) if message.room is not None else None
     for index, chunk in enumerate(chunks(message.text)):
@@ -135,6 +138,14 @@ def encoder(tags: Tags) -> Callable[[RoomEvent], bytes]:
     """The room-broadcast encoding for IRC members that get ``tags``."""
 
     def encode(event: RoomEvent) -> bytes:
+        if not tags and event.__class__ is Message:  # the hot path: one plain line
+            text = event.text
+            if event.event is None and not event.action and len(text) <= 100 and "\n" not in text:
+                name = event.name
+                room = event.room or "#lobby"
+                line = f":{name}!{name}@{SERVER_NAME} PRIVMSG {room} :{text}\r\n"
+                if "\r" not in text and "\0" not in text:
+                    return line.encode()
         return wire(lines(event, tags))
 
     return encode
@@ -145,6 +156,8 @@ def wire(out: list[str]) -> bytes:
     own checks never let through) becomes a space, so no text can start a line."""
     if not out:
         return b""
+    if len(out) == 1:
+        return (_inert(out[0]) + "\r\n").encode("utf-8")
     data = "".join(f"{_inert(line)}\r\n" for line in out)
     return data.encode("utf-8")
 

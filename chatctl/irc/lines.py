@@ -30,7 +30,7 @@ _TAG_ESCAPES = {"\\:": ";", "\\s": " ", "\\\\": "\\", "\\r": "\r", "\\n": "\n"}
 _TAG_ESCAPE = re.compile(r"\\.?")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: that costs 0.35 us more per line, once per line read
 class Line:
     """One IRC line from a client: its command upper-cased, its params split."""
 
@@ -44,6 +44,10 @@ class Line:
 
 def parse(text: str) -> Line:
     """One line (without its line end), or ``invalid_frame`` if it is not one."""
+    if text.startswith("PRIVMSG "):  # most lines by far: one partition
+        target, sep, said = text[8:].partition(" :")
+        if sep and target and " " not in target:
+            return Line("PRIVMSG", [target, said])
     tags: dict[str, str] = {}
     rest = text
     if rest.startswith("@"):
@@ -118,13 +122,17 @@ class LineDecoder:
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._skipping = False
+        #: The complete lines of the last reads, split at once, and how many were taken.
+        self._lines: list[bytes] = []
+        self._at = 0
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
 
-    def next_line(self) -> Line | Blank | None:
+    def _split(self) -> bool:
+        """The complete lines in the buffer, split at once (one copy, one split)."""
         buffer = self._buffer
-        end = buffer.find(b"\n")
+        end = buffer.rfind(b"\n")
         if end < 0:
             if len(buffer) > MAX_TAGS_BYTES + MAX_LINE_BYTES and not self._skipping:
                 self._skipping = True
@@ -132,18 +140,29 @@ class LineDecoder:
                 raise _too_long()
             if self._skipping:
                 buffer.clear()
-            return None
-        raw = bytes(buffer[:end])
+            return False
+        lines = bytes(buffer[:end]).split(b"\n")
         del buffer[: end + 1]
-        if self._skipping:
+        if self._skipping:  # the end of a line too long, skipped
             self._skipping = False
-            return self.next_line()
+            del lines[0]
+        self._lines, self._at = lines, 0
+        return bool(lines)
+
+    def next_line(self) -> Line | Blank | None:
+        if self._at >= len(self._lines) and not self._split():
+            return None
+        raw = self._lines[self._at]
+        self._at += 1
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        if not raw.strip(b" "):
+        if raw.count(b" ") == len(raw):
             return BLANK
-        body = raw.split(b" ", 1)[1] if raw.startswith(b"@") and b" " in raw else raw
-        if len(body) + 2 > MAX_LINE_BYTES or len(raw) - len(body) > MAX_TAGS_BYTES:
+        if raw[:1] == b"@":
+            body = raw.split(b" ", 1)[1] if b" " in raw else raw
+            if len(body) + 2 > MAX_LINE_BYTES or len(raw) - len(body) > MAX_TAGS_BYTES:
+                raise _too_long()
+        elif len(raw) + 2 > MAX_LINE_BYTES:
             raise _too_long()
         if b"\0" in raw or b"\r" in raw:
             raise ProtocolError(ErrorCode.INVALID_FRAME, "NUL and CR may not be inside a line")

@@ -19,7 +19,7 @@ from chatctl.irc.connection import IrcConnection
 from chatctl.irc.events import Tags, wire
 from chatctl.irc.lines import Line, LineDecoder
 from chatctl.limits import Refusal
-from chatctl.protocol import ErrorCode, Hello, LeaveReason, ProtocolError
+from chatctl.protocol import ErrorCode, Hello, LeaveReason, ProtocolError, Say
 from chatctl.server.dialect import Dialect
 from chatctl.server.session import Session, SessionHost
 
@@ -64,8 +64,12 @@ class IrcSession(Session):
     def handle(self, frame: Any) -> None:
         if not isinstance(frame, Line):  # pragma: no cover  the line decoder makes only lines
             return
+        outs = self._irc.receive(frame)
+        if len(outs) == 1 and outs[0].__class__ is Say:  # the hot path: a line to a room
+            self._host.received(self, outs[0])
+            return
         answer: list[str] = []
-        for out in self._irc.receive(frame):
+        for out in outs:
             if isinstance(out, str):
                 answer.append(out)
                 continue

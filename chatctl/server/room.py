@@ -279,10 +279,14 @@ class Room:
     def _broadcast(self, event: RoomEvent) -> None:
         if not self._outbox:
             self._dirty(self)
-        self._outbox.append(encode(event))
-        if self._dialects:
+        if self._dialects:  # no JSON when no member reads it
+            others = 0
             for outbox in self._dialects.values():
                 outbox.items.append(outbox.dialect.event(event))
+                others += outbox.members
+            self._outbox.append(encode(event) if others < len(self.members) else b"")
+        else:
+            self._outbox.append(encode(event))
 
     def _announced(self) -> bool:
         """Whether a join or leave in a room of this size is told to everyone."""
