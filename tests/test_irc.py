@@ -541,3 +541,86 @@ async def test_an_irc_client_that_never_reads_is_cut_as_a_slow_consumer() -> Non
         assert server.hub.leave_reasons["slow_consumer"] == 1
         sock.close()
         await watcher.close()
+
+
+# --------------------------------------------------------------------------- review mends
+
+
+async def test_one_line_spends_one_error_and_errors_irc_never_shows_spend_none() -> None:
+    async with door(max_errors=3) as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        bad = ",".join("#" + "a" * 31 + str(i) for i in range(5))
+        await irc.send(f"JOIN {bad}", *(f"NOTICE gone{i} :ping" for i in range(10)), "PING :x")
+        await irc.until("PONG")
+        assert [m.command for m in irc.seen].count("403") == 5
+        await irc.send("PING :still")
+        assert (await irc.until("PONG")).params[-1] == "still"
+        await irc.send("PART #nope1", "PART #nope2")  # two more: three in all, closed
+        assert "too many errors" in (await irc.until("ERROR")).params[0]
+        await irc.close()
+
+
+async def test_odd_history_references_are_refused_not_fatal(tmp_path: Path) -> None:
+    async with door(history=str(tmp_path / "h.sqlite3")) as server:
+        irc = await Irc.registered(irc_port(server), "alice", "batch", "draft/chathistory")
+        await joined(irc)
+        huge = "9" * 30
+        await irc.send("CHATHISTORY BEFORE #lobby msgid=\u00b2 5")
+        await irc.send(f"CHATHISTORY BEFORE #lobby msgid={huge}#lobby 5", "PING :x")
+        fails = [m for m in await _until_pong(irc) if m.command == "FAIL"]
+        assert [m.params[1] for m in fails] == ["INVALID_PARAMS", "INVALID_PARAMS"]
+        conn = await Wire.hello(server.port, "bob")
+        await welcomed(conn, "#lobby")
+        await conn.send(type="history", room="#lobby", before=2**64, id="h")
+        assert (await conn.until("error"))["code"] == "invalid_frame"
+        await conn.close()
+        await irc.close()
+
+
+async def test_a_nick_change_and_a_quit_come_once_to_irc_users_in_several_shared_rooms() -> None:
+    async with door() as server:
+        alice = await Wire.hello(server.port, "alice", rooms=["#lobby", "#x"])
+        await welcomed(alice, "#lobby", "#x")
+        irc = await Irc.registered(irc_port(server), "bob")
+        await joined(irc, "#lobby")
+        await joined(irc, "#x")
+        await alice.send(type="nick", name="alice2")
+        await alice.until("nick", room="#x")
+        await alice.close()
+        await irc.until("QUIT")
+        await irc.send("PING :x")
+        await irc.until("PONG")  # everything before it has come
+        commands = [m.command for m in irc.seen]
+        assert (commands.count("NICK"), commands.count("QUIT")) == (1, 1)
+        await irc.close()
+
+
+async def test_notices_stay_notices_replays_keep_their_text_and_lines_fit_512(
+    tmp_path: Path,
+) -> None:
+    async with door(history=str(tmp_path / "h.sqlite3")) as server:
+        name, room = "n" * 32, "#" + "r" * 30
+        bob = await Wire.hello(server.port, name, rooms=[room])
+        await welcomed(bob, room)
+        await bob.send(type="say", room=room, text="see {batch} and batch={batch};x")
+        await bob.send(type="say", room=room, text="é" * 1900, action=True)
+        await bob.until("message", action=True)
+        irc = await Irc.registered(irc_port(server), "alice", "server-time", "batch")
+        plain = await Irc.registered(irc_port(server), "carol", "echo-message")
+        await joined(irc, room)
+        replay = [(await irc.until("PRIVMSG")).params[-1] for _ in range(2)]
+        assert replay[0] == "see {batch} and batch={batch};x"
+        await joined(plain, room)
+        await plain.send(f"NOTICE {room} :a notice", "TAGMSG #x", "PING :x")
+        got = await _until_pong(plain)
+        assert "421" not in [m.command for m in got]
+        assert (await irc.until("NOTICE", lambda m: m.nick == "carol")).params[-1] == "a notice"
+        assert all(len(m.raw.encode()) + 2 - len(_tags(m.raw)) <= 512 for m in irc.seen)
+        assert all(len(m.raw.encode()) + 2 - len(_tags(m.raw)) <= 512 for m in plain.seen)
+        for conn in (irc, plain):
+            await conn.close()
+        await bob.close()
+
+
+def _tags(raw: str) -> bytes:
+    return (raw.split(" ", 1)[0] + " ").encode() if raw.startswith("@") else b""

@@ -14,7 +14,7 @@ answer, or the error, is rendered as that command's numerics.
 from __future__ import annotations
 
 from chatctl.irc import history, modes, replies
-from chatctl.irc.events import SERVER_NAME, Tags
+from chatctl.irc.events import NOTICE_ID, SERVER_NAME, Tags
 from chatctl.irc.lines import Line, strip_formatting
 from chatctl.irc.modes import Out
 from chatctl.irc.replies import request_id
@@ -23,6 +23,7 @@ from chatctl.protocol import (
     Bye,
     Hello,
     Join,
+    Message,
     Msg,
     Nick,
     Part,
@@ -59,7 +60,7 @@ class IrcConnection:
         #: Rooms this connection is in (its own joins and parts come to it alone).
         self.rooms: set[str] = set()
         #: Rooms just joined: their replayed history waits for the names list.
-        self.joining: dict[str, list[str]] = {}
+        self._joining: dict[str, list[Message]] = {}
         self._batches = 0
         self.user_modes: set[str] = set()
 
@@ -95,11 +96,24 @@ class IrcConnection:
 
     def entered(self, room: str) -> None:
         self.rooms.add(room)
-        self.joining[room] = []
+        self._joining[room] = []
 
     def left(self, room: str) -> None:
         self.rooms.discard(room)
-        self.joining.pop(room, None)
+        self._joining.pop(room, None)
+
+    def hold(self, message: Message) -> bool:
+        """Keep a replayed message until its room's names list is out; False if the
+        room is not being joined (show it now)."""
+        held = self._joining.get(message.room or "#lobby")
+        if held is None:
+            return False
+        held.append(message)
+        return True
+
+    def release(self, room: str) -> list[Message] | None:
+        """The messages held for ``room`` (None: it is not being joined)."""
+        return self._joining.pop(room, None)
 
     def name_refused(self) -> None:
         """The hello's name was refused (taken, claimed, not a name): another NICK may come."""
@@ -126,7 +140,7 @@ class IrcConnection:
             return [Pong()]
         if command == "QUIT":
             why = strip_formatting(line.param(0) or "Client Quit")
-            return [f"ERROR :Closing Link: {self.me()} (Quit: {why})", Bye()]
+            return [self.closing(f"Quit: {why}"), Bye()]
         if command == "CAP":
             return self._cap(line)
         if not self.registered:
@@ -135,6 +149,10 @@ class IrcConnection:
         if handler is None:
             return [self.numeric(421, command, "Unknown command")]
         return handler(self, line)
+
+    def closing(self, why: str) -> str:
+        """IRC's last line before the server closes the connection."""
+        return f"ERROR :Closing Link: {self.me()} ({clean_line(why)})"
 
     def numeric(self, code: int, *params: str) -> str:
         """``:chatctl NNN nick params... :last``, each made inert (a client's own words
@@ -215,10 +233,11 @@ class IrcConnection:
         out: list[Out] = []
         for target in line.params[0].split(","):
             if target.startswith("#"):
-                out.append(Say(text, target, "notice" if notice else None, action))
+                out.append(Say(text, target, NOTICE_ID if notice else None, action))
             elif target:
-                id = f"{'notice' if notice else 'msg'}:{target}"[:64]
-                out.append(Msg(target, text, id, action))
+                out.append(
+                    Msg(target, text, request_id("notice" if notice else "msg", target), action)
+                )
         return out
 
     def _join(self, line: Line) -> list[Out]:
@@ -228,6 +247,8 @@ class IrcConnection:
         if line.params[0] == "0":
             return [Part(room, f"part:{room}") for room in sorted(self.rooms)]
         out: list[Out] = []
+        if not any(line.params[0].split(",")):
+            return [self.numeric(461, "JOIN", "Not enough parameters")]
         for room in line.params[0].split(","):
             if not room or room.lower() in self.rooms:
                 continue
@@ -303,6 +324,10 @@ class IrcConnection:
     def _version(self, line: Line) -> list[Out]:
         return [self.numeric(351, self.version, SERVER_NAME, "the IRC door of chatctl")]
 
+    def _tagmsg(self, line: Line) -> list[Out]:
+        """Tags alone (typing notices): chatctl has nothing to carry them; dropped."""
+        return []
+
     def _registered_again(self, line: Line) -> list[Out]:
         return [self.numeric(462, "You may not reregister")]
 
@@ -335,6 +360,7 @@ _COMMANDS = {
     "MOTD": IrcConnection._motd,
     "USERHOST": IrcConnection._userhost,
     "VERSION": IrcConnection._version,
+    "TAGMSG": IrcConnection._tagmsg,
     "PASS": IrcConnection._registered_again,
     "USER": IrcConnection._registered_again,
 }

@@ -13,11 +13,13 @@ import time as _time
 from collections.abc import Callable
 from enum import IntEnum
 
-from chatctl.irc.lines import chunks, escape_tag
+from chatctl.irc.lines import MAX_LINE_BYTES, chunks, escape_tag
 from chatctl.protocol import BANNED, KICKED, Joined, Left, Message, NickChanged, Parted, RoomEvent
 
 #: The door's own name on IRC: the source of numerics and notices.
 SERVER_NAME = "chatctl"
+#: The ``id`` a NOTICE's ``say`` carries, so that it reaches IRC users as a NOTICE again.
+NOTICE_ID = "notice"
 #: Moderation events that are IRC channel modes, and the mode each sets.
 _MODES = {
     "op": "+o",
@@ -54,12 +56,15 @@ def msgid(message: Message) -> str:
     return f"{message.seq}{message.room or '#lobby'}"
 
 
-def tags_for(seconds: float, id: str | None = None, batch: str | None = None) -> str:
+def tags_for(
+    seconds: float, id: str | None = None, batch: str | None = None, time: bool = True
+) -> str:
     parts = [f"batch={batch}"] if batch else []
-    parts.append(f"time={stamp(seconds)}")
+    if time:
+        parts.append(f"time={stamp(seconds)}")
     if id is not None:
         parts.append(f"msgid={escape_tag(id)}")
-    return "@" + ";".join(parts) + " "
+    return "@" + ";".join(parts) + " " if parts else ""
 
 
 def message_lines(
@@ -69,21 +74,26 @@ def message_lines(
     tags: Tags = Tags.NONE,
     batch: str | None = None,
 ) -> list[str]:
-    """A chatctl message as PRIVMSG lines to ``target``: one per line of it, each at
-    most ``TEXT_CHUNK_BYTES`` of text; a ``/me`` as CTCP ACTION."""
-    head = f":{source(message.name)} PRIVMSG {target} :"
-    text0 = message.text
-    if not tags and not prefix and not message.action and len(text0) <= 100 and "\n" not in text0:
-        return [head + text0]  # one line, nothing to cut
+    """A chatctl message as PRIVMSG lines to ``target`` (NOTICE, if it was one): one per
+    line of it, each cut to fit IRC's 512 bytes; a ``/me`` as CTCP ACTION."""
+    notice = message.id == NOTICE_ID or (message.id or "").startswith(NOTICE_ID + ":")
+    verb = "NOTICE" if notice else "PRIVMSG"
+    head = f":{source(message.name)} {verb} {target} :"
+    text = message.text
+    plain = not (tags or batch or prefix or message.action)
+    if plain and len(text) <= 100 and text.isascii() and "\n" not in text:
+        return [head + text]  # one line, nothing to cut
+    wrap = 9 if message.action else 0  # \x01ACTION ... \x01
+    room_for = MAX_LINE_BYTES - 2 - len(head.encode()) - len(prefix.encode()) - wrap
     lines = []
     base = msgid(message) if message.room is not None else None
-    for index, chunk in enumerate(chunks(message.text)):
-        text = prefix + chunk
-        body = f"\x01ACTION {text}\x01" if message.action else text
+    for index, chunk in enumerate(chunks(text, max(room_for, 32))):
+        said = prefix + chunk
+        body = f"\x01ACTION {said}\x01" if message.action else said
         tagged = ""
-        if tags:
+        if tags or batch:
             id = base if index == 0 or base is None else f"{base}/{index}"
-            tagged = tags_for(message.time, id if tags is Tags.ALL else None, batch)
+            tagged = tags_for(message.time, id if tags is Tags.ALL else None, batch, bool(tags))
         lines.append(f"{tagged}{head}{body}")
     return lines
 
@@ -140,7 +150,14 @@ def encoder(tags: Tags) -> Callable[[RoomEvent], bytes]:
     def encode(event: RoomEvent) -> bytes:
         if not tags and event.__class__ is Message:  # the hot path: one plain line
             text = event.text
-            if event.event is None and not event.action and len(text) <= 100 and "\n" not in text:
+            if (
+                event.event is None
+                and not event.action
+                and event.id != NOTICE_ID
+                and len(text) <= 100
+                and text.isascii()
+                and "\n" not in text
+            ):
                 name = event.name
                 room = event.room or "#lobby"
                 line = f":{name}!{name}@{SERVER_NAME} PRIVMSG {room} :{text}\r\n"

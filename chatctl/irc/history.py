@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from chatctl.irc.events import SERVER_NAME
 from chatctl.irc.lines import Line
-from chatctl.irc.replies import request_id
+from chatctl.irc.replies import batched, request_id
 from chatctl.protocol import MAX_HISTORY, HistoryRequest
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def request(conn: IrcConnection, line: Line) -> list[Out]:
     except ValueError:
         return [_fail("INVALID_PARAMS", sub, "the limit is a number")]
     if not target.startswith("#"):
-        return _empty(conn, target)
+        return list(batched(conn, target, [], always=True))  # no private history
     id = request_id("chathistory", target)
     if sub == "LATEST" and ref == "*":
         return [HistoryRequest(target, limit, id=id)]
@@ -52,11 +52,6 @@ def request(conn: IrcConnection, line: Line) -> list[Out]:
     return [_fail("INVALID_PARAMS", sub, "chatctl has LATEST * or timestamp=, BEFORE msgid=")]
 
 
-def _empty(conn: IrcConnection, target: str) -> list[Out]:
-    ref = conn.next_batch()
-    return [f":{SERVER_NAME} BATCH +{ref} chathistory {target}", f":{SERVER_NAME} BATCH -{ref}"]
-
-
 def _fail(code: str, context: str, text: str) -> str:
     return f":{SERVER_NAME} FAIL CHATHISTORY {code} {context} :{text}"
 
@@ -71,4 +66,6 @@ def _time(value: str) -> float | None:
 def _seq(msgid: str) -> int | None:
     """``42#lobby`` (or a later line of it, ``42#lobby/1``) -> 42."""
     seq, _, _room = msgid.partition("/")[0].partition("#")
-    return int(seq) if seq.isdigit() else None
+    if not (seq.isascii() and seq.isdigit() and len(seq) <= 18):  # "²" is a digit too
+        return None
+    return int(seq) or None

@@ -18,6 +18,7 @@ from chatctl.protocol import (
     Error,
     ErrorCode,
     HistoryReply,
+    Left,
     Message,
     NickChanged,
     Parted,
@@ -92,7 +93,7 @@ def render(conn: IrcConnection, frame: object) -> list[str]:
         case NickChanged() if name_key(frame.name) == name_key(conn.me()):
             conn.renamed(frame.new)
             return events.lines(frame, conn.tags)
-        case Parted() | NickChanged() | Message():
+        case Parted() | NickChanged() | Left() | Message():
             return events.lines(frame, conn.tags)
         case Private():
             return _private(conn, frame)
@@ -103,8 +104,7 @@ def render(conn: IrcConnection, frame: object) -> list[str]:
         case RoomsReply():
             return _rooms(conn, frame)
         case HistoryReply():
-            lines = [x for m in frame.messages for x in _history_lines(conn, m)]
-            return _batched(conn, frame.room, lines, always=True)
+            return batched(conn, frame.room, frame.messages, always=True)
         case AwayState(text=None):
             return [conn.numeric(305, "You are no longer marked as being away")]
         case AwayState():
@@ -114,7 +114,7 @@ def render(conn: IrcConnection, frame: object) -> list[str]:
         case Ping():
             return [f"PING :{SERVER_NAME}"]
         case Shutdown(reason=reason):
-            return [f"ERROR :Closing Link: {conn.me()} ({reason})"]
+            return [conn.closing(reason)]
     return []
 
 
@@ -142,24 +142,20 @@ def _welcome(conn: IrcConnection, welcome: Welcome) -> list[str]:
     ]
 
 
-def _history_lines(conn: IrcConnection, message: Message) -> list[str]:
-    """A past message's lines, ``{batch}`` standing for the batch they will be in."""
+def _history_lines(conn: IrcConnection, message: Message, batch: str | None) -> list[str]:
+    """A past message's lines, in ``batch`` if it is one."""
     room = message.room or "#lobby"
     if conn.tags:
-        return message_lines(message, room, tags=conn.tags, batch="{batch}")
+        return message_lines(message, room, tags=conn.tags, batch=batch)
     when = _PLAIN_STAMP.format(stamp(message.time)[:16].replace("T", " "))
-    return message_lines(message, room, prefix=when)  # no server-time: the time in the text
+    return message_lines(message, room, prefix=when, batch=batch)  # the time in the text
 
 
 def _replayed(conn: IrcConnection, message: Message) -> list[str]:
     """A past message, replayed after a JOIN: held until the names list is out."""
-    room = message.room or "#lobby"
-    out = _history_lines(conn, message)
-    held = conn.joining.get(room)
-    if held is None:
-        return [line.replace("batch={batch};", "") for line in out]
-    held.extend(out)
-    return []
+    if conn.hold(message):
+        return []
+    return _history_lines(conn, message, None)
 
 
 def _names(conn: IrcConnection, reply: WhoReply) -> list[str]:
@@ -175,10 +171,10 @@ def _names(conn: IrcConnection, reply: WhoReply) -> list[str]:
 def _who(conn: IrcConnection, reply: WhoReply) -> list[str]:
     verb = _verb(reply.id)
     if verb == "join-names":
-        held = conn.joining.pop(reply.room, None)
+        held = conn.release(reply.room)
         if held is None:  # the join was refused: its error said so
             return []
-        return _names(conn, reply) + _batched(conn, reply.room, held)
+        return _names(conn, reply) + batched(conn, reply.room, held)
     if verb == "names":
         return _names(conn, reply)
     out = [
@@ -198,17 +194,19 @@ def _who(conn: IrcConnection, reply: WhoReply) -> list[str]:
     return out
 
 
-def _batched(conn: IrcConnection, room: str, held: list[str], always: bool = False) -> list[str]:
-    """Replayed history: in one ``chathistory`` batch for clients that take batches (an
-    empty one, ``always``, to answer CHATHISTORY)."""
-    if not held and not always:
+def batched(
+    conn: IrcConnection, room: str, messages: list[Message], always: bool = False
+) -> list[str]:
+    """Past messages: in one ``chathistory`` batch for clients that take batches (an empty
+    one, ``always``, to answer CHATHISTORY)."""
+    if not messages and not always:
         return []
     if "batch" not in conn.caps:
-        return [line.replace("batch={batch};", "") for line in held]
+        return [line for m in messages for line in _history_lines(conn, m, None)]
     ref = conn.next_batch()
     return [
         f":{SERVER_NAME} BATCH +{ref} chathistory {room}",
-        *(line.replace("{batch}", ref) for line in held),
+        *(line for m in messages for line in _history_lines(conn, m, ref)),
         f":{SERVER_NAME} BATCH -{ref}",
     ]
 
@@ -223,8 +221,8 @@ def _whois(conn: IrcConnection, reply: WhoisReply) -> list[str]:
             conn.numeric(315, name, "End of /WHO list"),
         ]
     out = [conn.numeric(311, name, name, SERVER_NAME, "*", name)]
-    if reply.rooms:
-        out.append(conn.numeric(319, name, " ".join(reply.rooms)))
+    for i in range(0, len(reply.rooms), _NAMES_PER_LINE):  # 12 rooms of 31: within 512
+        out.append(conn.numeric(319, name, " ".join(reply.rooms[i : i + _NAMES_PER_LINE])))
     out.append(conn.numeric(312, name, SERVER_NAME, "chatctl"))
     if reply.away:
         out.append(conn.numeric(301, name, reply.away))
@@ -234,16 +232,16 @@ def _whois(conn: IrcConnection, reply: WhoisReply) -> list[str]:
 
 def _rooms(conn: IrcConnection, reply: RoomsReply) -> list[str]:
     verb, target = _verb(reply.id), _target(reply.id)
-    if verb == "mode":
-        moderated = any(r.moderated for r in reply.rooms if r.name == target)
-        return [conn.numeric(324, target, "+nt" + ("m" if moderated else ""))]
-    if verb == "topic":
-        for room in reply.rooms:
-            if room.name == target.lower():
-                if room.topic:
-                    return [conn.numeric(332, room.name, room.topic)]
-                break
-        return [conn.numeric(331, target.lower(), "No topic is set")]
+    if verb in ("mode", "topic"):
+        found = [r for r in reply.rooms if r.name == target.lower()]
+        if not found:
+            return [conn.numeric(403, target, "No such channel")]
+        room = found[0]
+        if verb == "mode":
+            return [conn.numeric(324, room.name, "+nt" + ("m" if room.moderated else ""))]
+        if room.topic:
+            return [conn.numeric(332, room.name, room.topic)]
+        return [conn.numeric(331, room.name, "No topic is set")]
     out = [conn.numeric(321, "Channel", "Users  Name")]
     out += [conn.numeric(322, r.name, str(r.members), r.topic or "") for r in reply.rooms]
     out.append(conn.numeric(323, "End of /LIST"))
@@ -276,7 +274,7 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
         text = clean_line(error.message)
         return [f":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {clean_line(target)} :{text}"]
     if error.code in _CLOSING:
-        return [f"ERROR :Closing Link: {conn.me()} ({clean_line(error.message)})"]
+        return [conn.closing(error.message)]
     if error.code == ErrorCode.ALREADY_IN_ROOM:
         return []  # as IRC servers do: joining a channel you are in does nothing
     code = _NUMERICS.get(error.code)

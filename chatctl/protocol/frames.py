@@ -22,6 +22,8 @@ SUPPORTED_VERSIONS = frozenset({1, 2})
 Version = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 #: A message id chosen by the client: echoed on what it caused, so the client matches its
 #: own messages by id rather than by text. Printable ASCII, no spaces, at most 64.
+#: The largest ``seq`` a frame may name: SQLite's INTEGER is 64 bits.
+MAX_SEQ = 2**62
 MsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
 #: A claim secret as the server gave it (URL-safe base64).
 Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -118,7 +120,7 @@ class Read(_Frame, tag="read", frozen=True):
     (only forward; kept for claimed names, for "since you left"). No answer (version 2)."""
 
     room: str
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
 
 
 class HistoryRequest(_Frame, tag="history", frozen=True):
@@ -130,7 +132,7 @@ class HistoryRequest(_Frame, tag="history", frozen=True):
 
     room: str | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_HISTORY)] = 50
-    before: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    before: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)] | None = None
     since: float | None = None
     id: MsgId | None = None
     to: str | None = None

@@ -185,7 +185,7 @@ def _check_claim(
 def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
     """After a ``hello`` or ``nick``: a free name becomes the member's (they get its secret)."""
     claims = hub.claims
-    if claims is None or member.version < 2 or not member.dialect.claims:
+    if claims is None or hub.reader(member) is None:
         return
     now = time.time()
     if verdict is Verdict.FREE:
@@ -363,8 +363,9 @@ def _nick(hub: Hub, member: Member, nick: Nick) -> None:
     hub.rename_member(member, new)
     _claimed(hub, member, verdict)
     now = time.time()
-    told = [room.rename(member, old, now) for room in member.rooms.values()]
+    told = [room for room in member.rooms.values() if room.rename(member, old, now)]
     # In no room, or only in big ones, or an IRC client's: the answer comes to you alone.
-    if not any(told) or member.dialect.hides_own_presence:
+    if not told or member.dialect.hides_own_presence:
         member.tell(NickChanged(now, old, new))
+    hub.tell_once(told, NickChanged(now, old, new), member)
     hub.observer(Renamed(old, new))

@@ -27,6 +27,10 @@ class Dialect:
     hides_own_presence: bool = False
     #: The member's own messages are not sent back.
     hides_own_messages: bool = False
+    #: Someone's leave and nick change reach it once, not once per room it shares with
+    #: them (IRC's QUIT and NICK are about a person): its encoding of them is b"", and the
+    #: hub tells it once (``Hub.tell_once``).
+    once_per_person: bool = False
     #: Its client can keep a claimed name's secret (IRC clients cannot: their names stay
     #: unclaimed, with no read marks and no kept private messages).
     claims: bool = True

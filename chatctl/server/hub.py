@@ -21,6 +21,8 @@ from chatctl.protocol import (
     ClientFrame,
     ErrorCode,
     LeaveReason,
+    Left,
+    NickChanged,
     Phase,
     ProtocolError,
     Reason,
@@ -243,10 +245,23 @@ class Hub:
         now = time.time()
         if self.claims is not None:
             self.claims.used(member.name, now)  # a claim expires a retention after its last use
+        told = []
         for room in list(member.rooms.values()):
-            room.leave(member, reason, now, announce=not self.stopping)
+            if room.leave(member, reason, now, announce=not self.stopping):
+                told.append(room)
             self._forget_if_empty(room)
+        self.tell_once(told, Left(0, now, member.name, reason), member)
         self.observer(UserLeft(member.name, member.session.address, reason))
+
+    def tell_once(self, rooms: list[Room], frame: Left | NickChanged, who: Member) -> None:
+        """``who`` left or changed name in ``rooms``: members whose dialect hears that once
+        per person (IRC's QUIT and NICK), not once per room, are told here, once each."""
+        told: set[Member] = {who}
+        for room in rooms:
+            for other in room.hears_once():
+                if other not in told:
+                    told.add(other)
+                    other.tell(frame)
 
     # what the chat rules call
 

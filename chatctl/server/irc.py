@@ -19,7 +19,17 @@ from chatctl.irc.connection import IrcConnection
 from chatctl.irc.events import Tags, wire
 from chatctl.irc.lines import Line, LineDecoder
 from chatctl.limits import Refusal
-from chatctl.protocol import ErrorCode, Hello, LeaveReason, ProtocolError, Say
+from chatctl.protocol import (
+    Error,
+    ErrorCode,
+    Hello,
+    LeaveReason,
+    Left,
+    NickChanged,
+    ProtocolError,
+    RoomEvent,
+    Say,
+)
 from chatctl.server.dialect import Dialect
 from chatctl.server.session import Session, SessionHost
 
@@ -38,11 +48,19 @@ _REFUSAL_NUMERICS = {
 
 
 def _dialect(tags: Tags, echo: bool) -> Dialect:
+    encode = events.encoder(tags)
+
+    def event(event: RoomEvent) -> bytes:
+        if event.__class__ is Left or event.__class__ is NickChanged:
+            return b""  # about a person, not a room: told once (Dialect.once_per_person)
+        return encode(event)
+
     return Dialect(
         f"irc:{tags.name.lower()}",
-        events.encoder(tags),
+        event,
         hides_own_presence=True,
         hides_own_messages=not echo,
+        once_per_person=True,
         claims=False,
     )
 
@@ -57,6 +75,8 @@ class IrcSession(Session):
         super().__init__(host)
         self._irc = IrcConnection(__version__)
         self._decoder = LineDecoder()
+        #: One IRC line may make many frames (``JOIN #a,#b,...``): it spends one error at most.
+        self._spent = False
 
     def render(self, frame: msgspec.Struct) -> bytes:
         return wire(self._irc.render(frame))
@@ -64,6 +84,7 @@ class IrcSession(Session):
     def handle(self, frame: Any) -> None:
         if not isinstance(frame, Line):  # pragma: no cover  the line decoder makes only lines
             return
+        self._spent = False
         outs = self._irc.receive(frame)
         if len(outs) == 1 and outs[0].__class__ is Say:  # the hot path: a line to a room
             self._host.received(self, outs[0])
@@ -88,6 +109,20 @@ class IrcSession(Session):
         self._host.sending(self)  # after the room broadcasts queued before it
         self.queue(wire(lines))
 
+    def send_error(
+        self, exc: ProtocolError, id: str | None = None, room: str | None = None
+    ) -> None:
+        """As for chatctl clients, but an error IRC does not show (about a NOTICE, or the
+        door's own follow-up request) costs nothing, and one line costs one error at most."""
+        data = self.render(Error(exc.code, exc.message, id=id, room=room))
+        if not data:
+            return
+        self._host.sending(self)
+        self.queue(data)
+        if not exc.fatal and not self._spent:
+            self._spent = True
+            self.spend_error()
+
     def refuse(self, refusal: Refusal) -> None:
         numeric = _NICK_REFUSALS.get(refusal.code)
         if numeric is not None:  # the client picks another nick and registers again
@@ -100,11 +135,11 @@ class IrcSession(Session):
         numeric = _REFUSAL_NUMERICS.get(refusal.code)
         if numeric is not None:
             lines.append(self._irc.numeric(numeric, refusal.message))
-        lines.append(f"ERROR :Closing Link: {self._irc.me()} ({refusal.message})")
+        lines.append(self._irc.closing(refusal.message))
         self.queue(wire(lines))
         self.close(LeaveReason.REFUSED)
 
     def dismiss(self, error: ProtocolError) -> None:
         self._host.sending(self)
-        self.queue(wire([f"ERROR :Closing Link: {self._irc.me()} ({error.message})"]))
+        self.queue(wire([self._irc.closing(error.message)]))
         self.close(error.code)

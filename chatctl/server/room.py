@@ -183,11 +183,21 @@ class Room:
             member.tell(Parted(now, member.name, self.name, None, reason))
         self._remove(member)
 
-    def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> None:
-        """``member``'s connection ended; the others are told (not during a shutdown)."""
-        if announce and self._announced():
+    def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> bool:
+        """``member``'s connection ended; the others are told (not during a shutdown).
+        Whether they were."""
+        told = announce and self._announced()
+        if told:
             self._broadcast(Left(self._next_seq(), now, member.name, reason, self.name))
         self._remove(member)
+        return told
+
+    def hears_once(self) -> list[Member]:
+        """Members told of a leave or a nick change once per person, not once per room
+        (``Dialect.once_per_person``): the hub tells them."""
+        if not any(o.dialect.once_per_person for o in self._dialects.values()):
+            return []
+        return [m for m in self.members if m.dialect.once_per_person]
 
     def rename(self, member: Member, old: str, now: float) -> bool:
         """Tell the room that ``old`` is now ``member.name``; False if it passed quietly."""

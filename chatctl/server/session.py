@@ -154,7 +154,12 @@ class Session(asyncio.Protocol):
         """Tell the client what was wrong; too many errors too fast and it is closed."""
         self._host.sending(self)  # after the room broadcasts queued before it
         self.tell(Error(exc.code, exc.message, id=id, room=room))
-        if not exc.fatal and self._errors.spend(time.monotonic()):
+        if not exc.fatal:
+            self.spend_error()
+
+    def spend_error(self) -> None:
+        """One error against the budget: too many too fast and the connection is closed."""
+        if self._errors.spend(time.monotonic()):
             self.tell(Error(ErrorCode.TOO_MANY_ERRORS, "too many errors; closing"))
             self.close(ErrorCode.TOO_MANY_ERRORS)
 
