@@ -145,24 +145,27 @@ def _tag(out: list[str], seconds: float, tags: Tags) -> list[str]:
 
 
 def encoder(tags: Tags) -> Callable[[RoomEvent], bytes]:
-    """The room-broadcast encoding for IRC members that get ``tags``."""
+    """The room-broadcast encoding for IRC members that get ``tags``. A leave or a nick
+    change is about a person, not a room: b"" here, told once by the hub instead
+    (``Dialect.once_per_person``), not once per room shared."""
 
     def encode(event: RoomEvent) -> bytes:
-        if not tags and event.__class__ is Message:  # the hot path: one plain line
-            text = event.text
-            if (
-                event.event is None
-                and not event.action
-                and event.id != NOTICE_ID
+        kind = event.__class__
+        if kind is Message:
+            text = event.text  # type: ignore[union-attr]  # a Message
+            if (  # the hot path: one plain line
+                not tags
+                and event.event is None  # type: ignore[union-attr]
+                and not event.action  # type: ignore[union-attr]
+                and event.id != NOTICE_ID  # type: ignore[union-attr]
                 and len(text) <= 100
                 and text.isascii()
-                and "\n" not in text
+                and text.isprintable()
             ):
                 name = event.name
-                room = event.room or "#lobby"
-                line = f":{name}!{name}@{SERVER_NAME} PRIVMSG {room} :{text}\r\n"
-                if "\r" not in text and "\0" not in text:
-                    return line.encode()
+                return f":{name}!{name}@{SERVER_NAME} PRIVMSG {event.room} :{text}\r\n".encode()
+        elif kind is Left or kind is NickChanged:
+            return b""
         return wire(lines(event, tags))
 
     return encode

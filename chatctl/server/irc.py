@@ -24,10 +24,7 @@ from chatctl.protocol import (
     ErrorCode,
     Hello,
     LeaveReason,
-    Left,
-    NickChanged,
     ProtocolError,
-    RoomEvent,
     Say,
 )
 from chatctl.server.dialect import Dialect
@@ -48,16 +45,9 @@ _REFUSAL_NUMERICS = {
 
 
 def _dialect(tags: Tags, echo: bool) -> Dialect:
-    encode = events.encoder(tags)
-
-    def event(event: RoomEvent) -> bytes:
-        if event.__class__ is Left or event.__class__ is NickChanged:
-            return b""  # about a person, not a room: told once (Dialect.once_per_person)
-        return encode(event)
-
     return Dialect(
         f"irc:{tags.name.lower()}",
-        event,
+        events.encoder(tags),
         hides_own_presence=True,
         hides_own_messages=not echo,
         once_per_person=True,
