@@ -624,3 +624,14 @@ async def test_notices_stay_notices_replays_keep_their_text_and_lines_fit_512(
 
 def _tags(raw: str) -> bytes:
     return (raw.split(" ", 1)[0] + " ").encode() if raw.startswith("@") else b""
+
+
+async def test_kick_or_mode_of_someone_absent_gets_441() -> None:
+    async with door() as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        await joined(irc)  # its founder: an operator
+        await irc.send("KICK #lobby nobody :bye", "MODE #lobby +o ghost")
+        kick, mode = await irc.until("441"), await irc.until("441")
+        assert kick.params[1:3] == ["nobody", "#lobby"]
+        assert mode.params[1:3] == ["ghost", "#lobby"]
+        await irc.close()

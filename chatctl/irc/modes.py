@@ -68,7 +68,8 @@ def mode(conn: IrcConnection, line: Line) -> list[Out]:
             continue
         if name is not None and letter == "b":
             name = name.split("!")[0]  # chatctl bans a name, not a mask
-        out.append(Moderate(room, do, name, id=request_id("mode", room)))
+        about = f"{room},{name}" if name is not None else room
+        out.append(Moderate(room, do, name, id=request_id("mode", about)))
     return out
 
 
@@ -96,7 +97,7 @@ def kick(conn: IrcConnection, line: Line) -> list[Out]:
         return missing
     room, reason = line.params[0], strip_formatting(line.param(2) or "") or None
     return [
-        Moderate(room, Do.KICK, name, reason, id=request_id("kick", room))
+        Moderate(room, Do.KICK, name, reason, id=request_id("kick", f"{room},{name}"))
         for name in line.params[1].split(",")
         if name
     ]

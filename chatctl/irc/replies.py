@@ -277,6 +277,9 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
         return [conn.closing(error.message)]
     if error.code == ErrorCode.ALREADY_IN_ROOM:
         return []  # as IRC servers do: joining a channel you are in does nothing
+    target, _, name = target.partition(",")  # MODE and KICK: "#room,nick"
+    if name and error.code == ErrorCode.NO_SUCH_USER:
+        return [conn.numeric(441, clean_line(name), clean_line(target), error.message)]
     code = _NUMERICS.get(error.code)
     if error.code == ErrorCode.NOT_IN_ROOM:
         code = 404 if verb == "privmsg" else 442
