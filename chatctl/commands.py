@@ -67,6 +67,11 @@ class Who:
 
 
 @dataclass(frozen=True)
+class Whois:
+    name: str
+
+
+@dataclass(frozen=True)
 class Private:
     to: str
     text: str
@@ -139,6 +144,7 @@ Command = (
     | PartRoom
     | ListRooms
     | Who
+    | Whois
     | Private
     | Reply
     | ChangeNick
@@ -164,6 +170,7 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("switch", "/switch ROOM", "type into another of your rooms (also Alt-1..9)", "room"),
     Spec("rooms", "/rooms", "list the server's rooms"),
     Spec("who", "/who [ROOM]", "list who is in a room", "room"),
+    Spec("whois", "/whois NAME", "whether NAME is online, in which rooms, away or not", "name"),
     Spec("msg", "/msg NAME TEXT", "a private message, to NAME only", "name"),
     Spec("reply", "/reply TEXT", "a private message to whoever last sent you one"),
     Spec("me", "/me ACTION", "an action, shown as '* NAME ACTION'"),
@@ -210,6 +217,8 @@ def _command(word: str, rest: str) -> Command:
             return ListRooms()
         case "who" | "names":
             return Who(_room(rest, "") if rest else None)
+        case "whois":
+            return Whois(check_name(rest.lstrip("@"))) if rest else Mistake("usage: /whois NAME")
         case "msg" | "m" | "query":
             to, _, text = rest.partition(" ")
             if not to or not text.strip():

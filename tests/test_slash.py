@@ -134,9 +134,9 @@ def test_tab_completes_commands_and_names(serve: ServeProcess, panes: list[Termi
     bot = PipedClient("robertson", serve.port).joined()
     try:
         alice.wait_screen(rf"^{STAMP} \* robertson joined$")
-        alice.type("/wh")
+        alice.type("/sea")
         alice.keys("Tab")
-        alice.wait_last(prompt("alice") + " /who")
+        alice.wait_last(prompt("alice") + " /search")
         alice.keys("C-c")
         alice.type("hi rob")
         alice.keys("Tab")
@@ -234,5 +234,23 @@ def test_room_on_the_command_line_works_piped(serve: ServeProcess) -> None:
         bad = run_chatctl("join", "ci", "--port", str(serve.port), "--room", "no spaces", input="")
         assert bad.returncode == 2
         assert "rooms are" in bad.stderr
+    finally:
+        reader.kill()
+
+
+def test_whois_says_where_someone_is(serve: ServeProcess) -> None:
+    reader = PipedClient("reader", serve.port, "--room", "ops", "--room", "lobby").joined()
+    try:
+        asker = run_chatctl(
+            "join",
+            "asker",
+            "--port",
+            str(serve.port),
+            "--commands",
+            input="/whois reader\n/whois nobody\n",
+        )
+        assert asker.returncode == 0, asker.stderr
+        assert re.search(rf"{STAMP} \* reader is online, in #ops, #lobby", asker.stdout)
+        assert "nobody of that name is online" in asker.stdout + asker.stderr
     finally:
         reader.kill()

@@ -23,6 +23,7 @@ from chatctl.protocol import (
     SearchRequest,
     Topic,
     UnreadRequest,
+    Whois,
     WhoRequest,
     check_name,
     check_reason,
@@ -83,6 +84,10 @@ class Requests:
     async def who(self, room: str) -> str:
         room = check_room(room)
         return await self._request(lambda id: WhoRequest(room, id))
+
+    async def whois(self, name: str) -> str:
+        name = check_name(name)
+        return await self._request(lambda id: Whois(name, id))
 
     async def history(
         self, room: str, limit: int = 50, before: int | None = None, since: float | None = None

@@ -98,6 +98,8 @@ async def _run(
                 _say(show, "you are in no room: /who ROOM")
             else:
                 await client.who(target)
+        case c.Whois(name=name):
+            await client.whois(name)
         case c.ChangeNick(name=name):
             await client.nick(name)
         case c.SetAway(text=text):

@@ -31,6 +31,7 @@ from chatctl.protocol import (
     ServerFrame,
     Shutdown,
     UnreadReply,
+    WhoisReply,
     WhoReply,
     name_key,
 )
@@ -155,6 +156,10 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
                 for u in users
             ]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
+        case WhoisReply(name=name, rooms=rooms, away=away):
+            where = ", ".join(rooms) if rooms else "no room"
+            said = f"{name} is online, in {where}" + (f"; away: {away}" if away else "")
+            return notice_line(time.time(), said)
         case HandState(room=room, name=name, position=position, down=down):
             if view.mine(name):
                 said = "your hand is down" if down else f"your hand is up (number {position})"
