@@ -10,25 +10,19 @@ waits for what it did before the next one is typed.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import STAMP, PipedClient, Terminal, serve_process, tmux_terminal, wait_until
+from tests.ircclients import client_pane, enter, error_texts, irc_port
+from tests.support import STAMP, PipedClient, Terminal, serve_process, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
 #: What irssi shows for the door's error numerics (irssi's own words or the door's), and
 #: for ERROR lines. 422 "MOTD File is missing" is not one: every login says it.
-ERROR_TEXTS = re.compile(
-    r"Unknown command|not registered|Not enough parameters|ERROR|Closing Link|No such"
-    r"|Cannot (?:send|join)|not on that channel|already in use|Erroneous|channel operator"
-    r"|not a mode|Invalid CAP|No text to send|No recipient|No nickname|reregister"
-    r"|Too many|too long|not allowed|refused|error",
-    re.IGNORECASE,
-)
+ERROR_TEXTS = error_texts()
 #: A line from the server in irssi's raw log (``>>``; ``<<`` is what irssi sent), and the
 #: numeric in it if it is one: ``>> :chatctl 421 alice ...``.
 RAW_IN = re.compile(r"^>> (?:@\S+ )?(?::\S+ )?(\S+)")
@@ -36,17 +30,8 @@ RAW_IN = re.compile(r"^>> (?:@\S+ )?(?::\S+ )?(\S+)")
 
 @pytest.fixture
 def irssi_pane() -> Iterator[Terminal]:
-    """A private tmux server for irssi; skipped where irssi or tmux is not installed."""
-    missing = [tool for tool in ("irssi", "tmux") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (CI installs irssi from Debian)")
-    with tmux_terminal() as term:
+    with client_pane("irssi", "CI installs irssi from Debian") as term:
         yield term
-
-
-def enter(term: Terminal, line: str) -> None:
-    term.type(line)
-    term.keys("Enter")
 
 
 def read(path: Path) -> str:
@@ -71,14 +56,14 @@ def test_irssi_and_a_piped_client_talk_through_the_door(
     irssi_pane: Terminal, tmp_path: Path
 ) -> None:
     with serve_process("--irc", "127.0.0.1:0", "--no-history") as server:
-        irc_port = int(server.log.wait_for(r", IRC on 127\.0\.0\.1:(\d+)").group(1))
+        port = irc_port(server)
         home = tmp_path / "irssi"
         home.mkdir()
         term = irssi_pane
         # sh runs it as `env TERM=xterm-256color ... env TERM=screen irssi`: the last wins.
         term.start(
             "env", "TERM=screen", "irssi", f"--home={home}",
-            "-c", "127.0.0.1", "-p", str(irc_port), "-n", "alice",
+            "-c", "127.0.0.1", "-p", str(port), "-n", "alice",
         )  # fmt: skip
         term.wait_screen(r"-!- Welcome to the chatctl IRC door, alice$", timeout=15)
         term.wait_screen(r"-!- MOTD File is missing$")  # the end of the welcome

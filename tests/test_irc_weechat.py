@@ -10,42 +10,26 @@ each step waits for its effect: several lines at once make WeeChat ask "Paste N 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import STAMP, PipedClient, Terminal, serve_process, tmux_terminal, wait_until
+from tests.ircclients import client_pane, enter, error_texts, irc_port
+from tests.support import STAMP, PipedClient, Terminal, serve_process, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 #: What WeeChat shows for the door's error numerics (WeeChat's words or the door's), and
 #: for ERROR lines (WeeChat shows a numeric's text, not its number: ``\b4\d\d\b`` is for one
 #: it shows raw). 422 "MOTD File is missing" is not one: every login says it.
-ERROR_TEXTS = re.compile(
-    r"Unknown command|not registered|Not enough parameters|ERROR|Closing Link|No such"
-    r"|Cannot (?:send|join)|not on that channel|already in use|Erroneous|channel operator"
-    r"|not a mode|Invalid CAP|No text to send|No recipient|No nickname|reregister"
-    r"|Too many|too long|not allowed|refused|error|\b4\d\d\b",
-    re.IGNORECASE,
-)
+ERROR_TEXTS = error_texts(r"|\b4\d\d\b")
 
 
 @pytest.fixture
 def weechat_pane() -> Iterator[Terminal]:
-    """A private tmux server for WeeChat; skipped where weechat or tmux is not installed."""
-    missing = [tool for tool in ("weechat", "tmux") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (Debian: weechat-curses, tmux)")
-    with tmux_terminal() as term:
+    with client_pane("weechat", "Debian: weechat-curses, tmux") as term:
         yield term
-
-
-def enter(term: Terminal, line: str) -> None:
-    """Type one line and press Enter: never more than one line per send-keys."""
-    term.type(line)
-    term.keys("Enter")
 
 
 def bar(number: int, name: str) -> str:
@@ -65,7 +49,7 @@ def test_weechat_and_a_piped_client_talk_through_the_door(
     weechat_pane: Terminal, tmp_path: Path
 ) -> None:
     with serve_process("--irc", "127.0.0.1:0", "--no-history") as server:
-        irc_port = int(server.log.wait_for(r", IRC on 127\.0\.0\.1:(\d+)").group(1))
+        port = irc_port(server)
         home = tmp_path / "weechat"
         home.mkdir()
         term = weechat_pane
@@ -73,7 +57,7 @@ def test_weechat_and_a_piped_client_talk_through_the_door(
         # The logger (on by default) writes each line at once, to read the server buffer back.
         commands = (
             "/set logger.file.flush_delay 0"
-            f"; /server add chatctl 127.0.0.1/{irc_port} -notls -nicks=alice"
+            f"; /server add chatctl 127.0.0.1/{port} -notls -nicks=alice"
             "; /connect chatctl"
         )
         term.start("env", "TERM=screen", "weechat", "--dir", str(home), "-r", commands)

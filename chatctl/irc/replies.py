@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from chatctl.irc.connection import IrcConnection
 
 #: IRC's error numerics for chatctl's codes; ``None``: the verb decides (see ``_error``).
-_NUMERICS: dict[str, int] = {
+NUMERICS: dict[str, int] = {
     ErrorCode.NO_SUCH_USER: 401,
     ErrorCode.INVALID_ROOM: 403,
     ErrorCode.TOO_MANY_ROOMS: 405,
@@ -280,7 +280,7 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
     target, _, name = target.partition(",")  # MODE and KICK: "#room,nick"
     if name and error.code == ErrorCode.NO_SUCH_USER:
         return [conn.numeric(441, clean_line(name), clean_line(target), error.message)]
-    code = _NUMERICS.get(error.code)
+    code = NUMERICS.get(error.code)
     if error.code == ErrorCode.NOT_IN_ROOM:
         code = 404 if verb == "privmsg" else 442
     if code is None:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from chatctl import __version__
-from chatctl.irc import events
+from chatctl.irc import events, replies
 from chatctl.irc.connection import IrcConnection
 from chatctl.irc.events import Tags, wire
 from chatctl.irc.lines import Line, LineDecoder
@@ -27,21 +27,12 @@ from chatctl.protocol import (
     ProtocolError,
     Say,
 )
+from chatctl.server.config import ServerConfig
 from chatctl.server.dialect import Dialect
-from chatctl.server.session import Session, SessionHost
+from chatctl.server.session import Decoder, Session, SessionHost
 
 #: Refused names at registration: IRC clients try another nick (433/432), not hang up.
-_NICK_REFUSALS = {
-    ErrorCode.NAME_TAKEN: 433,
-    ErrorCode.NAME_CLAIMED: 433,
-    ErrorCode.INVALID_NAME: 432,
-}
-#: Refusals that are IRC numerics before the ERROR that closes.
-_REFUSAL_NUMERICS = {
-    ErrorCode.PASSWORD_REQUIRED: 464,
-    ErrorCode.WRONG_PASSWORD: 464,
-    ErrorCode.BANNED: 465,
-}
+_NICK_REFUSALS = frozenset({ErrorCode.NAME_TAKEN, ErrorCode.NAME_CLAIMED, ErrorCode.INVALID_NAME})
 
 
 def _dialect(tags: Tags, echo: bool) -> Dialect:
@@ -64,9 +55,11 @@ class IrcSession(Session):
     def __init__(self, host: SessionHost) -> None:
         super().__init__(host)
         self._irc = IrcConnection(__version__)
-        self._decoder = LineDecoder()
         #: One IRC line may make many frames (``JOIN #a,#b,...``): it spends one error at most.
         self._spent = False
+
+    def new_decoder(self, config: ServerConfig) -> Decoder:
+        return LineDecoder()
 
     def render(self, frame: msgspec.Struct) -> bytes:
         return wire(self._irc.render(frame))
@@ -114,16 +107,17 @@ class IrcSession(Session):
             self.spend_error()
 
     def refuse(self, refusal: Refusal) -> None:
-        numeric = _NICK_REFUSALS.get(refusal.code)
-        if numeric is not None:  # the client picks another nick and registers again
+        numeric = replies.NUMERICS.get(refusal.code)
+        if refusal.code in _NICK_REFUSALS and numeric is not None:  # another nick, and again
             nick = self._irc.nick or "*"
             self._irc.name_refused()
             self.dialect = None
             self.queue(wire([self._irc.numeric(numeric, nick, refusal.message)]))
             return
+        if refusal.code == ErrorCode.BANNED:
+            numeric = 465  # ERR_YOUREBANNEDCREEP: from the server, not a channel (474)
         lines = []
-        numeric = _REFUSAL_NUMERICS.get(refusal.code)
-        if numeric is not None:
+        if numeric is not None:  # a password (464) or a ban (465), then the ERROR that closes
             lines.append(self._irc.numeric(numeric, refusal.message))
         lines.append(self._irc.closing(refusal.message))
         self.queue(wire(lines))

@@ -63,8 +63,9 @@ class SessionHost(Protocol):
 class Session(asyncio.Protocol):
     """One connection: decodes what it receives, buffers what it must send.
 
-    It speaks the chatctl protocol; the IRC door's session overrides ``render`` (frames
-    out), ``handle`` (frames in) and ``dialect`` (room broadcasts), and nothing else.
+    It speaks the chatctl protocol; the IRC door's session overrides what is about the
+    wire: ``new_decoder`` (bytes in), ``handle`` (frames in), ``render`` (frames out),
+    ``dialect`` (room broadcasts), and how errors and refusals are said.
     """
 
     #: How room broadcasts are encoded for it (None: by its protocol version).
@@ -80,7 +81,7 @@ class Session(asyncio.Protocol):
         self.host = "?"
         self.address = "?"
         self.connected_at = time.time()
-        self._decoder: Decoder = client_frame_decoder(config.max_frame_bytes)
+        self._decoder = self.new_decoder(config)
         #: Frames for this session alone, and room broadcasts spliced in among them.
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -135,6 +136,10 @@ class Session(asyncio.Protocol):
             self._host.queued(self)
         self._pending.append(data)
         self._pending_bytes += len(data)
+
+    def new_decoder(self, config: ServerConfig) -> Decoder:
+        """What reads this connection's bytes (called once, by ``__init__``)."""
+        return client_frame_decoder(config.max_frame_bytes)
 
     def render(self, frame: msgspec.Struct) -> bytes:
         """A server frame as this connection reads it."""
