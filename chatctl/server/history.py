@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from dataclasses import dataclass
 
 from chatctl.protocol import Message, Private
+from chatctl.server.latency import Latency
 from chatctl.server.store import Store
 
 _INSERT = (
@@ -77,6 +79,8 @@ class History:
         #: Read marks moved this iteration, by (name key, room id).
         self._reads: dict[tuple[str, int], int] = {}
         self.messages = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        #: How long each commit took (``serve --metrics``: chatctl_history_write_seconds).
+        self.write_latency = Latency()
 
     @property
     def error(self) -> str | None:
@@ -175,6 +179,7 @@ class History:
         self._pending, self._marks, self._reads, self._private = [], {}, {}, []
         topics, self._topics = self._topics, {}
         conn = self._conn
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN")
             conn.executemany(_INSERT, rows)
@@ -195,6 +200,7 @@ class History:
                 conn.execute("ROLLBACK")
             self._fail(f"cannot write to {self.path}: {exc}")
             return
+        self.write_latency.add(time.perf_counter() - started)
         self.messages += len(rows)
 
     def _fail(self, message: str) -> None:

@@ -71,6 +71,7 @@ class Room:
         #: Continues from the history's, so no ``seq`` is ever given out twice.
         self.seq = history.room_seq(name) if history is not None else 0
         self.messages = 0
+        self.deliveries = 0  # broadcasts x members, counted per flush (serve --metrics)
         self.topic: str | None = history.topic(name) if history is not None else None
         #: Name keys of the room's operators (the server's own are the hub's), and of
         #: the muted, with when the mute ends (None: at ``unmute``).
@@ -275,6 +276,7 @@ class Room:
         if not items:
             return
         self._outbox = []
+        self.deliveries += len(items) * len(self.members)
         blob = b"".join(items)
         if not self._dialects:
             Member.share_all(list(self.members), self, blob, items)
