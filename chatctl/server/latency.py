@@ -12,6 +12,8 @@ from bisect import bisect_left
 #: Upper bounds (seconds, inclusive, as Prometheus's ``le``): a WAL commit takes tens of
 #: microseconds on an SSD, milliseconds on a busy disk; past a second is an incident.
 BOUNDS: tuple[float, ...] = (
+    0.000025,
+    0.00005,
     0.0001,
     0.00025,
     0.0005,
