@@ -167,13 +167,17 @@ def test_serve_has_one_limit_option_per_declared_limit() -> None:
 
 def test_serve_sections_keep_their_order_and_members() -> None:
     found = sections(help_of("serve"))
-    assert list(found) == ["Options", "Limits", "Security", "History", "Moderation"]
+    assert list(found) == ["Options", "Limits", "Security", "History", "Moderation", "Monitoring"]
     flags = [term.split()[0] for term, _ in found["Security"]]
     assert flags == ["--tls", "--tls-cert", "--tls-key", "--password-file", "--allow", "--deny"]
     flags = [term.split()[0] for term, _ in found["History"]]
     assert flags == ["--history", "--no-history", "--keep", "--keep-messages", "--no-pm-history"]
     flags = [term.split()[0] for term, _ in found["Moderation"]]
     assert flags == ["--op", "--ops-file", "--no-room-founders"]
+    assert [term for term, _ in found["Monitoring"]] == [
+        "--log-format text|json",
+        "--metrics [HOST:]PORT",
+    ]
     assert [term.split()[-1] for term, _ in found["Options"]] == [
         "HOST",
         "PORT",

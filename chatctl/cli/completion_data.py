@@ -854,6 +854,45 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "log_format",
+                "opts": ["--log-format"],
+                "names": ["--log-format"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--log-format",
+                        '"--log-format":"text\\\\: the log as read by people; json\\\\: one JSON object per line and event, for journald, Loki or ELK (docs/operations.md)."',
+                        126,
+                        "--log-format\ttext: the log as read by people; json: one JSON object per line and event, for journald, Loki or ELK (docs/operations.md).",
+                        122,
+                    ),
+                ],
+                "values": {
+                    "choices": [("text", '"text"', 0, "text", 0), ("json", '"json"', 0, "json", 0)],
+                    "case_sensitive": True,
+                },
+            },
+            {
+                "name": "metrics",
+                "opts": ["--metrics"],
+                "names": ["--metrics"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--metrics",
+                        '"--metrics":"Serve Prometheus metrics at http\\\\://HOST\\\\:PORT/metrics (HOST\\\\: 127.0.0.1 unless given; docs/operations.md)."',
+                        110,
+                        "--metrics\tServe Prometheus metrics at http://HOST:PORT/metrics (HOST: 127.0.0.1 unless given; docs/operations.md).",
+                        104,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "help",
                 "opts": ["-h", "--help"],
                 "names": ["-h", "--help"],

@@ -7,9 +7,10 @@ field it sets.
 """
 
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
 import typer
 
@@ -18,6 +19,7 @@ from chatctl.server.config import LIMITS, Limit, ServerConfig
 
 HISTORY = "History"
 MODERATION = "Moderation"
+MONITORING = "Monitoring"
 #: The limit options go after this parameter: panels show in order of first appearance,
 #: so Limits comes between the plain options and Security.
 _LIMITS_AFTER = "verbose"
@@ -196,6 +198,28 @@ def serve(
             rich_help_panel=MODERATION,
         ),
     ] = False,
+    log_format: Annotated[
+        Literal["text", "json"],
+        typer.Option(
+            "--log-format",
+            envvar="CHATCTL_LOG_FORMAT",
+            metavar="text|json",
+            help="text: the log as read by people; json: one JSON object per line and event, "
+            "for journald, Loki or ELK (docs/operations.md).",
+            rich_help_panel=MONITORING,
+        ),
+    ] = "text",
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            envvar="CHATCTL_METRICS",
+            metavar="[HOST:]PORT",
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST: 127.0.0.1 "
+            "unless given; docs/operations.md).",
+            rich_help_panel=MONITORING,
+        ),
+    ] = None,
     **limits: Any,
 ) -> None:
     """Run a chat server and show its live connection log (Ctrl-C stops it)."""
@@ -222,6 +246,9 @@ def serve(
     history_path = str(history or default_path(data_dir(), port)) if persist else None
     _check_operators(op or [], ops_file, persist)
     irc_host, irc_port = _irc_address(irc) if irc is not None else (None, None)
+    metrics_host, metrics_port = (
+        _irc_address(metrics, "--metrics", 9464) if metrics is not None else (None, None)
+    )
     config = ServerConfig(
         host=host,
         port=port,
@@ -238,10 +265,17 @@ def serve(
         room_founders=not no_room_founders,
         irc_host=irc_host,
         irc_port=irc_port,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host or ServerConfig.metrics_host,
         **limits,
     )
     setup = TlsSetup(tls_cert, tls_key) if tls or tls_cert else None
-    raise typer.Exit(run_serve(config, setup))
+    log = None
+    if log_format == "json":
+        from chatctl.ui.jsonlog import JsonLog
+
+        log = JsonLog(sys.stdout)
+    raise typer.Exit(run_serve(config, setup, log))
 
 
 def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> None:
@@ -262,9 +296,9 @@ def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> 
         )
 
 
-def _irc_address(value: str) -> tuple[str | None, int]:
-    """``6667``, ``0.0.0.0:6667`` or ``[::1]:6667``: the IRC door's host (None: --host's)
-    and port."""
+def _irc_address(value: str, flag: str = "--irc", example: int = 6667) -> tuple[str | None, int]:
+    """``6667``, ``0.0.0.0:6667`` or ``[::1]:6667``: the IRC door's (or ``flag``'s) host
+    (None: not given) and port."""
     host, sep, port = value.rpartition(":")
     host = host.removeprefix("[").removesuffix("]") if sep else ""
     try:
@@ -273,6 +307,6 @@ def _irc_address(value: str) -> tuple[str | None, int]:
         number = -1
     if not 0 <= number <= 65535:
         raise typer.BadParameter(
-            "give a port (6667) or HOST:PORT (0.0.0.0:6667)", param_hint="--irc"
+            f"give a port ({example}) or HOST:PORT (0.0.0.0:{example})", param_hint=flag
         ) from None
     return host or None, number

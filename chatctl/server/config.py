@@ -78,6 +78,10 @@ class ServerConfig:
     #: No host: the same as ``host``.
     irc_port: int | None = None
     irc_host: str | None = None
+    #: ``--metrics [HOST:]PORT``: Prometheus metrics at ``/metrics`` (None: none). Loopback
+    #: unless a host is given: they tell anyone who asks the rooms' names and sizes.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @property
     def sweep_interval(self) -> float:

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -54,6 +54,9 @@ from chatctl.server.store import HistoryError
 from chatctl.tls import TlsSetupError, certificate_fingerprint, self_signed, server_context
 from chatctl.ui.errors import print_error
 from chatctl.ui.units import count
+
+if TYPE_CHECKING:  # prometheus_client is imported with --metrics only
+    from chatctl.server.metrics import MetricsServer
 
 _CALM_REASONS = frozenset({"quit", "shutdown", "replaced"})
 #: File descriptors kept for the listening sockets, stdio, the event loop and logs.
@@ -135,7 +138,16 @@ class ServerLog:
     def __call__(self, event: ServerEvent) -> None:
         self.line(*describe(event))
 
-    def line(self, text: str, style: str = "") -> None:
+    def line(
+        self,
+        text: str,
+        style: str = "",
+        event: str = "note",
+        level: str | None = None,
+        **fields: object,
+    ) -> None:
+        """One line of the log. ``event`` (a stable name), ``level`` (when not the style's)
+        and ``fields`` (its parts) are for ``--log-format json`` (``chatctl.ui.jsonlog``)."""
         now = time.time()
         if self.console is not None:
             # Two spans: a Text with a dim base style would dim all that is appended to it.
@@ -176,33 +188,49 @@ class TlsSetup:
         """The server's SSL context; logs the fingerprint (never any key material)."""
         if self.cert is None:
             cert, key, created = self_signed()
+            folder = str(cert.parent)
             if created:
-                log.line(f"TLS: made a self-signed certificate, kept in {cert.parent}", "dim")
+                text = f"TLS: made a self-signed certificate, kept in {folder}"
             else:
-                log.line(f"TLS: self-signed certificate from {cert.parent}", "dim")
+                text = f"TLS: self-signed certificate from {folder}"
+            log.line(text, "dim", "tls_certificate", created=created, folder=folder)
         else:
             cert, key = self.cert, self.key or self.cert
         context = server_context(cert, key)
-        log.line(f"TLS fingerprint {certificate_fingerprint(cert)}", "bold green")
+        fingerprint = certificate_fingerprint(cert)
+        log.line(
+            f"TLS fingerprint {fingerprint}",
+            "bold green",
+            "tls_fingerprint",
+            fingerprint=fingerprint,
+        )
         return context
 
 
-def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
-    """Serve until Ctrl-C or SIGTERM; returns the exit code."""
-    log = ServerLog(sys.stdout, terminal=sys.stdout.isatty())
+class CannotStart(Exception):
+    """``serve`` cannot start, for a reason its message says in one line (exit 9)."""
+
+
+def run_serve(
+    config: ServerConfig, tls: TlsSetup | None = None, log: ServerLog | None = None
+) -> int:
+    """Serve until Ctrl-C or SIGTERM; returns the exit code. ``log``: the text log (coloured
+    in a terminal) unless given another (``JsonLog``)."""
+    if log is None:
+        log = ServerLog(sys.stdout, terminal=sys.stdout.isatty())
     try:
         context = tls.context(log) if tls is not None else None
     except TlsSetupError as exc:
         print_error(str(exc))
         if log.console is None:
-            log.line(str(exc))
+            log.line(str(exc), "bold red", "cannot_start")
         return ExitCode.CANNOT_START
     try:
         eventloop.run(_serve(config, log, context))
-    except (HistoryError, OperatorsError) as exc:
+    except (HistoryError, OperatorsError, CannotStart) as exc:
         print_error(str(exc))
         if log.console is None:
-            log.line(str(exc))
+            log.line(str(exc), "bold red", "cannot_start")
         return ExitCode.CANNOT_START
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -210,7 +238,7 @@ def run_serve(config: ServerConfig, tls: TlsSetup | None = None) -> int:
         message = f"cannot listen on {where}: {reason}"
         print_error(message)
         if log.console is None:  # a log file should say why the server is not there
-            log.line(message)
+            log.line(message, "bold red", "cannot_start")
         return ExitCode.CANNOT_START
     return ExitCode.OK
 
@@ -220,27 +248,46 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
     files = raise_open_file_limit()
     server = ChatServer(config, log, tls=tls)
     # Before start, which logs the operators: a SIGHUP sent once that line is seen must
     # find its handler (the default would end the server).
     loop.add_signal_handler(signal.SIGHUP, server.hub.reload_operators)
-    await server.start()
+    metrics = _open_metrics(config, server.hub)  # before start: a busy port costs nothing
+    try:
+        await server.start()
+    except BaseException:
+        if metrics is not None:
+            metrics.close()
+        raise
     exposed = server.addresses + server.irc_addresses
     warning = exposure_warning(exposed, tls is not None, config.password is not None)
     if warning is not None:
-        log.line(warning, "bold red")
+        log.line(warning, "bold red", "exposed", "warning")
     if config.password is not None:
-        log.line("a password is required to join or ask for status", "dim")
+        log.line("a password is required to join or ask for status", "dim", "password_required")
     if config.allow or config.deny:
         rules = [f"allow {n}" for n in config.allow] + [f"deny {n}" for n in config.deny]
-        log.line("access list: " + ", ".join(rules) + " (deny wins)", "dim")
+        text = "access list: " + ", ".join(rules) + " (deny wins)"
+        log.line(text, "dim", "access_list", allow=list(config.allow), deny=list(config.deny))
     if config.history is None:
-        log.line("no history kept (--history PATH keeps it)", "dim")
+        log.line("no history kept (--history PATH keeps it)", "dim", "no_history")
     capacity = min(config.max_clients, files - _RESERVED_FILES)
     note = "" if capacity >= config.max_clients else f", raise `ulimit -n` ({files}) for more"
-    log.line(f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})", "dim")
-    log.line(f"event loop: {eventloop.running_loop_name()}", "dim")
+    log.line(
+        f"capacity: {capacity} clients (--max-clients {config.max_clients}{note})",
+        "dim",
+        "capacity",
+        clients=capacity,
+        max_clients=config.max_clients,
+        open_files=files,
+    )
+    name = eventloop.running_loop_name()
+    log.line(f"event loop: {name}", "dim", "event_loop", loop=name)
+    if metrics is not None:
+        metrics.collector.server = ", ".join(f"{h}:{p}" for h, p in server.addresses)
+        log.line(f"metrics on {metrics.url}", "dim", "metrics", url=metrics.url)
     footer = asyncio.create_task(log.footer(server.hub))
     try:
         await stop.wait()
@@ -249,4 +296,21 @@ async def _serve(config: ServerConfig, log: ServerLog, tls: ssl.SSLContext | Non
         with contextlib.suppress(asyncio.CancelledError):
             await footer
         await server.stop()
-        log.line("stopped", "bold")
+        if metrics is not None:
+            await asyncio.to_thread(metrics.close)
+        log.line("stopped", "bold", "stopped")
+
+
+def _open_metrics(config: ServerConfig, hub: Hub) -> MetricsServer | None:
+    """``--metrics``: its HTTP server, listening (CannotStart if it cannot); prometheus_client
+    is imported only then."""
+    if config.metrics_port is None:
+        return None
+    from chatctl.server.metrics import MetricsServer
+
+    try:
+        return MetricsServer(hub, config.metrics_host, config.metrics_port)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        where = f"{config.metrics_host}:{config.metrics_port}"
+        raise CannotStart(f"cannot listen on {where} for --metrics: {reason}") from None
