@@ -167,7 +167,16 @@ def test_serve_has_one_limit_option_per_declared_limit() -> None:
 
 def test_serve_sections_keep_their_order_and_members() -> None:
     found = sections(help_of("serve"))
-    assert list(found) == ["Options", "Limits", "Security", "History", "Moderation", "Monitoring"]
+    assert list(found) == [
+        "Options",
+        "Limits",
+        "Security",
+        "History",
+        "Moderation",
+        "Cluster",
+        "Monitoring",
+    ]
+    assert found["Cluster"][0][0].split()[0] == "--backplane"
     flags = [term.split()[0] for term, _ in found["Security"]]
     assert flags == ["--tls", "--tls-cert", "--tls-key", "--password-file", "--allow", "--deny"]
     flags = [term.split()[0] for term, _ in found["History"]]

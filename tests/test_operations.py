@@ -14,7 +14,6 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import get_args
 
 import pytest
@@ -24,9 +23,8 @@ from chatctl import __version__
 from chatctl.exitcodes import ExitCode
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import ServerEvent, UserLeft
-from chatctl.server.hub import Hub
-from chatctl.server.metrics import families, snapshot
 from chatctl.ui.jsonlog import event_name
+from tests.redisproc import RedisProcess, needs_redis, redis
 from tests.support import (
     FACTOR,
     ROOT,
@@ -40,6 +38,7 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.timeout(60)
+__all__ = ["redis"]  # the fixture
 
 RFC3339_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 SNAKE = re.compile(r"[a-z]+(?:_[a-z]+)*")
@@ -306,24 +305,23 @@ def test_without_metrics_prometheus_client_is_never_imported() -> None:
         assert "prometheus_client" not in result.stderr, command
 
 
-async def test_backplane_metrics_appear_with_a_backplane() -> None:
-    """The interface the backplane fills in: ``hub.backplane.lag_seconds`` and
-    ``.reconnects`` (an object standing in for it here), read at scrape time."""
-    hub = Hub(ServerConfig())
-    names = {m.name for m in families(snapshot(hub))}
-    assert not {n for n in names if n.startswith("chatctl_backplane")}
-    hub.backplane = SimpleNamespace(lag_seconds=0.25, reconnects=3)  # type: ignore[attr-defined]
-    found = {m.name: m for m in families(snapshot(hub))}
-    assert found["chatctl_backplane_lag_seconds"].type == "gauge"
-    assert found["chatctl_backplane_lag_seconds"].samples[0].value == 0.25
-    for name in found:
-        assert_documented(name if name != "chatctl" else "chatctl_info")
-    reconnects = found["chatctl_backplane_reconnects"]
-    assert reconnects.type == "counter"
-    assert (reconnects.samples[0].name, reconnects.samples[0].value) == (
-        "chatctl_backplane_reconnects_total",
-        3,
-    )
+@needs_redis
+def test_backplane_metrics_appear_with_a_backplane(redis: RedisProcess, tmp_path: Path) -> None:
+    """A real Redis: the lag is there from the start, the reconnects count a restart."""
+    with serve_process("--metrics", "0", "--no-history", "--backplane", redis.url) as server:
+        url = metrics_url(server)
+        first = scrape(url)
+        assert value(first, "chatctl_backplane_lag_seconds") >= 0
+        assert value(first, "chatctl_backplane_reconnects_total") == 0
+        for name, _ in first:
+            if name.startswith("chatctl_backplane"):
+                assert_documented(name.removesuffix("_total"))
+        redis.restart()
+        wait_until(
+            lambda: value(scrape(url), "chatctl_backplane_reconnects_total") == 1,
+            15 * FACTOR,
+            "the reconnection counted",
+        )
 
 
 def test_every_server_event_has_a_documented_name() -> None:

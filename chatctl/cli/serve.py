@@ -198,6 +198,17 @@ def serve(
             rich_help_panel=MODERATION,
         ),
     ] = False,
+    backplane: Annotated[
+        str | None,
+        typer.Option(
+            "--backplane",
+            envvar="CHATCTL_BACKPLANE",
+            metavar="redis://HOST:PORT/DB",
+            help="Share rooms, names and history with the other servers on this Redis "
+            "(needs chatctl[redis]; docs/scaling.md).",
+            rich_help_panel="Cluster",
+        ),
+    ] = None,
     log_format: Annotated[
         Literal["text", "json"],
         typer.Option(
@@ -265,6 +276,7 @@ def serve(
         room_founders=not no_room_founders,
         irc_host=irc_host,
         irc_port=irc_port,
+        backplane=_backplane_url(backplane) if backplane is not None else None,
         metrics_port=metrics_port,
         metrics_host=metrics_host or ServerConfig.metrics_host,
         **limits,
@@ -276,6 +288,16 @@ def serve(
 
         log = JsonLog(sys.stdout)
     raise typer.Exit(run_serve(config, setup, log))
+
+
+def _backplane_url(url: str) -> str:
+    """A Redis URL (redis://, rediss:// or unix://), or a usage error."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter(
+            "a Redis URL: redis://HOST:PORT/DB (or rediss://, unix://PATH)",
+            param_hint="--backplane",
+        )
+    return url
 
 
 def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> None:

@@ -88,6 +88,7 @@ from chatctl.protocol.replies import (
 from chatctl.protocol.state import Phase, check_allowed
 from chatctl.protocol.status import (
     BanInfo,
+    ClusterInfo,
     HistoryInfo,
     Moderation,
     RoomStatus,
@@ -158,6 +159,7 @@ __all__ = [
     "Bye",
     "Claim",
     "ClientFrame",
+    "ClusterInfo",
     "Do",
     "Error",
     "ErrorCode",

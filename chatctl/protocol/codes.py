@@ -60,6 +60,11 @@ class ErrorCode(StrEnum):
     KICKED = "kicked"
     #: The connection said hello ``read_only``: it watches, it does not send.
     READ_ONLY = "read_only"
+    # several servers sharing rooms (``serve --backplane``)
+    #: The server lost its backplane (Redis): what you send is held, then refused.
+    BACKPLANE_DOWN = "backplane_down"
+    #: The server could not read everything the cluster said: some messages are missing.
+    BACKPLANE_GAP = "backplane_gap"
 
 
 #: After these the stream cannot be trusted to resynchronise: close the connection.
@@ -109,6 +114,8 @@ class LeaveReason(StrEnum):
     #: Version-1 views only (``protocol.v1``): someone parted ``#lobby`` or changed name.
     PART = "part"
     NICK = "nick"
+    #: Their server stopped (killed, cut off): another server of the cluster tells.
+    SERVER_GONE = "server_gone"
 
 
 #: Every reason a connection may end with.

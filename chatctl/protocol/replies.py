@@ -222,6 +222,8 @@ class MemberInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     away: str | None = None
     #: An operator of the room (or of the server).
     op: bool = False
+    #: In a cluster: the server they are connected to, if not this one.
+    server: str | None = None
 
 
 class WhoReply(_Frame, tag="who_reply", frozen=True):
@@ -239,6 +241,8 @@ class WhoisReply(_Frame, tag="whois_reply", frozen=True):
     rooms: list[str]
     away: str | None = None
     id: str | None = None
+    #: In a cluster: the server they are connected to, if not this one.
+    server: str | None = None
 
 
 class HistoryReply(_Frame, tag="history_reply", frozen=True):

@@ -38,6 +38,8 @@ class UserInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     protocol: int = 0
     #: Connected through the IRC door.
     irc: bool = False
+    #: In a cluster: the server they are connected to (every server lists everyone).
+    server: str | None = None
 
 
 class RoomStatus(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -82,6 +84,19 @@ class HistoryInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     path: str | None = None
 
 
+class ClusterInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A server sharing rooms through a backplane (``serve --backplane``)."""
+
+    #: This server's name in the cluster (host:port), as ``server`` fields give it.
+    name: str
+    #: Every server with someone on it, this one included.
+    servers: list[str]
+    #: Whether Redis is reachable now; how often it was lost; how late the stream is read.
+    up: bool
+    reconnects: int = 0
+    lag_seconds: float = 0.0
+
+
 class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """Facts about the server itself, as ``status`` reports them."""
 
@@ -104,6 +119,7 @@ class ServerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     moderation: list[Moderation] = []
     #: Bans of the whole server (a room's own are in its ``RoomStatus``).
     bans: list[BanInfo] = []
+    cluster: ClusterInfo | None = None
 
 
 class StatusReply(_Frame, tag="status_reply", frozen=True):

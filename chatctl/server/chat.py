@@ -62,7 +62,7 @@ from chatctl.protocol import (
     clean_message,
     name_key,
 )
-from chatctl.server import moderation, recall
+from chatctl.server import clustered, moderation, recall
 from chatctl.server.bans import SERVER
 from chatctl.server.claims import Verdict
 from chatctl.server.events import MessageRelayed, Renamed, UserJoined
@@ -149,6 +149,15 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
         if verdict is not Verdict.OK:  # held, and not claimed: nobody's to take over
             return _refuse(hub, session, Refusal(ErrorCode.NAME_TAKEN, "that name is taken"))
         hub.replace(held, session.address)  # its owner is back: the old connection goes
+    if hub.cluster is not None:  # the name is asked of the cluster first
+        return clustered.hello(
+            hub, session, hello, lambda: _welcome(hub, session, hello, verdict, rooms)
+        )
+    _welcome(hub, session, hello, verdict, rooms)
+
+
+def _welcome(hub: Hub, session: Session, hello: Hello, verdict: Verdict, rooms: list[str]) -> None:
+    """The name is theirs: welcome, claim, and into their rooms."""
     session.greeted()
     member = Member(session, hello.name, hello.version, time.monotonic(), hello.read_only)
     hub.add_member(member)
@@ -295,10 +304,14 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
         case Away(text=text, id=id):
             member.set_away(check_away(text))
             member.tell(AwayState(member.name, member.away, id))
+            if hub.cluster is not None:
+                hub.cluster.away(member)
         case RoomsRequest(id=id):
             rooms = [
-                RoomInfo(r.name, len(r.members), r.topic, r.moderated) for r in hub.rooms.values()
+                RoomInfo(r.name, r.roster()[1], r.topic, r.moderated) for r in hub.rooms.values()
             ]
+            if hub.cluster is not None:
+                rooms += clustered.other_rooms(hub, hub.cluster)
             member.tell(RoomsReply(rooms, id))
         case WhoRequest(room=name, id=id):
             name = check_room(name)
@@ -307,9 +320,13 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
             if there is not None:
                 op = moderation.is_operator
                 users = [MemberInfo(m.name, m.away, op(hub, there, m)) for m in there.members]
+            if hub.cluster is not None:
+                users += clustered.others_in(hub.cluster, name)
             member.tell(WhoReply(name, users, id))
         case Whois(name=name, id=id):
             target = hub.member(name)
+            if target is None and hub.cluster is not None:
+                return member.tell(clustered.whois(hub.cluster, name, id))
             if target is None:
                 raise ProtocolError(ErrorCode.NO_SUCH_USER, "nobody of that name is online")
             member.tell(WhoisReply(target.name, list(target.rooms), target.away, id))
@@ -317,6 +334,8 @@ def _request(hub: Hub, member: Member, frame: ClientFrame) -> None:
 
 def _private(hub: Hub, member: Member, msg: Msg) -> None:
     target = hub.member(msg.to)
+    if target is None and hub.cluster is not None:
+        return clustered.private(hub, hub.cluster, member, msg)
     if target is None:
         raise ProtocolError(ErrorCode.NO_SUCH_USER, "nobody of that name is online")
     if target.version < 2:
@@ -360,10 +379,20 @@ def _nick(hub: Hub, member: Member, nick: Nick) -> None:
         verdict, refusal = _check_claim(hub, member.session.host, new, nick.secret)
         if refusal is not None:
             raise ProtocolError(refusal.code, refusal.message)
+    if hub.cluster is not None:
+        return clustered.nick(
+            hub, hub.cluster, member, new, lambda: _renamed(hub, member, old, new, verdict)
+        )
+    _renamed(hub, member, old, new, verdict)
+
+
+def _renamed(hub: Hub, member: Member, old: str, new: str, verdict: Verdict) -> None:
     hub.rename_member(member, new)
     _claimed(hub, member, verdict)
     now = time.time()
     told = [room for room in member.rooms.values() if room.rename(member, old, now)]
+    if hub.cluster is not None:  # the rooms are told when the cluster answers
+        told = list(member.rooms.values())
     # In no room, or only in big ones, or an IRC client's: the answer comes to you alone.
     if not told or member.dialect.hides_own_presence:
         member.tell(NickChanged(now, old, new))

@@ -53,6 +53,10 @@ class ServerConfig:
     backlog: int = 1024
     #: With TLS (a context given to ChatServer): seconds the handshake may take.
     tls_handshake_timeout: float = 10.0
+    #: ``--backplane redis://HOST:PORT/DB``: share rooms with the other servers on it.
+    backplane: str | None = None
+    #: Share the port with other processes (``SO_REUSEPORT``, ``serve --workers``).
+    reuse_port: bool = False
     #: The room password, or None. Never logged, never shown by repr().
     password: str | None = field(default=None, repr=False)
     #: Wrong passwords per address per minute before it gets ``throttled``.

@@ -126,6 +126,36 @@ class OperatorsFailed:
     message: str
 
 
+@dataclass(frozen=True)
+class BackplaneDown:
+    """The backplane (Redis) is unreachable: messages are held until it is back."""
+
+    url: str
+    why: str
+
+
+@dataclass(frozen=True)
+class BackplaneUp:
+    """The backplane is back (or there from the start): the server reads from its cursor."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class BackplaneGap:
+    """Part of the cluster's stream could not be read (Redis lost or trimmed it)."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class ServerGone:
+    """Another server of the cluster stopped beating: its ``users`` were taken out."""
+
+    server: str
+    users: int
+
+
 ServerEvent = (
     Listening
     | UserJoined
@@ -143,6 +173,10 @@ ServerEvent = (
     | Moderated
     | OperatorsLoaded
     | OperatorsFailed
+    | BackplaneDown
+    | BackplaneUp
+    | BackplaneGap
+    | ServerGone
 )
 Observer = Callable[[ServerEvent], None]
 

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from chatctl.protocol import Message, Private
+from chatctl.protocol import Message, Private, RoomEvent
 from chatctl.server.latency import Latency
 from chatctl.server.store import Store
 
@@ -78,6 +78,8 @@ class History:
         self._topics: dict[int, str | None] = {}
         #: Read marks moved this iteration, by (name key, room id).
         self._reads: dict[tuple[str, int], int] = {}
+        #: The cluster's stream read up to here (epoch, entry id), saved with the rows.
+        self._cursor: tuple[str, str] | None = None
         self.messages = self._conn.execute("SELECT count(*) FROM messages").fetchone()[0]
         #: How long each commit took (``serve --metrics``: chatctl_history_write_seconds).
         self.write_latency = Latency()
@@ -155,9 +157,46 @@ class History:
 
     def set_topic(self, room: str, topic: str | None) -> None:
         """``room``'s topic is now ``topic`` (saved at the next ``commit``)."""
+        self.room_seq(room)  # a room of the cluster nobody here is in: its row
         room_id = self._room_ids.get(room)
         if room_id is not None:
             self._topics[room_id] = topic
+
+    # a cluster's (serve --backplane)
+
+    def keep(self, room: str, event: RoomEvent) -> None:
+        """An event of a room nobody here is in, from the cluster: its ``seq`` is given
+        out, and a message is kept."""
+        self.room_seq(room)  # creates the room's row
+        if event.seq:
+            self.mark(room, event.seq)
+        if event.__class__ is Message:
+            self.add(event)
+
+    def set_cursor(self, epoch: str, entry: str) -> None:
+        """Saved with this iteration's rows: after a crash, the stream is read on from
+        exactly what the file holds."""
+        self._cursor = (epoch, entry)
+
+    def cursor(self) -> tuple[str, str] | None:
+        try:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'backplane_cursor'"
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or " " not in row[0]:
+            return None
+        epoch, _, entry = row[0].partition(" ")
+        return epoch, entry
+
+    def room_seqs(self) -> dict[str, int]:
+        """Every room's last ``seq`` in the file (to raise the cluster's to them)."""
+        try:
+            rows = self._conn.execute("SELECT name, seq FROM rooms WHERE seq > 0").fetchall()
+        except sqlite3.Error:
+            return {}
+        return dict(rows)
 
     def mark(self, room: str, seq: int) -> None:
         """``room`` has given out ``seq`` (saved at the next ``commit``)."""
@@ -172,9 +211,15 @@ class History:
         nothing more is kept (``on_error`` is told).
         """
         if self.error is not None or not (
-            self._pending or self._marks or self._reads or self._private or self._topics
+            self._pending
+            or self._marks
+            or self._reads
+            or self._private
+            or self._topics
+            or self._cursor
         ):
             return
+        cursor, self._cursor = self._cursor, None
         rows, marks, reads, private = self._pending, self._marks, self._reads, self._private
         self._pending, self._marks, self._reads, self._private = [], {}, {}, []
         topics, self._topics = self._topics, {}
@@ -193,6 +238,11 @@ class History:
                 conn.executemany(
                     "UPDATE rooms SET topic = ? WHERE id = ?",
                     [(topic, room_id) for room_id, topic in topics.items()],
+                )
+            if cursor is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('backplane_cursor', ?)",
+                    (" ".join(cursor),),
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

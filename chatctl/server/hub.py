@@ -13,19 +13,23 @@ import ssl
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatctl import __version__
 from chatctl.limits import Refusal
 from chatctl.protocol import (
     DEFAULT_ROOM,
     ClientFrame,
+    Error,
     ErrorCode,
     LeaveReason,
     Left,
+    Message,
     NickChanged,
     Phase,
     ProtocolError,
     Reason,
+    RoomEvent,
     Say,
     Shutdown,
     StatusReply,
@@ -34,6 +38,7 @@ from chatctl.protocol import (
 )
 from chatctl.server import chat, report
 from chatctl.server.admission import Admission
+from chatctl.server.backplane import BackplaneError
 from chatctl.server.bans import Bans
 from chatctl.server.claims import Claims
 from chatctl.server.config import ServerConfig
@@ -59,6 +64,10 @@ from chatctl.server.room import Room
 from chatctl.server.search import SearchIndex
 from chatctl.server.session import Session
 from chatctl.server.store import Store
+
+if TYPE_CHECKING:
+    from chatctl.server.backplane.link import Link
+    from chatctl.server.cluster import Cluster
 
 #: Endings of connections that never joined (or no longer have) that are not worth a log
 #: line or a count: a status query that hung up, a refused handshake (logged as Refused
@@ -110,6 +119,11 @@ class Hub:
         self._dirty_rooms: list[Room] = []
         self._flush_scheduled = False
         self._all_gone = asyncio.Event()
+        #: The servers this one shares rooms with (``--backplane``), once joined.
+        self.cluster: Cluster | None = None
+        #: Connections whose hello waits for the cluster's word on the name, and the
+        #: frames they sent meanwhile (handled after it).
+        self._greeting: dict[Session, list[ClientFrame]] = {}
         self._room(DEFAULT_ROOM)  # always there, even empty
 
     def open_history(self) -> None:
@@ -152,6 +166,30 @@ class Hub:
             self.observer(OperatorsFailed(str(exc)))
             return
         self.observer(OperatorsLoaded(self.operators.names))
+
+    async def join_cluster(self, url: str, port: int) -> None:
+        """Share rooms with the servers on ``url`` (BackplaneError if it cannot be used)."""
+        try:
+            from chatctl.server.cluster import Cluster
+        except ImportError as exc:  # redis-py is an extra
+            raise BackplaneError(
+                f"--backplane needs redis-py ({exc.name} is missing): pip install 'chatctl[redis]'"
+            ) from None
+        cluster = Cluster(self, url, port)
+        await cluster.start()
+        self.cluster = cluster
+        cluster.back()
+        for room in self.rooms.values():
+            room.join_cluster(cluster)
+
+    async def leave_cluster(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.close()
+
+    @property
+    def backplane(self) -> Link | None:
+        """The link to Redis, for metrics (lag, reconnects); None: no cluster."""
+        return self.cluster.link if self.cluster is not None else None
 
     def close_history(self) -> None:
         if self.search is not None:
@@ -197,6 +235,9 @@ class Hub:
             except ProtocolError as exc:
                 session.send_error(exc, frame.id, frame.room)
             return
+        if member is None and self._greeting and session in self._greeting:
+            self._greeting[session].append(frame)  # after the cluster's word on its name
+            return
         phase = Phase.CHATTING if member is not None else Phase.GREETING
         refusal = check_allowed(phase, member.version if member else 1, frame)
         if refusal is not None:
@@ -218,6 +259,7 @@ class Hub:
         self.admission.release(session.host)
         if not self.connections:
             self._all_gone.set()
+        self._greeting.pop(session, None)
         member = self._by_session.pop(session, None)
         if member is None:
             if reason not in _UNREMARKABLE:
@@ -251,6 +293,8 @@ class Hub:
                 told.append(room)
             self._forget_if_empty(room)
         self.tell_once(told, Left(0, now, member.name, reason), member)
+        if self.cluster is not None:
+            self.cluster.offline(member)
         self.observer(UserLeft(member.name, member.session.address, reason))
 
     def tell_once(self, rooms: list[Room], frame: Left | NickChanged, who: Member) -> None:
@@ -332,6 +376,7 @@ class Hub:
                 self._room_dirty,
                 self.history,
                 keep_operators=self.claims is not None,
+                relay=self.cluster,
             )
             self.rooms[name] = room
         return room
@@ -349,6 +394,41 @@ class Hub:
 
     def count_message(self) -> None:
         self.messages_relayed += 1
+
+    # the cluster
+
+    def hold(self, session: Session) -> None:
+        """``session``'s hello waits for the cluster: what it sends meanwhile waits too."""
+        self._greeting[session] = []
+
+    def release(self, session: Session) -> list[ClientFrame] | None:
+        """The cluster answered: the frames ``session`` sent meanwhile (None: it is gone)."""
+        return self._greeting.pop(session, None)
+
+    def deliver(self, name: str, event: RoomEvent, own: Member | None) -> None:
+        """An event of room ``name`` read from the cluster: to the room if anyone here
+        is in it, else only to the history (every server keeps every room's)."""
+        room = self.rooms.get(name)
+        if room is not None:
+            room.deliver(event, own)
+        elif self.history is not None:
+            self.history.keep(name, event)
+        if event.__class__ is Message and event.event == "topic":
+            topic = event.topic
+            if room is not None:
+                room.set_topic(topic)
+            elif self.history is not None:
+                self.history.set_topic(name, topic)
+
+    def touch(self) -> None:
+        """Something to commit (the cluster's cursor), though perhaps nothing to send."""
+        self._schedule_flush()
+
+    def notice_all(self, code: ErrorCode, text: str) -> None:
+        """Tell every member something about the server itself (not about their input)."""
+        notice = Error(code.value, text)
+        for member in list(self.members.values()):
+            member.tell(notice)
 
     # writes: once per loop iteration
 

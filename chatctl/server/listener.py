@@ -35,7 +35,7 @@ class ChatServer:
 
     async def start(self) -> None:
         """Open the history (HistoryError), read the operators (OperatorsError), then
-        listen (OSError)."""
+        listen (OSError), join the backplane (BackplaneError), and only then serve."""
         self.hub.open_history()
         loop = asyncio.get_running_loop()
         try:
@@ -46,13 +46,22 @@ class ChatServer:
                 self.config.port,
                 backlog=self.config.backlog,
                 reuse_address=True,
+                reuse_port=self.config.reuse_port or None,
+                start_serving=False,
             )
             if self.config.irc_port is not None:
                 self._irc = await self._listen_irc(loop)
+            if self.config.backplane is not None:
+                await self.hub.join_cluster(self.config.backplane, self.port)
+            for server in (self._server, self._irc):
+                if server is not None:
+                    await server.start_serving()
         except BaseException:
-            if self._server is not None:
-                self._server.close()
-                self._server = None
+            for server in (self._server, self._irc):
+                if server is not None:
+                    server.close()
+            self._server = self._irc = None
+            await self.hub.leave_cluster()
             self.hub.close_history()
             raise
         self._tasks.append(asyncio.create_task(timers.sweep(self.hub)))
@@ -70,6 +79,8 @@ class ChatServer:
                 self.config.irc_port,
                 backlog=self.config.backlog,
                 reuse_address=True,
+                reuse_port=self.config.reuse_port or None,
+                start_serving=False,
             )
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, f"{host}:{self.config.irc_port}") from exc
@@ -103,6 +114,7 @@ class ChatServer:
         if self._irc is not None:
             await self._irc.wait_closed()
             self._irc = None
+        await self.hub.leave_cluster()  # after the leaves, which it sends on
         self.hub.close_history()
 
     async def __aenter__(self) -> ChatServer:

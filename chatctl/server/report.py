@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from chatctl import __version__
 from chatctl.protocol import (
     PROTOCOL_VERSION,
+    ClusterInfo,
     HistoryInfo,
     RoomStatus,
     ServerInfo,
@@ -18,6 +19,7 @@ from chatctl.server.bans import SERVER
 from chatctl.server.history import History
 
 if TYPE_CHECKING:  # the hub calls this module
+    from chatctl.server.cluster import Cluster
     from chatctl.server.hub import Hub
 
 
@@ -35,13 +37,22 @@ def status(hub: Hub) -> StatusReply:
             away=m.away,
             protocol=m.version,
             irc=m.dialect.key.startswith("irc"),
+            server=hub.cluster.name if hub.cluster is not None else None,
         )
         for m in hub.members.values()
     ]
+    cluster = None
+    if hub.cluster is not None:
+        users += _remote_users(hub.cluster)
+        link = hub.cluster.link
+        servers = {hub.cluster.name} | {u.server for u in users if u.server}
+        cluster = ClusterInfo(
+            hub.cluster.name, sorted(servers), link.up, link.reconnects, round(link.lag_seconds, 3)
+        )
     rooms = [
         RoomStatus(
             r.name,
-            len(r.members),
+            r.roster()[1],
             r.messages,
             r.topic,
             sorted(r.operators),
@@ -68,8 +79,29 @@ def status(hub: Hub) -> StatusReply:
         operators=list(hub.operators.names),
         moderation=list(hub.operators.record),
         bans=[ban.info() for ban in hub.bans.of(SERVER, now)],
+        cluster=cluster,
     )
     return StatusReply(server=info, users=users)
+
+
+def _remote_users(cluster: Cluster) -> list[UserInfo]:
+    """The people on the other servers, as far as the cluster says."""
+    return [
+        UserInfo(
+            name=person.name,
+            address="",
+            connected_at=0.0,
+            idle_seconds=0.0,
+            messages_sent=0,
+            bytes_queued=0,
+            rooms=sorted(person.rooms),
+            away=person.away,
+            irc=person.irc,
+            server=cluster.shown(person.server),
+        )
+        for person in cluster.presence.people.values()
+        if person.server != cluster.origin
+    ]
 
 
 def _history_info(history: History | None) -> HistoryInfo | None:

@@ -13,12 +13,17 @@ quietly and take no ``seq`` (docs/protocol.md, "Big rooms").
 
 With history, every message is added to it as it is stamped (the hub commits
 before the flush), and a newcomer who asks gets the last ones after its state.
+
+In a cluster (``serve --backplane``) a room stamps nothing itself: its events go
+to the cluster (``_relay``) and come back, with the cluster's ``seq``, through
+``deliver``, the one place where they are kept and broadcast then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from chatctl.protocol import (
     MAX_HISTORY,
@@ -38,6 +43,9 @@ from chatctl.protocol import (
 from chatctl.server.dialect import V2, Dialect
 from chatctl.server.history import History
 from chatctl.server.member import Member
+
+if TYPE_CHECKING:
+    from chatctl.server.cluster import Cluster
 
 
 class _Outbox:
@@ -63,6 +71,7 @@ class Room:
         dirty: Callable[[Room], None],
         history: History | None = None,
         keep_operators: bool = False,
+        relay: Cluster | None = None,
     ) -> None:
         self.name = name
         #: Members in the order they came in (a dict as an ordered set).
@@ -70,6 +79,10 @@ class Room:
         self._history = history
         #: Continues from the history's, so no ``seq`` is ever given out twice.
         self.seq = history.room_seq(name) if history is not None else 0
+        #: The cluster this room's events go through (None: this server alone).
+        self._relay = relay
+        if relay is not None:
+            self.seq = relay.seq(name, self.seq)
         self.messages = 0
         self.deliveries = 0  # broadcasts x members, counted per flush (serve --metrics)
         self.topic: str | None = history.topic(name) if history is not None else None
@@ -106,6 +119,20 @@ class Room:
         """Who is here, the longest present first, at most ``WELCOME_NAMES`` of them."""
         return [m.name for m in islice(self.members, WELCOME_NAMES)]
 
+    def roster(self) -> tuple[list[str], int]:
+        """Who is here (some names, and how many), on every server of the cluster."""
+        names = self.names()
+        if self._relay is None:
+            return names, len(self.members)
+        remote = self._relay.remote(self.name)
+        names += [name for name, _server, _away in remote[: max(0, WELCOME_NAMES - len(names))]]
+        return names, len(self.members) + len(remote)
+
+    def join_cluster(self, relay: Cluster) -> None:
+        """From now on this room's events go through ``relay`` (before anyone is in)."""
+        self._relay = relay
+        self.seq = relay.seq(self.name, self.seq)
+
     # what happens in a room
 
     def enter(self, member: Member, now: float, history: int = 0, mark: int | None = None) -> None:
@@ -120,19 +147,19 @@ class Room:
             outbox.members += 1
         self.members[member] = None
         member.entered(self, len(self._outbox))
-        online = len(self.members)
+        names, online = self.roster()
         if member.version == 1:
-            welcome = v1.Welcome(
-                v1.VERSION, member.name, self.names(), self._server, self.seq, online
-            )
+            welcome = v1.Welcome(v1.VERSION, member.name, names, self._server, self.seq, online)
             member.tell(welcome)
         else:
             past, unread, more = self._past(history, mark)
             state = RoomState(
-                self.name, self.seq, self.names(), online, self.topic, len(past), unread, more
+                self.name, self.seq, names, online, self.topic, len(past), unread, more
             )
             member.tell(state, *past)
-        if self._announced():
+        if self._relay is not None:
+            self._relay.came(self.name, member, now)  # told when it comes back
+        elif self._announced():
             self._broadcast(Joined(self._next_seq(), now, member.name, self.name))
             if dialect.hides_own_presence:  # its room state said it
                 member.skip_last(self)
@@ -153,6 +180,10 @@ class Room:
         return past, min(shown, len(past)), new - min(shown, len(past))
 
     def say(self, member: Member, text: str, now: float, id: str | None, action: bool) -> None:
+        if self._relay is not None:
+            message = Message(0, now, member.name, text, self.name, id, action)
+            self._relay.said(self.name, message)
+            return
         self.messages += 1
         message = Message(self._next_seq(), now, member.name, text, self.name, id, action)
         if self._history is not None:
@@ -166,6 +197,10 @@ class Room:
     ) -> None:
         """An operator's action, told to everyone as ``by``'s action, and kept."""
         topic = self.topic if event == "topic" else None
+        if self._relay is not None:
+            message = Message(0, now, by, text, self.name, id, True, False, event, target, topic)
+            self._relay.said(self.name, message)
+            return
         seq = self._next_seq()
         message = Message(seq, now, by, text, self.name, id, True, False, event, target, topic)
         if self._history is not None:
@@ -174,7 +209,10 @@ class Room:
 
     def part(self, member: Member, now: float, reason: str | None = None) -> None:
         """``member`` leaves the room but not the server; it is told either way."""
-        if self._announced():
+        if self._relay is not None:
+            member.tell(Parted(now, member.name, self.name, None, reason))
+            self._relay.went(self.name, member, now, False, reason)
+        elif self._announced():
             parted = Parted(now, member.name, self.name, self._next_seq(), reason)
             self._broadcast(parted)
             if member.dialect.hides_own_presence:
@@ -187,6 +225,10 @@ class Room:
     def leave(self, member: Member, reason: Reason, now: float, announce: bool = True) -> bool:
         """``member``'s connection ended; the others are told (not during a shutdown).
         Whether they were."""
+        if self._relay is not None:  # told when it comes back, shutdown or not
+            self._relay.went(self.name, member, now, True, reason)
+            self._remove(member)
+            return False
         told = announce and self._announced()
         if told:
             self._broadcast(Left(self._next_seq(), now, member.name, reason, self.name))
@@ -209,7 +251,7 @@ class Room:
                     _move(keys, was, member.key)
             if self.hands.pop(was, None) is not None:
                 self.hands[member.key] = member.name
-        if not self._announced():
+        if not self._announced() or self._relay is not None:
             return False
         self._broadcast(NickChanged(now, old, member.name, self.name, self._next_seq()))
         if member.dialect.hides_own_presence:  # told once, by the hub
@@ -269,6 +311,26 @@ class Room:
         return True
 
     # fan-out
+
+    def deliver(self, event: RoomEvent, own: Member | None) -> None:
+        """An event of this room, back from the cluster with its ``seq``: kept, then
+        broadcast. ``own``: the member here whose event it is, if any."""
+        seq = event.seq
+        if seq is not None and seq > self.seq:
+            self.seq = seq
+        if event.__class__ is Message:
+            self.messages += 1
+            if self._history is not None:
+                self._history.add(event)
+        self._broadcast(event)
+        if own is not None and own in self.members:
+            dialect = own.dialect
+            if (
+                dialect.hides_own_messages
+                if event.__class__ is Message
+                else dialect.hides_own_presence
+            ):
+                own.skip_last(self)
 
     def flush(self) -> None:
         """Once per loop iteration: this iteration's broadcasts to every member."""

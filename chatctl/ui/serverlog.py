@@ -27,8 +27,13 @@ from chatctl import eventloop
 from chatctl.exitcodes import ExitCode
 from chatctl.limits import is_loopback
 from chatctl.oslimits import raise_open_file_limit
+from chatctl.server.backplane import BackplaneError
+from chatctl.server.backplane.url import redacted
 from chatctl.server.config import ServerConfig
 from chatctl.server.events import (
+    BackplaneDown,
+    BackplaneGap,
+    BackplaneUp,
     Closed,
     HistoryFailed,
     HistoryOpened,
@@ -43,6 +48,7 @@ from chatctl.server.events import (
     RoomParted,
     SearchFailed,
     ServerEvent,
+    ServerGone,
     Stopping,
     UserJoined,
     UserLeft,
@@ -106,6 +112,14 @@ def describe(event: ServerEvent) -> tuple[str, str]:
             return f"server operators: {', '.join(names) or 'none'}", "dim"
         case OperatorsFailed(message=message):
             return f"operators unchanged: {message}", "bold red"
+        case BackplaneUp(url=url):
+            return f"backplane {redacted(url)}: reading the cluster's stream", "bold green"
+        case BackplaneDown(url=url, why=why):
+            return f"backplane {redacted(url)} lost ({why}): holding messages", "bold red"
+        case BackplaneGap(why=why):
+            return f"backplane: {why}", "bold red"
+        case ServerGone(server=server, users=users):
+            return f"server {server} stopped: its {count(users, 'user')} left", "yellow"
 
 
 _CLOSED_HINTS = {
@@ -227,7 +241,7 @@ def run_serve(
         return ExitCode.CANNOT_START
     try:
         eventloop.run(_serve(config, log, context))
-    except (HistoryError, OperatorsError, CannotStart) as exc:
+    except (HistoryError, OperatorsError, CannotStart, BackplaneError) as exc:
         print_error(str(exc))
         if log.console is None:
             log.line(str(exc), "bold red", "cannot_start")

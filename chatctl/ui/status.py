@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 from rich.console import Console, Group
@@ -13,11 +13,12 @@ from rich.table import Table
 from rich.text import Text
 
 from chatctl import eventloop
-from chatctl.client import ClientError, TlsOptions, fetch_status
+from chatctl.addresses import Address
+from chatctl.client import ClientError, TlsOptions, fetch_status, first_answer
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.protocol import HistoryInfo, RoomStatus, StatusReply
+from chatctl.protocol import ClusterInfo, HistoryInfo, RoomStatus, StatusReply
 from chatctl.ui.access import AskUser, run_asking, worth_asking
-from chatctl.ui.errors import print_error
+from chatctl.ui.errors import print_error, print_skipped
 from chatctl.ui.units import count, size
 
 #: Users the table shows unless ``--all``: a room of 15 000 takes Rich 5 s to lay out,
@@ -26,8 +27,7 @@ TABLE_ROWS = 100
 
 
 def run_status(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     as_json: bool,
     tls: TlsOptions | None = None,
     password: str | None = None,
@@ -42,12 +42,11 @@ def run_status(
             _console().print(status_table(reply, None if show_all else TABLE_ROWS))
         return ExitCode.OK
 
-    return _asking(host, port, tls, password, show)
+    return _asking(servers, tls, password, show)
 
 
 def run_history(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     as_json: bool,
     tls: TlsOptions | None = None,
     password: str | None = None,
@@ -65,30 +64,38 @@ def run_history(
                 _console().print(Text("file: ", style="bold").append(history.path))
         return ExitCode.OK if history is not None else ExitCode.NO_HISTORY
 
-    return _asking(host, port, tls, password, show)
+    return _asking(servers, tls, password, show)
 
 
 def _asking(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     tls: TlsOptions | None,
     password: str | None,
     show: Callable[[StatusReply], int],
 ) -> int:
-    """Fetch the status and ``show`` it (its exit code); in a terminal, ask what can be."""
+    """Fetch the status of the first of ``servers`` that answers and ``show`` it (its
+    exit code); in a terminal, ask what can be."""
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()
 
     def run(tls: TlsOptions | None, password: str | None) -> int:
+        tried: list[Address] = []
+
+        async def fetch(server: Address) -> StatusReply:
+            tried.append(server)
+            return await fetch_status(
+                server.host, server.port, timeout=5.0, tls=tls, password=password
+            )
+
         try:
-            reply = eventloop.run(fetch_status(host, port, timeout=5.0, tls=tls, password=password))
+            _, reply = eventloop.run(first_answer(servers, fetch, print_skipped))
         except ClientError as exc:
             if worth_asking(exc, interactive, password):
-                raise AskUser(exc) from None
+                raise AskUser(exc, str(tried[-1])) from None
             print_error(str(exc))
             return exit_code_for(exc)
         return show(reply)
 
-    return run_asking(run, tls, password, f"{host}:{port}")
+    return run_asking(run, tls, password, str(servers[0]))
 
 
 def _console() -> Console:
@@ -141,6 +148,20 @@ def _rooms_line(rooms: list[RoomStatus]) -> Text:
     return line
 
 
+def _cluster_line(cluster: ClusterInfo) -> Text:
+    """``cluster: this is host:5001 of 2 servers (host:5001, host:5002); backplane up``"""
+    line = Text("cluster: ", style="bold")
+    line.append(f"this is {cluster.name} of {count(len(cluster.servers), 'server')}")
+    line.append(f" ({', '.join(cluster.servers)})", style="dim")
+    if cluster.up:
+        line.append("; backplane up", style="green")
+    else:
+        line.append("; backplane (Redis) unreachable: messages held", style="bold red")
+    if cluster.reconnects:
+        line.append(f", reconnected {count(cluster.reconnects, 'time')}", style="dim")
+    return line
+
+
 def history_line(history: HistoryInfo | None) -> Text:
     """``history: 1 204 messages, 3.4 MiB, since 2026-11-02 09:14`` (or why there is none)."""
     line = Text("history: ", style="bold")
@@ -165,6 +186,9 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     if s.leave_reasons:
         caption += " · left: " + ", ".join(f"{k} {v}" for k, v in sorted(s.leave_reasons.items()))
     table = Table(expand=False)
+    cluster = s.cluster is not None
+    if cluster:
+        table.add_column("server", justify="left")
     for header, justify in (
         ("name", "left"),
         ("address", "left"),
@@ -178,19 +202,29 @@ def status_table(reply: StatusReply, rows: int | None = None) -> Group:
     shown = reply.users if rows is None else reply.users[:rows]
     for u in shown:
         # Cells are Text, never str: a str cell would be parsed as Rich markup.
-        table.add_row(
+        elsewhere = not u.address  # on another server of the cluster: not known here
+        row = [
             Text(u.name, style="bold"),
             Text(u.address),
-            Text(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(u.connected_at))),
-            Text(duration(u.idle_seconds)),
-            Text(str(u.messages_sent)),
-            Text(size(u.bytes_queued)),
+            Text(
+                ""
+                if elsewhere
+                else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(u.connected_at))
+            ),
+            Text("" if elsewhere else duration(u.idle_seconds)),
+            Text("" if elsewhere else str(u.messages_sent)),
+            Text("" if elsewhere else size(u.bytes_queued)),
             _rooms_cell(u.rooms, u.away, u.protocol, u.irc),
-        )
+        ]
+        if cluster:
+            row.insert(0, Text(u.server or ""))
+        table.add_row(*row)
     parts: list[Text | Table] = [Text(caption, style="bold")]
     if s.rooms:
         parts.append(_rooms_line(s.rooms))
     parts.append(history_line(s.history))
+    if s.cluster is not None:
+        parts.append(_cluster_line(s.cluster))
     parts.append(table if reply.users else Text("nobody is connected", style="dim"))
     if len(shown) < len(reply.users):
         more = len(reply.users) - len(shown)

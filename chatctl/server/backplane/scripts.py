@@ -1,0 +1,141 @@
+"""The Lua scripts the backplane runs in Redis: each one atomic, so servers never race.
+
+``PUBLISH`` gives each room op its room's next ``seq``, keeps who is where (the
+names, one server each; the rooms' members) and appends the batch to the stream,
+all in one step: the stream's order is the order of every ``seq``, and a name is
+given to one server at a time. A retried batch (the reply was lost, not the call)
+is dropped by its number. Keys are ``PREFIX`` + a fixed name, or ``room:`` + a
+room: one Redis (not Redis Cluster), whose ``db`` in the URL separates clusters.
+"""
+
+from __future__ import annotations
+
+#: ARGV: prefix, origin, batch number, announce limit, stream length, batch, then
+#: five per op (``ops.OpArgs``). Returns the entry id then each op's result: a seq
+#: (0: none), -1 (refused), or for a nick one seq per room joined by ``;``.
+PUBLISH = """
+local p, origin = ARGV[1], ARGV[2]
+local counter, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local last = tonumber(redis.call('HGET', p..'origins', origin) or '0')
+if counter <= last then return {'dup'} end
+redis.call('HSET', p..'origins', origin, counter)
+local function server_of(value) return string.match(value, '^(%S+)') end
+local function live_elsewhere(value, server)
+  if not value or server_of(value) == server then return false end
+  return redis.call('EXISTS', p..'alive:'..server_of(value)) == 1
+end
+local function next_seq(room) return redis.call('HINCRBY', p..'seq', room, 1) end
+local function enter(room, key, name)
+  redis.call('HSET', p..'room:'..room, key, name)
+  redis.call('SADD', p..'rooms', room)
+  return redis.call('HLEN', p..'room:'..room)
+end
+local function go(room, key)
+  local n = redis.call('HLEN', p..'room:'..room)
+  local gone = redis.call('HDEL', p..'room:'..room, key)
+  if n <= 1 then redis.call('SREM', p..'rooms', room) end
+  return gone, n
+end
+local results = {}
+for i = 7, #ARGV, 5 do
+  local kind, room, key, name, server = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local result = 0
+  if kind == 'm' then
+    result = next_seq(room)
+  elseif kind == 'j' or kind == 'J' then
+    local n = enter(room, key, name)
+    if kind == 'j' and n <= limit then result = next_seq(room) end
+  elseif kind == 'p' then
+    local gone, n = go(room, key)
+    if gone == 1 and n <= limit then result = next_seq(room) end
+  elseif kind == 'o' then
+    local current = redis.call('HGET', p..'users', key)
+    if live_elsewhere(current, server) then result = -1
+    else redis.call('HSET', p..'users', key, name) end
+  elseif kind == 'x' then
+    local current = redis.call('HGET', p..'users', key)
+    if current and server_of(current) == server then
+      redis.call('HDEL', p..'users', key)
+      redis.call('HDEL', p..'away', key)
+    end
+  elseif kind == 'n' then
+    local newkey, newname = string.match(name, '^(%S+) (%S+)$')
+    local current = redis.call('HGET', p..'users', newkey)
+    local me = string.match(server, '^(%S+)')
+    if newkey ~= key and live_elsewhere(current, me) then result = -1
+    else
+      local value = redis.call('HGET', p..'users', key)
+      local flag = value and string.match(value, '(%S+)$') or 'c'
+      redis.call('HDEL', p..'users', key)
+      redis.call('HSET', p..'users', newkey, me..' '..newname..' '..flag)
+      local away = redis.call('HGET', p..'away', key)
+      if away then
+        redis.call('HDEL', p..'away', key)
+        redis.call('HSET', p..'away', newkey, away)
+      end
+      local seqs = {}
+      for r in string.gmatch(room, '[^\\n]+') do
+        local gone, n = go(r, key)
+        enter(r, newkey, newname)
+        if n <= limit then table.insert(seqs, next_seq(r)) else table.insert(seqs, 0) end
+      end
+      result = table.concat(seqs, ';')
+    end
+  elseif kind == 'a' then
+    if name == '' then redis.call('HDEL', p..'away', key)
+    else redis.call('HSET', p..'away', key, name) end
+  end
+  table.insert(results, tostring(result))
+end
+local id = redis.call('XADD', p..'stream', 'MAXLEN', '~', ARGV[5], '*',
+  'o', origin, 'b', ARGV[6], 's', table.concat(results, ','))
+table.insert(results, 1, id)
+return results
+"""
+
+#: ARGV: prefix, a new epoch (kept if there is none). Returns the stream's last id,
+#: the epoch, then the users, away texts, rooms with their members, and seqs, each
+#: as Redis returns a hash (flat name, value lists): all as of that last id.
+SNAPSHOT = """
+local p = ARGV[1]
+local last = redis.call('XREVRANGE', p..'stream', '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+local epoch = redis.call('GET', p..'epoch')
+if not epoch then epoch = ARGV[2]; redis.call('SET', p..'epoch', epoch) end
+local rooms = {}
+for _, room in ipairs(redis.call('SMEMBERS', p..'rooms')) do
+  table.insert(rooms, room)
+  table.insert(rooms, redis.call('HGETALL', p..'room:'..room))
+end
+return {id, epoch, redis.call('HGETALL', p..'users'), redis.call('HGETALL', p..'away'),
+  rooms, redis.call('HGETALL', p..'seq')}
+"""
+
+#: ARGV: prefix, then room, seq pairs: each room's counter is raised to at least that
+#: (a server's own history, or a Redis that lost its data, never makes a seq reused).
+SEED = """
+local p = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', p..'seq', ARGV[i]) or '0')
+  if current < tonumber(ARGV[i+1]) then redis.call('HSET', p..'seq', ARGV[i], ARGV[i+1]) end
+end
+return 1
+"""
+
+#: ARGV: prefix, origin, time to live (ms). Returns 1 if the others had given this
+#: server up for dead (its people were taken out: it must tell Redis of them again).
+HEARTBEAT = """
+local p = ARGV[1]
+redis.call('SET', p..'alive:'..ARGV[2], '1', 'PX', ARGV[3])
+return redis.call('DEL', p..'reaped:'..ARGV[2])
+"""
+
+#: ARGV: prefix, a server's origin. Returns 1 to the one caller that is to take that
+#: dead server's people out (0: it is alive, or another server is doing it).
+REAP = """
+local p = ARGV[1]
+if redis.call('EXISTS', p..'alive:'..ARGV[2]) == 1 then return 0 end
+if redis.call('SET', p..'reaped:'..ARGV[2], '1', 'NX', 'EX', 3600) then return 1 end
+return 0
+"""

@@ -1,0 +1,314 @@
+"""The hub's side of the backplane: what this server publishes, and what it reads back.
+
+With ``--backplane``, rooms do not broadcast their own events: they hand them
+here (``said``, ``came``, ``went``), and the link publishes them in one batch per
+iteration. Every event then comes back from the stream, this server's own among
+the others, with its room's ``seq`` (``entries``): it is kept in history (with the
+cursor, in the same transaction), the mirror of who is where is updated, and the
+room, if anyone here is in it, broadcasts it. So every member of a room, on any
+server, sees one order (docs/design.md, "The backplane").
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatctl.protocol import (
+    ErrorCode,
+    Joined,
+    LeaveReason,
+    Left,
+    Message,
+    NickChanged,
+    Parted,
+    Private,
+    ProtocolError,
+    name_key,
+)
+from chatctl.server.backplane.link import Entry, Link, Snapshot
+from chatctl.server.backplane.ops import (
+    AwaySet,
+    Came,
+    Direct,
+    Offline,
+    Online,
+    Renamed,
+    Said,
+    Went,
+)
+from chatctl.server.backplane.presence import Presence
+from chatctl.server.events import BackplaneDown, BackplaneGap, BackplaneUp, ServerGone
+from chatctl.server.member import Member
+
+if TYPE_CHECKING:  # the hub makes the cluster
+    from chatctl.server.hub import Hub
+
+#: A verdict on a name (hello, nick): True if it is ours now.
+Verdict = Callable[[bool], None]
+
+
+def server_name(port: int) -> str:
+    """How other servers and ``status`` call this one: host and port (no spaces)."""
+    return f"{socket.gethostname().split('.')[0] or 'chatctl'}:{port}".replace(" ", "_")
+
+
+class Cluster:
+    """This server's part of a cluster of servers sharing rooms through Redis."""
+
+    def __init__(self, hub: Hub, url: str, port: int) -> None:
+        self.hub = hub
+        self.name = server_name(port)
+        #: Unique to this run of this server: a restart is another server to the others.
+        self.origin = f"{self.name}/{secrets.token_hex(4)}"
+        self.presence = Presence()
+        #: Each room's last ``seq`` read from the stream (rooms nobody here is in too).
+        self.seqs: dict[str, int] = {}
+        self._verdicts: dict[str, Verdict] = {}
+        #: IRC members told of someone's quit in this reply (once per person).
+        self._told: dict[str, set[Member]] = {}
+        epoch = cursor = None
+        if hub.history is not None:
+            saved = hub.history.cursor()
+            if saved is not None:
+                epoch, cursor = saved
+        self.link = Link(url, self.origin, hub.config.announce_limit, self, cursor, epoch)
+        self._down_told = False
+
+    async def start(self) -> None:
+        await self.link.start()
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    @property
+    def up(self) -> bool:
+        return self.link.up
+
+    def seq(self, room: str, local: int) -> int:
+        return max(self.seqs.get(room, 0), local)
+
+    def check_open(self) -> None:
+        """Refuse a message while Redis has been away too long to hold more."""
+        if self.link.full:
+            raise ProtocolError(
+                ErrorCode.BACKPLANE_DOWN,
+                "not sent: this server has lost its backplane (Redis) and holds no more",
+            )
+
+    # what rooms and the hub publish
+
+    def said(self, room: str, message: Message) -> None:
+        m = message
+        op = Said(room, m.name, m.text, m.time, m.id, m.action, m.event, m.target, m.topic)
+        self.link.add(op, name_key(m.name))
+
+    def came(self, room: str, member: Member, now: float, quiet: bool = False) -> None:
+        self.link.add(Came(room, member.name, now, quiet), member.key)
+
+    def went(self, room: str, member: Member, now: float, left: bool, reason: str | None) -> None:
+        self.link.add(Went(room, member.name, now, left, reason), member.key)
+
+    def online(self, name: str, irc: bool, verdict: Verdict) -> None:
+        """Ask for ``name`` cluster-wide; ``verdict`` is called when the stream answers."""
+        if not self.up:
+            verdict(False)
+            return
+        key = name_key(name)
+        self._verdicts[key] = verdict
+        self.link.add(Online(name, self.origin, irc), key)
+
+    def offline(self, member: Member) -> None:
+        self.link.add(Offline(member.name, self.origin), member.key)
+
+    def offline_name(self, name: str) -> None:
+        """A name given to a connection that went before it could use it."""
+        self.link.add(Offline(name, self.origin), name_key(name))
+
+    def rename(self, member: Member, new: str, now: float, verdict: Verdict) -> None:
+        self._verdicts[name_key(new)] = verdict
+        op = Renamed(member.name, new, self.origin, list(member.rooms), now)
+        self.link.add(op, member.key)
+
+    def away(self, member: Member) -> None:
+        self.link.add(AwaySet(member.name, member.away), member.key)
+
+    def direct(self, sender: Member, private: Private) -> None:
+        p = private
+        op = Direct(p.name, p.to, p.text, p.time, p.id, p.action)
+        self.link.add(op, sender.key)
+
+    # who is where
+
+    def remote(self, room: str) -> list[tuple[str, str, str | None]]:
+        """The people in ``room`` on other servers: name, server, away text."""
+        members = self.presence.rooms.get(room, {})
+        people = self.presence.people
+        found = []
+        for key, name in members.items():
+            person = people.get(key)
+            if person is not None and person.server != self.origin:
+                found.append((name, _shown(person.server), person.away))
+        return found
+
+    @staticmethod
+    def shown(origin: str) -> str:
+        return _shown(origin)
+
+    def room_names(self) -> set[str]:
+        return set(self.presence.rooms)
+
+    # Sink: what the link calls
+
+    def entries(self, entries: list[Entry], cursor: str) -> None:
+        hub = self.hub
+        for _id, origin, ops in entries:
+            mine = origin == self.origin
+            for op, result in ops:
+                self._apply(op, result, mine)
+        self._told.clear()
+        if hub.history is not None:
+            hub.history.set_cursor(self.link.epoch or "", cursor)
+        hub.touch()
+
+    def _apply(self, op: object, result: list[int], mine: bool) -> None:
+        seq = result[0]
+        hub = self.hub
+        match op:
+            case Said(room=room):
+                self.seqs[room] = seq
+                message = Message(
+                    seq,
+                    op.time,
+                    op.name,
+                    op.text,
+                    room,
+                    op.id,
+                    op.action,
+                    False,
+                    op.event,
+                    op.target,
+                    op.topic,
+                )
+                own = hub.members.get(name_key(op.name)) if mine else None
+                hub.deliver(room, message, own)
+            case Came(room=room, name=name):
+                self.presence.came(room, name)
+                if seq > 0:
+                    self.seqs[room] = seq
+                    own = hub.members.get(name_key(name)) if mine else None
+                    hub.deliver(room, Joined(seq, op.time, name, room), own)
+            case Went(room=room, name=name):
+                self.presence.went(room, name)
+                if seq > 0:
+                    self.seqs[room] = seq
+                    frame: Parted | Left
+                    if op.left:
+                        frame = Left(seq, op.time, name, op.reason or "quit", room)
+                    else:
+                        frame = Parted(op.time, name, room, seq, op.reason)
+                    hub.deliver(room, frame, None)
+                    if op.left:
+                        self._tell_once(room, name, Left(0, op.time, name, op.reason or "quit"))
+            case Online(name=name, server=server):
+                verdict = self._verdicts.pop(name_key(name), None) if mine else None
+                if seq >= 0:
+                    self.presence.online(name, server, op.irc)
+                if verdict is not None:
+                    verdict(seq >= 0)
+            case Offline(name=name, server=server):
+                self.presence.offline(name, server)
+            case Renamed(old=old, new=new):
+                verdict = self._verdicts.pop(name_key(new), None) if mine else None
+                if verdict is not None:  # renamed here first: its own event is skipped
+                    verdict(seq >= 0)
+                if seq >= 0:
+                    self.presence.renamed(old, new)
+                    own = hub.members.get(name_key(new)) if mine else None
+                    told: set[Member] = {own} if own is not None else set()
+                    for room, room_seq in zip(op.rooms, result, strict=False):
+                        if room_seq > 0:
+                            self.seqs[room] = room_seq
+                            changed = NickChanged(op.time, old, new, room, room_seq)
+                            hub.deliver(room, changed, own)
+                            self._tell_once(room, new, NickChanged(op.time, old, new), told)
+            case AwaySet(name=name, text=text):
+                self.presence.set_away(name, text)
+            case Direct(to=to):
+                target = hub.members.get(name_key(to))
+                if target is not None and not mine and target.version >= 2:
+                    target.tell(Private(op.time, op.name, to, op.text, op.id, op.action))
+
+    def _tell_once(
+        self, room: str, name: str, frame: Left | NickChanged, told: set[Member] | None = None
+    ) -> None:
+        """IRC hears a quit or a nick once per person, not once per room (``hears_once``)."""
+        here = self.hub.rooms.get(room)
+        if here is None:
+            return
+        told = told if told is not None else self._told.setdefault(name_key(name), set())
+        for member in here.hears_once():
+            if member not in told:
+                told.add(member)
+                member.tell(frame)
+
+    def restart(self, snapshot: Snapshot, why: str | None) -> None:
+        """From a snapshot: at the start, or after a gap (``why``)."""
+        self.presence.load(snapshot.users, snapshot.away, snapshot.rooms)
+        self.seqs.update(snapshot.seqs)
+        if why is not None:
+            self.hub.observer(BackplaneGap(why))
+            self.hub.notice_all(ErrorCode.BACKPLANE_GAP, why)
+            self.given_up()  # Redis may have forgotten us: say again who is here
+
+    def seeds(self) -> dict[str, int]:
+        seeds = dict(self.seqs)
+        for here in self.hub.rooms.values():
+            seeds[here.name] = max(here.seq, seeds.get(here.name, 0))
+        if self.hub.history is not None:
+            for room, seq in self.hub.history.room_seqs().items():
+                seeds[room] = max(seq, seeds.get(room, 0))
+        return {room: seq for room, seq in seeds.items() if seq > 0}
+
+    def lost(self, why: str) -> None:
+        self.hub.observer(BackplaneDown(self.link.url, why))
+        self.hub.notice_all(
+            ErrorCode.BACKPLANE_DOWN,
+            "this server lost its backplane (Redis): what you send is held until it is back",
+        )
+
+    def back(self) -> None:
+        self.hub.observer(BackplaneUp(self.link.url))
+
+    def dead(self, server: str) -> None:
+        """Another server stopped beating: its people leave, told by this one."""
+        now = time.time()
+        people = self.presence.on(server)
+        for person in people:
+            for room in sorted(person.rooms):
+                op = Went(room, person.name, now, True, LeaveReason.SERVER_GONE.value)
+                self.link.add(op, name_key(person.name))
+            self.link.add(Offline(person.name, server), name_key(person.name))
+        self.hub.observer(ServerGone(_shown(server), len(people)))
+
+    def given_up(self) -> None:
+        """The others took this server for dead (or Redis lost its data): tell it again
+        who is here, quietly."""
+        now = time.time()
+        for member in list(self.hub.members.values()):
+            self.link.add(
+                Online(member.name, self.origin, member.dialect.key.startswith("irc")), member.key
+            )
+            for room in member.rooms:
+                self.came(room, member, now, quiet=True)
+
+    def servers(self) -> set[str]:
+        return self.presence.servers()
+
+
+def _shown(origin: str) -> str:
+    """A server as people see it: its name, without this run's tag."""
+    return origin.rpartition("/")[0] or origin
