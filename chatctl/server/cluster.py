@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatctl.protocol import (
+    Error,
     ErrorCode,
     Joined,
     LeaveReason,
@@ -27,6 +28,7 @@ from chatctl.protocol import (
     Parted,
     Private,
     ProtocolError,
+    RoomEvent,
     name_key,
 )
 from chatctl.server.backplane.link import Entry, Link, Snapshot
@@ -194,13 +196,13 @@ class Cluster:
                     op.topic,
                 )
                 own = hub.members.get(name_key(op.name)) if mine else None
-                hub.deliver(room, message, own)
+                self._deliver(room, message, own)
             case Came(room=room, name=name):
                 self.presence.came(room, name)
                 if seq > 0:
                     self.seqs[room] = seq
                     own = hub.members.get(name_key(name)) if mine else None
-                    hub.deliver(room, Joined(seq, op.time, name, room), own)
+                    self._deliver(room, Joined(seq, op.time, name, room), own)
             case Went(room=room, name=name):
                 self.presence.went(room, name)
                 if seq > 0:
@@ -210,7 +212,7 @@ class Cluster:
                         frame = Left(seq, op.time, name, op.reason or "quit", room)
                     else:
                         frame = Parted(op.time, name, room, seq, op.reason)
-                    hub.deliver(room, frame, None)
+                    self._deliver(room, frame, None)
                     if op.left:
                         self._tell_once(room, name, Left(0, op.time, name, op.reason or "quit"))
             case Online(name=name, server=server):
@@ -233,7 +235,7 @@ class Cluster:
                         if room_seq > 0:
                             self.seqs[room] = room_seq
                             changed = NickChanged(op.time, old, new, room, room_seq)
-                            hub.deliver(room, changed, own)
+                            self._deliver(room, changed, own)
                             self._tell_once(room, new, NickChanged(op.time, old, new), told)
             case AwaySet(name=name, text=text):
                 self.presence.set_away(name, text)
@@ -241,6 +243,27 @@ class Cluster:
                 target = hub.members.get(name_key(to))
                 if target is not None and not mine and target.version >= 2:
                     target.tell(Private(op.time, op.name, to, op.text, op.id, op.action))
+
+    def _deliver(self, name: str, event: RoomEvent, own: Member | None) -> None:
+        """An event of room ``name`` read back: to the room if anyone here is in it, else
+        only to the history (every server keeps every room's)."""
+        hub = self.hub
+        room = hub.rooms.get(name)
+        if room is not None:
+            room.deliver(event, own)
+        elif hub.history is not None:
+            hub.history.keep(name, event)
+        if event.__class__ is Message and event.event == "topic":
+            if room is not None:
+                room.set_topic(event.topic)
+            elif hub.history is not None:
+                hub.history.set_topic(name, event.topic)
+
+    def _notice_all(self, code: ErrorCode, text: str) -> None:
+        """Tell every member something about the server itself (not about their input)."""
+        notice = Error(code.value, text)
+        for member in list(self.hub.members.values()):
+            member.tell(notice)
 
     def _tell_once(
         self, room: str, name: str, frame: Left | NickChanged, told: set[Member] | None = None
@@ -261,7 +284,7 @@ class Cluster:
         self.seqs.update(snapshot.seqs)
         if why is not None:
             self.hub.observer(BackplaneGap(why))
-            self.hub.notice_all(ErrorCode.BACKPLANE_GAP, why)
+            self._notice_all(ErrorCode.BACKPLANE_GAP, why)
             self.given_up()  # Redis may have forgotten us: say again who is here
 
     def seeds(self) -> dict[str, int]:
@@ -275,7 +298,7 @@ class Cluster:
 
     def lost(self, why: str) -> None:
         self.hub.observer(BackplaneDown(self.link.url, why))
-        self.hub.notice_all(
+        self._notice_all(
             ErrorCode.BACKPLANE_DOWN,
             "this server lost its backplane (Redis): what you send is held until it is back",
         )

@@ -8,11 +8,9 @@ a room queues its events is the order every member, the sender included, receive
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatctl import __version__
@@ -20,16 +18,13 @@ from chatctl.limits import Refusal
 from chatctl.protocol import (
     DEFAULT_ROOM,
     ClientFrame,
-    Error,
     ErrorCode,
     LeaveReason,
     Left,
-    Message,
     NickChanged,
     Phase,
     ProtocolError,
     Reason,
-    RoomEvent,
     Say,
     Shutdown,
     StatusReply,
@@ -60,10 +55,10 @@ from chatctl.server.events import (
 from chatctl.server.history import History
 from chatctl.server.member import Member
 from chatctl.server.operators import Operators, OperatorsError
+from chatctl.server.records import Records
 from chatctl.server.room import Room
 from chatctl.server.search import SearchIndex
 from chatctl.server.session import Session
-from chatctl.server.store import Store
 
 if TYPE_CHECKING:
     from chatctl.server.backplane.link import Link
@@ -102,16 +97,10 @@ class Hub:
         #: Joined members by name key, in the order they joined.
         self.members: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
-        #: The history file, once ``open_history`` opened it (None: nothing is kept).
-        self.history: History | None = None
-        #: Claimed names: kept in the history file, so only with history.
-        self.claims: Claims | None = None
-        #: The search index of the history file, kept by a thread of its own.
-        self.search: SearchIndex | None = None
-        self._store: Store | None = None
+        #: The history file and what is kept in it (``open_history``).
+        self.records = Records()
         #: The server's operators (``load_operators``), and what operators did lately.
         self.operators = Operators(config.operators, config.ops_file)
-        self.bans = Bans()
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
@@ -126,25 +115,35 @@ class Hub:
         self._greeting: dict[Session, list[ClientFrame]] = {}
         self._room(DEFAULT_ROOM)  # always there, even empty
 
+    @property
+    def history(self) -> History | None:
+        return self.records.history
+
+    @property
+    def claims(self) -> Claims | None:
+        return self.records.claims
+
+    @property
+    def search(self) -> SearchIndex | None:
+        return self.records.search
+
+    @property
+    def bans(self) -> Bans:
+        return self.records.bans
+
     def open_history(self) -> None:
         """Open the configured history file (HistoryError if it cannot be used)."""
         path = self.config.history
         if path is None or self.history is not None:
             return
-        self._store = Store.open(Path(path), self._history_failed)
-        self.history = History(self._store)
-        self.claims = Claims(self._store)
-        self.bans = Bans(self._store.conn)
-        loop = asyncio.get_running_loop()
-        self.search = SearchIndex(
-            Path(path),
-            self._store.server_id,
-            lambda message: _call_soon(loop, self.observer, SearchFailed(message)),
+        history = self.records.open(
+            path,
+            lambda message: self.observer(HistoryFailed(message)),
+            lambda message: self.observer(SearchFailed(message)),
         )
-        self.search.start()
         self.rooms.clear()
         self._room(DEFAULT_ROOM)  # its seq continues from the file's
-        self.observer(HistoryOpened(path, self.history.messages))
+        self.observer(HistoryOpened(path, history.messages))
 
     def load_operators(self) -> None:
         """Read the server's operators (OperatorsError if they cannot be used): after
@@ -192,19 +191,7 @@ class Hub:
         return self.cluster.link if self.cluster is not None else None
 
     def close_history(self) -> None:
-        if self.search is not None:
-            self.search.stop()
-            self.search = None
-        if self.history is not None:
-            self.history.close()
-            self.history = None
-            self.claims = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-    def _history_failed(self, message: str) -> None:
-        self.observer(HistoryFailed(message))
+        self.records.close()
 
     @property
     def stopping(self) -> bool:
@@ -405,30 +392,9 @@ class Hub:
         """The cluster answered: the frames ``session`` sent meanwhile (None: it is gone)."""
         return self._greeting.pop(session, None)
 
-    def deliver(self, name: str, event: RoomEvent, own: Member | None) -> None:
-        """An event of room ``name`` read from the cluster: to the room if anyone here
-        is in it, else only to the history (every server keeps every room's)."""
-        room = self.rooms.get(name)
-        if room is not None:
-            room.deliver(event, own)
-        elif self.history is not None:
-            self.history.keep(name, event)
-        if event.__class__ is Message and event.event == "topic":
-            topic = event.topic
-            if room is not None:
-                room.set_topic(topic)
-            elif self.history is not None:
-                self.history.set_topic(name, topic)
-
     def touch(self) -> None:
         """Something to commit (the cluster's cursor), though perhaps nothing to send."""
         self._schedule_flush()
-
-    def notice_all(self, code: ErrorCode, text: str) -> None:
-        """Tell every member something about the server itself (not about their input)."""
-        notice = Error(code.value, text)
-        for member in list(self.members.values()):
-            member.tell(notice)
 
     # writes: once per loop iteration
 
@@ -487,9 +453,3 @@ class Hub:
                 for session in list(self.connections):
                     session.abort(LeaveReason.SHUTDOWN)
                 await asyncio.sleep(0)  # let connection_lost run for the aborted
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, observer: Observer, event: SearchFailed) -> None:
-    """From another thread: tell ``observer`` on the loop (unless the loop is gone)."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(observer, event)
