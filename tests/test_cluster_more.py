@@ -1,0 +1,167 @@
+"""The cluster beyond messages: nick, away, topic, IRC on another server, a Redis that
+lost its data, a server stopped for seconds while the others talk.
+
+Real ``chatctl serve --backplane`` processes and a real redis-server, as in
+tests/test_cluster.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ircclients import irc_port
+from tests.ircwire import Irc
+from tests.redisproc import RedisProcess, needs_redis, redis
+from tests.support import FACTOR, ServeProcess, run_chatctl
+from tests.wire import Wire, welcomed
+
+pytestmark = [needs_redis, pytest.mark.timeout(90)]
+__all__ = ["redis"]
+
+
+@pytest.fixture
+def servers(redis: RedisProcess, tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
+    try:
+        for name in ("a", "b"):
+            started.append(
+                ServeProcess(
+                    *("--backplane", redis.url, "--history", str(tmp_path / f"{name}.db")),
+                    *("--irc", "0", "--rate", "0"),
+                )
+            )
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+async def _joined(port: int, name: str, *rooms: str) -> Wire:
+    conn = await Wire.hello(port, name, rooms=list(rooms))
+    await welcomed(conn, *rooms)
+    return conn
+
+
+async def test_nick_away_and_topic_reach_the_other_server(servers: list[ServeProcess]) -> None:
+    a, b = servers
+    alice = await _joined(a.port, "alice", "#ops")
+    bob = await _joined(b.port, "bob", "#ops")
+    await alice.until("join", name="bob")
+    await bob.send(type="nick", name="robert")
+    renamed = await alice.until("nick", name="bob", room="#ops")
+    assert renamed["new"] == "robert"
+    assert renamed["seq"] > 0
+    mine = await bob.until("nick", name="bob", room="#ops")
+    assert mine["seq"] == renamed["seq"]
+    await alice.send(type="nick", name="Robert", id="n")  # now his, on the other server
+    refused = await alice.until("error")
+    assert refused["code"] == "name_taken"
+    await bob.send(type="away", text="lunch")
+    await bob.until("away")
+    deadline = time.monotonic() + 10 * FACTOR
+    while True:
+        await alice.send(type="who", room="#ops", id="w")
+        users = {u["name"]: u for u in (await alice.until("who_reply", id="w"))["users"]}
+        if users.get("robert", {}).get("away") == "lunch":
+            break
+        assert time.monotonic() < deadline, users
+    await alice.send(type="topic", room="#ops", text="deploy at 10")  # she founded #ops
+    event = await bob.until("message", room="#ops", event="topic")
+    assert event["topic"] == "deploy at 10"
+    await bob.send(type="rooms", id="r")
+    rooms = {r["name"]: r for r in (await bob.until("rooms_reply", id="r"))["rooms"]}
+    assert rooms["#ops"].get("topic") == "deploy at 10"
+    for conn in (alice, bob):
+        await conn.close()
+
+
+async def test_an_irc_client_on_the_other_server(servers: list[ServeProcess]) -> None:
+    a, b = servers
+    alice = await _joined(a.port, "alice", "#ops")
+    irc = await Irc.registered(irc_port(b), "bob")
+    await irc.send("JOIN #ops")
+    names = await irc.until("353")
+    assert "alice" in names.params[-1]
+    await alice.until("join", name="bob")
+    await alice.send(type="say", room="#ops", text="hello from a")
+    said = await irc.until("PRIVMSG")
+    assert said.params == ["#ops", "hello from a"]
+    assert said.nick == "alice"
+    await irc.send("PRIVMSG #ops :hello from irc")
+    heard = await alice.until("message", name="bob")
+    assert heard["text"] == "hello from irc"
+    await alice.send(type="bye")
+    quit_ = await irc.until("QUIT")
+    assert quit_.nick == "alice"
+    assert not [m for m in await irc.quiet(0.5) if m.command == "QUIT"]  # once per person
+    await irc.close()
+    await alice.close()
+
+
+async def test_a_redis_that_lost_its_data_is_a_gap_and_seqs_go_on(
+    servers: list[ServeProcess], redis: RedisProcess
+) -> None:
+    a, b = servers
+    alice = await _joined(a.port, "alice", "#ops")
+    bob = await _joined(b.port, "bob", "#ops")
+    await alice.until("join", name="bob")
+    await alice.send(type="say", room="#ops", text="before")
+    before = await bob.until("message", text="before")
+    redis.stop()
+    shutil.rmtree(redis.folder / "appendonlydir")  # as if it ran without AOF
+    redis.start()
+    gap = await bob.until("error", 15 * FACTOR, code="backplane_gap")
+    assert "missing" in gap["message"]
+    await alice.until("error", 15 * FACTOR, code="backplane_gap")
+    await alice.send(type="say", room="#ops", text="after")
+    after = await bob.until("message", 10 * FACTOR, text="after")
+    assert after["seq"] > before["seq"]  # the counter was raised again, never reused
+    # Presence was told again: each server still lists the other's people.
+    for server, other in ((a, "bob"), (b, "alice")):
+        done = run_chatctl("status", "--port", str(server.port), "--json")
+        assert f'"name":"{other}"' in done.stdout
+    for conn in (alice, bob):
+        await conn.close()
+
+
+async def test_a_stopped_server_catches_up_from_its_cursor(servers: list[ServeProcess]) -> None:
+    """SIGSTOP for 5 s while 4 MB are said elsewhere: after it, its client gets every
+    message once, in order, or is cut off as a slow consumer, never silently short."""
+    a, b = servers
+    alice = await _joined(a.port, "alice", "#ops")
+    bob = await _joined(b.port, "bob", "#ops")
+    await alice.until("join", name="bob")
+    b.proc.send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        text = "x" * 4000
+        for n in range(1000):  # 4 MB
+            await alice.send(type="say", room="#ops", text=f"{n} {text}")
+        for n in range(1000):
+            await alice.until("message", 10 * FACTOR, name="alice", text=f"{n} {text}")
+        await asyncio.sleep(max(0.0, stopped + 5 - time.monotonic()))  # the fault: 5 s stopped
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    got = []
+    while len(got) < 1000:
+        frame = await bob.read(20 * FACTOR)
+        if frame is None:  # cut off: it must have been told why, by its leave reason
+            break
+        if frame["type"] == "message":
+            got.append(frame)
+    if len(got) < 1000:
+        done = run_chatctl("status", "--port", str(b.port), "--json")
+        assert '"slow_consumer"' in done.stdout, done.stdout
+    numbers = [int(f["text"].split()[0]) for f in got]
+    assert numbers == list(range(len(numbers)))
+    seqs = [f["seq"] for f in got]
+    assert seqs == sorted(seqs)
+    for conn in (alice, bob):
+        await conn.close()
