@@ -101,11 +101,10 @@ def snapshot(hub: Hub) -> Snapshot:
 
 
 def _backplane(hub: Hub) -> tuple[float | None, int | None] | None:
-    """The backplane's ``lag_seconds`` and ``reconnects``, if the hub has one: ``hub.backplane``,
-    or its cluster's link (read with getattr: neither need exist, nor either attribute)."""
+    """The backplane's ``lag_seconds`` and ``reconnects``, if the hub has one (``hub.backplane``,
+    its cluster's link; read with getattr, so that a hub without it, or a link without either
+    attribute, leaves them out rather than failing the scrape)."""
     backplane = getattr(hub, "backplane", None)
-    if backplane is None:
-        backplane = getattr(getattr(hub, "cluster", None), "link", None)
     if backplane is None:
         return None
     lag = getattr(backplane, "lag_seconds", None)
