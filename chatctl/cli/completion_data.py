@@ -854,6 +854,24 @@ COMMANDS: dict[str, Node] = {
                 "values": None,
             },
             {
+                "name": "backplane",
+                "opts": ["--backplane"],
+                "names": ["--backplane"],
+                "takes_value": True,
+                "multiple": False,
+                "is_help": False,
+                "items": [
+                    (
+                        "--backplane",
+                        '"--backplane":"Share rooms, names and history with the other servers on this Redis (needs chatctl; docs/scaling.md)."',
+                        101,
+                        "--backplane\tShare rooms, names and history with the other servers on this Redis (needs chatctl; docs/scaling.md).",
+                        101,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "log_format",
                 "opts": ["--log-format"],
                 "names": ["--log-format"],
@@ -1788,6 +1806,24 @@ COMMANDS: dict[str, Node] = {
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "as_json",
                 "opts": ["--json"],
                 "names": ["--json"],
@@ -1947,6 +1983,24 @@ COMMANDS: dict[str, Node] = {
                 "multiple": False,
                 "is_help": False,
                 "items": [("--port", '"--port":"TCP port."', 9, "--port\tTCP port.", 9)],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
                 "values": {"choices": [], "case_sensitive": True},
             },
             {

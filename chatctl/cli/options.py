@@ -15,6 +15,7 @@ import typer
 from chatctl.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from chatctl.addresses import Address
     from chatctl.client import TlsOptions
 
 DEFAULT_HOST = "127.0.0.1"
@@ -37,6 +38,17 @@ Port = Annotated[
         metavar="PORT",
         help="TCP port.",
         show_default=True,
+    ),
+]
+Servers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server",
+        envvar="CHATCTL_SERVERS",
+        metavar="HOST:PORT",
+        help="Repeatable: the first that answers; after a loss, join tries the next. "
+        "HOST alone: at --port; or [IPv6]:PORT.",
+        show_default=False,
     ),
 ]
 PasswordFile = Annotated[
@@ -117,3 +129,36 @@ def tls_options(tls: bool, ca: Path | None, fingerprint: str | None) -> TlsOptio
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--fingerprint") from None
     return TlsOptions(cafile=ca, fingerprint=expected)
+
+
+def servers(ctx: typer.Context, given: list[str] | None, host: str, port: int) -> list[Address]:
+    """The servers to try, in order; a bad address is a usage error (exit 2).
+
+    What is typed beats the environment: ``--server`` (not with ``--host``), else
+    ``--host``, else ``CHATCTL_SERVERS``, else ``CHATCTL_HOST`` or the default host.
+    ``--port`` (or ``CHATCTL_PORT``) is the port of every address given without one.
+    """
+    from chatctl.addresses import Address, parse_servers
+
+    typed, host_typed = _typed(ctx, "server"), _typed(ctx, "host")
+    if typed and host_typed:
+        raise typer.BadParameter(
+            "cannot go with --host: give that server as --server HOST:PORT too",
+            param_hint="--server",
+        )
+    if not given or host_typed:
+        return [Address(host, port)]
+    hint = "--server" if typed else "CHATCTL_SERVERS"
+    try:
+        found = parse_servers(given, port)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    if not found:
+        raise typer.BadParameter("no server given", param_hint=hint)
+    return found
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not from the environment)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"

@@ -5,7 +5,8 @@ pinning, reading frames), ``handshake`` (hello until welcomed, with the right
 secret), ``claims`` (the secrets of claimed names), ``marks`` (read
 marks), ``unconfirmed`` (what has not come back), ``rooms`` (the rooms we are in),
 ``core`` (``ChatClient``), ``pages`` (paging back through a room's history: ``past``),
-``oneshot`` (``fetch_status``, ``forget_claim``). The public names are re-exported here.
+``oneshot`` (``fetch_status``, ``forget_claim``), ``failover`` (several servers: which
+next). The public names are re-exported here.
 """
 
 from chatctl.client.claims import ClaimBook
@@ -31,6 +32,7 @@ from chatctl.client.errors import (
     backoff,
     worth_retrying,
 )
+from chatctl.client.failover import first_answer, rounds, try_another
 from chatctl.client.oneshot import fetch_status, forget_claim
 from chatctl.client.pages import Past, past
 from chatctl.client.rooms import Rooms, RoomView
@@ -61,7 +63,10 @@ __all__ = [
     "WrongTransport",
     "backoff",
     "fetch_status",
+    "first_answer",
     "forget_claim",
     "past",
+    "rounds",
+    "try_another",
     "worth_retrying",
 ]

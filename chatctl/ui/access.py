@@ -25,11 +25,15 @@ PASSWORD_ENV = "CHATCTL_PASSWORD"  # noqa: S105  the variable's name, not a pass
 
 
 class AskUser(Exception):
-    """Raised out of a command's event loop: ask about ``error``, then run again."""
+    """Raised out of a command's event loop: ask about ``error``, then run again.
 
-    def __init__(self, error: ClientError) -> None:
+    ``where``: the server that asked, when the command had several to try.
+    """
+
+    def __init__(self, error: ClientError, where: str | None = None) -> None:
         super().__init__(type(error).__name__)
         self.error = error
+        self.where = where
 
 
 class PasswordFileError(Exception):
@@ -118,7 +122,7 @@ def run_asking(
         try:
             return run(tls, password)
         except AskUser as need:
-            go_on, typed = ask(need.error, tls, where)
+            go_on, typed = ask(need.error, tls, need.where or where)
             if not go_on:
                 return exit_code_for(need.error)
             password = typed or password
