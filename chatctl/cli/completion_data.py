@@ -965,6 +965,24 @@ COMMANDS: dict[str, Node] = {
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "room",
                 "opts": ["--room", "-r"],
                 "names": ["--room", "-r"],
@@ -1237,6 +1255,24 @@ COMMANDS: dict[str, Node] = {
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
                 "name": "tls",
                 "opts": ["--tls"],
                 "names": ["--tls"],
@@ -1452,6 +1488,24 @@ COMMANDS: dict[str, Node] = {
                 "multiple": False,
                 "is_help": False,
                 "items": [("--port", '"--port":"TCP port."', 9, "--port\tTCP port.", 9)],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
                 "values": {"choices": [], "case_sensitive": True},
             },
             {
@@ -1677,6 +1731,24 @@ COMMANDS: dict[str, Node] = {
                 "multiple": False,
                 "is_help": False,
                 "items": [("--port", '"--port":"TCP port."', 9, "--port\tTCP port.", 9)],
+                "values": {"choices": [], "case_sensitive": True},
+            },
+            {
+                "name": "server",
+                "opts": ["--server"],
+                "names": ["--server"],
+                "takes_value": True,
+                "multiple": True,
+                "is_help": False,
+                "items": [
+                    (
+                        "--server",
+                        '"--server":"Repeatable\\\\: the first that answers; after a loss, join tries the next. HOST alone\\\\: at --port; or [IPv6]\\\\:PORT."',
+                        115,
+                        "--server\tRepeatable: the first that answers; after a loss, join tries the next. HOST alone: at --port; or [IPv6]:PORT.",
+                        109,
+                    ),
+                ],
                 "values": {"choices": [], "case_sensitive": True},
             },
             {

@@ -13,10 +13,12 @@ from chatctl.cli.options import (
     Host,
     PasswordFile,
     Port,
+    Servers,
     TlsCa,
     UseTls,
     password,
     room_option,
+    servers,
     tls_options,
 )
 
@@ -26,6 +28,7 @@ Format = Literal["md", "txt", "json"]
 
 
 def export(
+    ctx: typer.Context,
     room: Annotated[str, typer.Option("--room", "-r", metavar="ROOM", help="The room.")],
     since: Annotated[
         str | None,
@@ -53,6 +56,7 @@ def export(
     name: As = None,
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    server: Servers = None,
     tls: UseTls = False,
     tls_ca: TlsCa = None,
     fingerprint: Fingerprint = None,
@@ -67,13 +71,12 @@ def export(
         seconds = parse_duration(since) if since is not None else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    where = room_option(room)
+    where = servers(ctx, server, host, port)
     options = tls_options(tls, tls_ca, fingerprint)
     code = run_export(
-        host,
-        port,
-        name or default_name(),
         where,
+        name or default_name(),
+        room_option(room),
         since_time(seconds),
         format,
         output,

@@ -11,16 +11,19 @@ from chatctl.cli.options import (
     Host,
     PasswordFile,
     Port,
+    Servers,
     TlsCa,
     UseTls,
     password,
     room_option,
+    servers,
     tls_options,
 )
 from chatctl.wirelimits import INTERACTIVE_HISTORY, MAX_HISTORY
 
 
 def join(
+    ctx: typer.Context,
     name: Annotated[
         str,
         typer.Argument(
@@ -29,6 +32,7 @@ def join(
     ],
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    server: Servers = None,
     room: Annotated[
         list[str] | None,
         typer.Option(
@@ -77,6 +81,7 @@ def join(
     """Join the chat as NAME. Piped stdin: each line is a message (--commands: or a command)."""
     from chatctl.ui.chat import JoinOptions, run_join
 
+    where = servers(ctx, server, host, port)
     rooms = [room_option(r) for r in room] if room else None
     options = JoinOptions(
         rooms=rooms,
@@ -87,4 +92,4 @@ def join(
         history=history,
         read_only=read_only,
     )
-    raise typer.Exit(run_join(host, port, name, options))
+    raise typer.Exit(run_join(where, name, options))

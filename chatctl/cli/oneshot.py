@@ -13,10 +13,12 @@ from chatctl.cli.options import (
     Host,
     PasswordFile,
     Port,
+    Servers,
     TlsCa,
     UseTls,
     password,
     room_option,
+    servers,
     tls_options,
 )
 
@@ -36,6 +38,7 @@ Room = Annotated[
 
 
 def send(
+    ctx: typer.Context,
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The message; - reads stdin.")],
     room: Room = None,
     to: Annotated[
@@ -44,6 +47,7 @@ def send(
     name: As = None,
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    server: Servers = None,
     tls: UseTls = False,
     tls_ca: TlsCa = None,
     fingerprint: Fingerprint = None,
@@ -54,15 +58,17 @@ def send(
 
     if room is not None and to is not None:
         raise typer.BadParameter("cannot go with --to", param_hint="--room")
+    where = servers(ctx, server, host, port)
     body = sys.stdin.read().rstrip("\n") if text == "-" else text
     options = tls_options(tls, tls_ca, fingerprint)
     who = name or default_name()
-    where = room_option(room) if room is not None else None
-    code = run_send(host, port, who, body, where, to, options, password(password_file))
+    target = room_option(room) if room is not None else None
+    code = run_send(where, who, body, target, to, options, password(password_file))
     raise typer.Exit(code)
 
 
 def tail(
+    ctx: typer.Context,
     room: Room = None,
     since: Annotated[
         str | None,
@@ -77,6 +83,7 @@ def tail(
     name: As = None,
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
+    server: Servers = None,
     tls: UseTls = False,
     tls_ca: TlsCa = None,
     fingerprint: Fingerprint = None,
@@ -92,8 +99,7 @@ def tail(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     options = tls_options(tls, tls_ca, fingerprint)
     code = run_tail(
-        host,
-        port,
+        servers(ctx, server, host, port),
         name or default_name(),
         room_option(room) if room is not None else "#lobby",
         since_time(seconds),

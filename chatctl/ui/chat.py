@@ -10,7 +10,8 @@ and prints replayed messages with their date in the stamp. A piped client does
 not reconnect: a lost connection ends it (exit 6, or 7 when the server announced
 its shutdown), after listing what was not relayed.
 
-With a terminal, ``chatctl.ui.interactive`` runs the prompt instead.
+With a terminal, ``chatctl.ui.interactive`` runs the prompt instead. Given several
+servers, every mode joins the first that answers, saying on stderr which it skipped.
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from rich.console import Console
 from rich.text import Text
 
 from chatctl import commands, eventloop
-from chatctl.client import ChatClient, ClaimBook, ClientError, ConnectionLost, TlsOptions
+from chatctl.addresses import Address
+from chatctl.client import (
+    ChatClient,
+    ClaimBook,
+    ClientError,
+    ConnectionLost,
+    TlsOptions,
+    first_answer,
+)
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import (
     Left,
@@ -38,7 +47,7 @@ from chatctl.protocol import (
 )
 from chatctl.ui.access import AskUser, run_asking, worth_asking
 from chatctl.ui.commands import Conversation, run
-from chatctl.ui.errors import print_error
+from chatctl.ui.errors import print_error, print_skipped
 from chatctl.ui.frames import View, render_frame
 from chatctl.ui.output import Show
 from chatctl.ui.pages import Page, show_page
@@ -75,11 +84,13 @@ class JoinOptions:
     read_only: bool = False
 
 
-def run_join(host: str, port: int, name: str, options: JoinOptions | None = None) -> int:
+def run_join(servers: Sequence[Address], name: str, options: JoinOptions | None = None) -> int:
     """Join, chat until the user leaves or the server goes; returns the exit code.
 
-    In a terminal, an unknown TLS server or a missing password is asked about
-    first (``chatctl.ui.access``), before the chat prompt starts.
+    ``servers``: the first that answers is joined (one that is not there is skipped,
+    with a line on stderr); after a loss the others are tried first. In a terminal, an
+    unknown TLS server or a missing password is asked about first
+    (``chatctl.ui.access``), before the chat prompt starts.
     """
     base = options or JoinOptions()
     interactive = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
@@ -90,16 +101,21 @@ def run_join(host: str, port: int, name: str, options: JoinOptions | None = None
 
     def attempt(tls: TlsOptions | None, password: str | None) -> int:
         chosen = replace(base, tls=tls, password=password)
-        return eventloop.run(_join(host, port, name, interactive, chosen))
+        return eventloop.run(_join(servers, name, interactive, chosen))
 
-    return run_asking(attempt, base.tls, base.password, f"{host}:{port}")
+    return run_asking(attempt, base.tls, base.password, str(servers[0]))
 
 
-async def _join(host: str, port: int, name: str, interactive: bool, options: JoinOptions) -> int:
-    try:
-        client = await ChatClient.join(
-            host,
-            port,
+async def _join(
+    servers: Sequence[Address], name: str, interactive: bool, options: JoinOptions
+) -> int:
+    tried: list[Address] = []
+
+    async def attempt(server: Address) -> ChatClient:
+        tried.append(server)
+        return await ChatClient.join(
+            server.host,
+            server.port,
             name,
             rooms=options.rooms,
             tls=options.tls,
@@ -109,28 +125,49 @@ async def _join(host: str, port: int, name: str, interactive: bool, options: Joi
             replace=True,  # our own session left behind (a network gone) goes
             read_only=options.read_only,
         )
+
+    try:
+        on, client = await first_answer(servers, attempt, print_skipped)
     except ClientError as exc:
         if worth_asking(exc, interactive, options.password):
-            raise AskUser(exc) from None
+            raise AskUser(exc, str(tried[-1])) from None
         print_error(str(exc))
         return exit_code_for(exc)
     if options.read_only:
         from chatctl.ui.projector import run_projector
 
-        return await run_projector(client, host, port, options, terminal=interactive)
+        return await run_projector(client, servers, on, options, terminal=interactive)
     if interactive:
         from chatctl.ui.interactive import run_interactive
 
         # It closes the client(s) itself; it rejoins with the same options.
-        return await run_interactive(client, host, port, options)
+        return await run_interactive(client, servers, on, options)
     try:
-        return await _piped(client, options)
+        return await _piped(client, options, where_shown(servers, on))
     finally:
         await client.close()
 
 
-def welcome(client: ChatClient, *, hint: bool = True, again: bool = False) -> Text:
-    return welcome_line(client.name, client.welcome.server, client.joined, hint=hint, again=again)
+def where_shown(servers: Sequence[Address], on: int) -> str | None:
+    """The server to name in notices: only when there is a choice of them."""
+    return str(servers[on]) if len(servers) > 1 else None
+
+
+def going_to(servers: Sequence[Address], index: int, delay: float, *, first: bool) -> str:
+    """``reconnecting to HOST:PORT in 1 s…``: the next reconnection attempt, in words
+    (with one server, as ever: ``reconnecting in 1 s…``, ``retrying in 2 s…``)."""
+    if len(servers) == 1:
+        return f"{'reconnecting' if first else 'retrying'} in {delay:g} s…"
+    after = f" in {delay:g} s" if delay else ""
+    return f"{'reconnecting to' if first else 'trying'} {servers[index]}{after}…"
+
+
+def welcome(
+    client: ChatClient, *, hint: bool = True, again: bool = False, where: str | None = None
+) -> Text:
+    return welcome_line(
+        client.name, client.welcome.server, client.joined, hint=hint, again=again, where=where
+    )
 
 
 async def receive(
@@ -259,9 +296,11 @@ def _shown_before(frame: ServerFrame, seen: Mapping[str, int]) -> bool:
 # --------------------------------------------------------------------------- pipes
 
 
-async def _piped(client: ChatClient, options: JoinOptions) -> int:
+async def _piped(client: ChatClient, options: JoinOptions, where: str | None) -> int:
     show, warn = Show(None, sys.stdout), Show(None, sys.stderr)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(welcome(client, hint=False))
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        welcome(client, hint=False, where=where)
+    )
     conversation = Conversation(options.history or None)
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     room = threading.BoundedSemaphore(MAX_READ_AHEAD)

@@ -16,13 +16,14 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from chatctl.client import TlsOptions, fetch_status, past
+from chatctl.addresses import Address
+from chatctl.client import TlsOptions, fetch_status, first_answer, past
 from chatctl.exitcodes import ExitCode
-from chatctl.ui.errors import print_error
+from chatctl.ui.errors import print_error, print_skipped
 from chatctl.ui.oneshot import join_as, reporting
 from chatctl.ui.render import dated_clock
 from chatctl.ui.timeline import timeline
@@ -32,8 +33,7 @@ EXPORT_MAX = 100_000
 
 
 def run_export(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     room: str,
     since: float | None,
@@ -48,7 +48,7 @@ def run_export(
         print_error(f"cannot write {output}: {exc.strerror or exc}")
         return ExitCode.USAGE
     try:
-        code = reporting(_export(host, port, name, room, since, format, out, tls, password))
+        code = reporting(_export(servers, name, room, since, format, out, tls, password))
         if code == ExitCode.OK:
             out.commit()
         return code
@@ -60,8 +60,7 @@ def run_export(
 
 
 async def _export(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     room: str,
     since: float | None,
@@ -70,17 +69,22 @@ async def _export(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    history = (await fetch_status(host, port, tls=tls, password=password)).server.history
+    on, status = await first_answer(
+        servers,
+        lambda server: fetch_status(server.host, server.port, tls=tls, password=password),
+        print_skipped,
+    )
+    history = status.server.history
     if history is None:
         print_error(
-            f"{host}:{port} keeps no history (it runs with --no-history): nothing to export"
+            f"{servers[on]} keeps no history (it runs with --no-history): nothing to export"
         )
         return ExitCode.NO_HISTORY
     if history.error is not None:
         print_error(
             f"the server stopped keeping history ({history.error}): newer messages are lost"
         )
-    client = await join_as(host, port, name, [room], "export", tls, password)
+    client = await join_as(servers[on:], name, [room], "export", tls, password)
     try:
         here = client.joined[0].room if client.joined else room
         got = await past(client, aiter(client), here, EXPORT_MAX, since)

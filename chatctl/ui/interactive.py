@@ -13,8 +13,10 @@ Ctrl-C clears a half-typed line and leaves from an empty one.
 
 When the connection is lost, or the server shuts down, the client keeps the
 prompt and rejoins under the same name and in the same rooms, waiting 1, 2, 4, 8,
-16, then 30 seconds between attempts (``client.backoff``). Nothing is silently
-lost: lines the lost connection never relayed are listed as not sent, and lines
+16, then 30 seconds between attempts (``client.backoff``). Given several servers, it
+tries the others at once, in list order after the lost one, and waits only before each
+round of them all (``client.rounds``); every notice names the server. Nothing
+is silently lost: lines the lost connection never relayed are listed as not sent, and lines
 typed while offline are not queued but reported at once. The rejoin asks for the
 same history as the first join, and shows of it only the messages after the last
 one seen in each room: what was missed meanwhile (up to that many), never one twice.
@@ -24,24 +26,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from chatctl import commands
+from chatctl.addresses import Address
 from chatctl.client import (
     ChatClient,
     ClaimBook,
     ClientError,
     Dismissed,
     Refused,
-    backoff,
+    rounds,
     worth_retrying,
 )
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import ErrorCode
-from chatctl.ui.chat import JoinOptions, receive, welcome
+from chatctl.ui.chat import JoinOptions, going_to, receive, welcome, where_shown
 from chatctl.ui.commands import Conversation, run
 from chatctl.ui.output import Show
 from chatctl.ui.prompt import make_session
@@ -54,19 +57,24 @@ if TYPE_CHECKING:
 LEAVE_TIMEOUT = 2.0
 
 
-async def run_interactive(client: ChatClient, host: str, port: int, options: JoinOptions) -> int:
-    """Chat at a prompt until the user leaves or rejoining is pointless; the exit code."""
+async def run_interactive(
+    client: ChatClient, servers: Sequence[Address], on: int, options: JoinOptions
+) -> int:
+    """Chat at a prompt until the user leaves or rejoining is pointless; the exit code.
+
+    ``client`` is joined to ``servers[on]``; a rejoin may be to another of ``servers``.
+    """
     from prompt_toolkit.patch_stdout import patch_stdout
 
     # file=None: Rich looks up sys.stdout at each print, i.e. the patched proxy.
     console = Console(force_terminal=True, highlight=False, soft_wrap=True)
     show = Show(console)
-    link = _Link(client, host, port, show, options)
+    link = _Link(client, servers, on, show, options)
     session = make_session(link)
     # Raw mode for the whole session, not only while a prompt runs: keys typed between
     # one Enter and the next prompt would otherwise be echoed by the terminal itself.
     with session.input.raw_mode(), patch_stdout(raw=True):
-        show(welcome(client))
+        show(welcome(client, where=where_shown(servers, on)))
         keeper = asyncio.create_task(link.keep(session))
         try:
             while True:
@@ -101,11 +109,17 @@ class _Link:
     """The connection behind the prompt: ``client`` is None while offline."""
 
     def __init__(
-        self, client: ChatClient, host: str, port: int, show: Show, options: JoinOptions
+        self,
+        client: ChatClient,
+        servers: Sequence[Address],
+        on: int,
+        show: Show,
+        options: JoinOptions,
     ) -> None:
         self.client: ChatClient | None = client
-        self.host = host
-        self.port = port
+        self.servers = servers
+        #: The index in ``servers`` of the one joined (or lost last).
+        self.on = on
         self.options = options
         self.name = client.name
         self.show = show
@@ -142,37 +156,46 @@ class _Link:
             self._rooms, self._current = client.rooms.names(), client.rooms.current
             lost = {room: view.seq for room, view in client.rooms.rooms.items()}
             session.app.invalidate()
-            delays = backoff()
-            delay = next(delays)
+            plan = rounds(len(self.servers), self.on)
+            index, delay = next(plan)
             why = str(error) if error else f"connection to {client.where} closed by the server"
-            self.show(notice_line_now(f"{why}; reconnecting in {delay:g} s…", "yellow"))
+            going = going_to(self.servers, index, delay, first=True)
+            self.show(notice_line_now(f"{why}; {going}", "yellow"))
             unconfirmed = client.unconfirmed.take_by_id()
             for line in unconfirmed.values():
                 self.show(unsent_line(time.time(), line, unsure=True))
             self._unsure.update(unconfirmed)
             await client.close()
-            code = await self._rejoin(delay, delays, lost)
+            code = await self._rejoin(index, delay, plan, lost)
             if code is not None:
                 return code
             session.app.invalidate()
 
     async def _rejoin(
-        self, delay: float, delays: Iterator[float], lost: dict[str, int]
+        self,
+        index: int,
+        delay: float,
+        plan: Iterator[tuple[int, float]],
+        lost: dict[str, int],
     ) -> int | None:
-        """Try to join again until it works (None) or cannot work (the exit code).
+        """Try to join again until it works (None) or cannot work (the exit code): first
+        ``servers[index]`` after ``delay`` seconds, then as ``plan`` says.
 
         ``lost``: the last ``seq`` seen in each room. A room whose ``seq`` is now lower
-        is not the one we saw (a server that lost its history): all of its replay is new.
+        is not the one we saw (a server that lost its history, or another server outside
+        the lost one's cluster): all of its replay is new.
         """
         attempt = 0
         options = self.options
+        several = len(self.servers) > 1
         while True:
             await asyncio.sleep(delay)
             attempt += 1
+            server = self.servers[index]
             try:
                 client = await ChatClient.join(
-                    self.host,
-                    self.port,
+                    server.host,
+                    server.port,
                     self.name,
                     rooms=self._rooms,
                     tls=options.tls,
@@ -185,27 +208,28 @@ class _Link:
                 if not worth_retrying(exc):
                     self.show(notice_line_now(f"cannot rejoin: {exc}", "bold red"))
                     return exit_code_for(exc)
-                delay = next(delays)
+                index, delay = next(plan)
                 why = exc.reason
                 if isinstance(exc, Refused):
-                    delay = max(delay, exc.retry_after or 0.0)
+                    if delay:  # not when another server is tried at once
+                        delay = max(delay, exc.retry_after or 0.0)
                     if exc.code == ErrorCode.NAME_TAKEN:
                         why += " (the old session may still be open)"
-                self.show(
-                    notice_line_now(
-                        f"attempt {attempt} failed: {why}; retrying in {delay:g} s…", "yellow"
-                    )
-                )
+                failed = f"attempt {attempt} failed{f' on {server}' if several else ''}"
+                going = going_to(self.servers, index, delay, first=False)
+                self.show(notice_line_now(f"{failed}: {why}; {going}", "yellow"))
                 continue
             if self._current is not None and self._current in client.rooms:
                 client.rooms.switch(self._current)
-            self.client = client
+            self.client, self.on = client, index
             self._seen = {
                 state.room: lost[state.room]
                 for state in client.joined
                 if state.room in lost and state.seq >= lost[state.room]
             }
-            self.show(welcome(client, hint=False, again=True))
+            self.show(
+                welcome(client, hint=False, again=True, where=where_shown(self.servers, index))
+            )
             return None
 
     async def send(self, line: str) -> bool:

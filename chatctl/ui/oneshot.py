@@ -14,11 +14,20 @@ import getpass
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 from chatctl import eventloop
-from chatctl.client import ChatClient, ClaimBook, ClientError, Refused, TlsOptions, past
+from chatctl.addresses import Address
+from chatctl.client import (
+    ChatClient,
+    ClaimBook,
+    ClientError,
+    Refused,
+    TlsOptions,
+    first_answer,
+    past,
+)
 from chatctl.exitcodes import ExitCode, exit_code_for
 from chatctl.protocol import (
     DEFAULT_ROOM,
@@ -29,7 +38,7 @@ from chatctl.protocol import (
     ProtocolError,
     ServerFrame,
 )
-from chatctl.ui.errors import print_error
+from chatctl.ui.errors import print_error, print_skipped
 from chatctl.ui.frames import View, render_frame
 from chatctl.ui.timeline import json_line
 
@@ -49,26 +58,31 @@ def default_name() -> str:
 
 
 async def join_as(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     rooms: list[str],
     suffix: str,
     tls: TlsOptions | None,
     password: str | None,
 ) -> ChatClient:
-    """Join; if the name is online already (its owner chatting), as ``name-suffix``."""
+    """Join the first of ``servers`` that answers; if the name is online already (its
+    owner chatting), as ``name-suffix``."""
     claims = ClaimBook.default()
-    try:
+
+    async def attempt(server: Address) -> ChatClient:
+        host, port = server.host, server.port
+        try:
+            return await ChatClient.join(
+                host, port, name, rooms=rooms, tls=tls, password=password, claims=claims
+            )
+        except Refused as exc:
+            if exc.code != ErrorCode.NAME_TAKEN:
+                raise
         return await ChatClient.join(
-            host, port, name, rooms=rooms, tls=tls, password=password, claims=claims
+            host, port, f"{name}-{suffix}", rooms=rooms, tls=tls, password=password, claims=claims
         )
-    except Refused as exc:
-        if exc.code != ErrorCode.NAME_TAKEN:
-            raise
-    return await ChatClient.join(
-        host, port, f"{name}-{suffix}", rooms=rooms, tls=tls, password=password, claims=claims
-    )
+
+    return (await first_answer(servers, attempt, print_skipped))[1]
 
 
 def reporting(command: Coroutine[Any, Any, int]) -> int:
@@ -81,8 +95,7 @@ def reporting(command: Coroutine[Any, Any, int]) -> int:
 
 
 def run_send(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     text: str,
     room: str | None,
@@ -90,12 +103,11 @@ def run_send(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    return reporting(_send(host, port, name, text, room, to, tls, password))
+    return reporting(_send(servers, name, text, room, to, tls, password))
 
 
 async def _send(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     text: str,
     room: str | None,
@@ -104,7 +116,7 @@ async def _send(
     password: str | None,
 ) -> int:
     rooms = [] if to is not None else [room or DEFAULT_ROOM]
-    client = await join_as(host, port, name, rooms, "send", tls, password)
+    client = await join_as(servers, name, rooms, "send", tls, password)
     try:
         try:
             id = await (client.msg(to, text) if to is not None else client.say(text))
@@ -132,8 +144,7 @@ async def _acknowledged(client: ChatClient, id: str) -> int:
 
 
 def run_tail(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     room: str,
     since: float | None,
@@ -142,12 +153,11 @@ def run_tail(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    return reporting(_tail(host, port, name, room, since, follow, as_json, tls, password))
+    return reporting(_tail(servers, name, room, since, follow, as_json, tls, password))
 
 
 async def _tail(
-    host: str,
-    port: int,
+    servers: Sequence[Address],
     name: str,
     room: str,
     since: float | None,
@@ -156,7 +166,7 @@ async def _tail(
     tls: TlsOptions | None,
     password: str | None,
 ) -> int:
-    client = await join_as(host, port, name, [room], "tail", tls, password)
+    client = await join_as(servers, name, [room], "tail", tls, password)
     here = client.joined[0].room if client.joined else room
     out = _Printer(client, as_json)
     try:

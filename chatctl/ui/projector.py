@@ -4,7 +4,8 @@ No input line: the room, its topic, then the conversation with a blank line betw
 lines, readable from the back of the room. Nothing can be sent (the server refuses
 it too: the ``hello`` said ``read_only``), and keys pressed are not echoed onto the
 screen: the terminal is put in a mode without echo, and Ctrl-C, Ctrl-D or ``q`` end
-it (exit 0), as SIGTERM does. A lost connection is rejoined, as at the prompt.
+it (exit 0), as SIGTERM does. A lost connection is rejoined, as at the prompt (given
+several servers, the others first).
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import os
 import signal
 import sys
 import termios
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from rich.console import Console
 from rich.text import Text
 
-from chatctl.client import ChatClient, ClaimBook, ClientError, Dismissed, backoff, worth_retrying
+from chatctl.addresses import Address
+from chatctl.client import ChatClient, ClaimBook, ClientError, Dismissed, rounds, worth_retrying
 from chatctl.exitcodes import ExitCode, exit_code_for
-from chatctl.ui.chat import JoinOptions, receive
+from chatctl.ui.chat import JoinOptions, going_to, receive
 from chatctl.ui.commands import Conversation
 from chatctl.ui.output import Show
 from chatctl.ui.render import notice_line_now
@@ -56,9 +58,17 @@ def header(client: ChatClient) -> Text:
 
 
 async def run_projector(
-    client: ChatClient, host: str, port: int, options: JoinOptions, *, terminal: bool
+    client: ChatClient,
+    servers: Sequence[Address],
+    on: int,
+    options: JoinOptions,
+    *,
+    terminal: bool,
 ) -> int:
-    """Show the rooms until Ctrl-C or SIGTERM (exit 0) or rejoining is pointless."""
+    """Show the rooms until Ctrl-C or SIGTERM (exit 0) or rejoining is pointless.
+
+    ``client`` is joined to ``servers[on]``; a rejoin may be to another of ``servers``.
+    """
     console = Console(force_terminal=True, highlight=False, soft_wrap=True) if terminal else None
     show = _Spaced(console, None if terminal else sys.stdout)
     stop = asyncio.Event()
@@ -69,13 +79,13 @@ async def run_projector(
     with contextlib.ExitStack() as keys:
         if terminal and sys.stdin is not None and sys.stdin.isatty():
             keys.enter_context(_quiet_keys(sys.stdin.fileno(), stop))
-        return await _project(client, host, port, options, show, stopping)
+        return await _project(client, servers, on, options, show, stopping)
 
 
 async def _project(
     client: ChatClient,
-    host: str,
-    port: int,
+    servers: Sequence[Address],
+    on: int,
     options: JoinOptions,
     show: Show,
     stopping: asyncio.Future[Literal[True]],
@@ -97,10 +107,10 @@ async def _project(
             if isinstance(error, Dismissed):
                 show(notice_line_now(str(error), "bold red"))
                 return exit_code_for(error)
-            rejoined = await _rejoin(client, host, port, options, show, stopping)
-            if not isinstance(rejoined, ChatClient):
+            rejoined = await _rejoin(client, servers, on, options, show, stopping)
+            if isinstance(rejoined, int):
                 return rejoined
-            client = rejoined
+            on, client = rejoined
     finally:
         stopping.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,24 +150,28 @@ def _quiet_keys(fd: int, stop: asyncio.Event) -> Iterator[None]:
 
 async def _rejoin(
     old: ChatClient,
-    host: str,
-    port: int,
+    servers: Sequence[Address],
+    lost: int,
     options: JoinOptions,
     show: Show,
     stopping: asyncio.Future[Literal[True]],
-) -> ChatClient | int:
-    """Join again, backing off, until it works or cannot (the exit code) or Ctrl-C (0)."""
+) -> tuple[int, ChatClient] | int:
+    """Join again (the other servers first, then backing off) until it works (the
+    server's index and the client), cannot (the exit code) or Ctrl-C (0)."""
     rooms = [state.room for state in old.joined] or options.rooms
-    for delay in backoff():
-        show(notice_line_now(f"connection lost; reconnecting in {delay:g} s…", "yellow"))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(stopping), delay)
+    for index, delay in rounds(len(servers), lost):
+        going = going_to(servers, index, delay, first=True)
+        show(notice_line_now(f"connection lost; {going}", "yellow"))
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopping), delay)
         if stopping.done():
             return ExitCode.OK
+        server = servers[index]
         try:
-            return await ChatClient.join(
-                host,
-                port,
+            return index, await ChatClient.join(
+                server.host,
+                server.port,
                 old.name,
                 rooms=rooms,
                 tls=options.tls,
@@ -171,4 +185,4 @@ async def _rejoin(
             if not worth_retrying(exc):
                 show(notice_line_now(f"cannot rejoin: {exc}", "bold red"))
                 return exit_code_for(exc)
-    raise AssertionError("backoff() never ends")  # pragma: no cover
+    raise AssertionError("rounds() never ends")  # pragma: no cover

@@ -258,11 +258,18 @@ def who_else(users: list[str], online: int, me: str) -> str:
 
 
 def welcome_line(
-    name: str, server: str, rooms: list[RoomState], *, hint: bool = True, again: bool = False
+    name: str,
+    server: str,
+    rooms: list[RoomState],
+    *,
+    hint: bool = True,
+    again: bool = False,
+    where: str | None = None,
 ) -> ChatLine:
-    """The welcome notice, with who is in each room; ``again`` after a reconnection."""
+    """The welcome notice, with who is in each room; ``again`` after a reconnection;
+    ``where``: the address, when the client had several to choose from."""
     verb = "reconnected to" if again else "joined"
-    text = f"{verb} {server} as {name}"
+    text = f"{verb} {server}{f' on {where}' if where else ''} as {name}"
     if len(rooms) == 1:
         state = rooms[0]
         text += f" in {state.room}; online: {who_else(state.users, state.online, name)}."
