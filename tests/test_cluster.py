@@ -85,8 +85,17 @@ async def test_two_servers_one_order_exactly_once(pair: tuple[ServeProcess, Serv
         await conn.close()
 
 
-async def test_names_are_the_clusters(pair: tuple[ServeProcess, ServeProcess]) -> None:
-    a, b = pair
+async def test_names_are_the_clusters(redis: RedisProcess) -> None:
+    """Without history (no claims): a name is one person's on the whole cluster."""
+    a, b = (ServeProcess("--backplane", redis.url, "--no-history") for _ in range(2))
+    try:
+        await _one_alice(a, b)
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def _one_alice(a: ServeProcess, b: ServeProcess) -> None:
     alice = await _joined(a.port, "alice", "#ops")
     other = await Wire.hello(b.port, "ALICE", rooms=["#ops"])
     refused = await other.until("error")

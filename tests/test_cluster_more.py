@@ -19,7 +19,7 @@ import pytest
 from tests.ircclients import irc_port
 from tests.ircwire import Irc
 from tests.redisproc import RedisProcess, needs_redis, redis
-from tests.support import FACTOR, ServeProcess, run_chatctl
+from tests.support import FACTOR, ServeProcess, run_chatctl, wait_until
 from tests.wire import Wire, welcomed
 
 pytestmark = [needs_redis, pytest.mark.timeout(90)]
@@ -43,6 +43,12 @@ def servers(redis: RedisProcess, tmp_path: Path) -> Iterator[list[ServeProcess]]
             server.stop()
 
 
+def _status(server: ServeProcess) -> str:
+    done = run_chatctl("status", "--port", str(server.port), "--json")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 async def _joined(port: int, name: str, *rooms: str) -> Wire:
     conn = await Wire.hello(port, name, rooms=list(rooms))
     await welcomed(conn, *rooms)
@@ -62,7 +68,8 @@ async def test_nick_away_and_topic_reach_the_other_server(servers: list[ServePro
     assert mine["seq"] == renamed["seq"]
     await alice.send(type="nick", name="Robert", id="n")  # now his, on the other server
     refused = await alice.until("error")
-    assert refused["code"] == "name_taken"
+    # Taken on the other server; claimed by him too, once his claim has reached this one.
+    assert refused["code"] in {"name_taken", "name_claimed"}
     await bob.send(type="away", text="lunch")
     await bob.until("away")
     deadline = time.monotonic() + 10 * FACTOR
@@ -85,6 +92,7 @@ async def test_nick_away_and_topic_reach_the_other_server(servers: list[ServePro
 async def test_an_irc_client_on_the_other_server(servers: list[ServeProcess]) -> None:
     a, b = servers
     alice = await _joined(a.port, "alice", "#ops")
+    wait_until(lambda: '"name":"alice"' in _status(b), 10 * FACTOR, "alice known on b")
     irc = await Irc.registered(irc_port(b), "bob")
     await irc.send("JOIN #ops")
     names = await irc.until("353")
@@ -125,8 +133,7 @@ async def test_a_redis_that_lost_its_data_is_a_gap_and_seqs_go_on(
     assert after["seq"] > before["seq"]  # the counter was raised again, never reused
     # Presence was told again: each server still lists the other's people.
     for server, other in ((a, "bob"), (b, "alice")):
-        done = run_chatctl("status", "--port", str(server.port), "--json")
-        assert f'"name":"{other}"' in done.stdout
+        assert f'"name":"{other}"' in _status(server)
     for conn in (alice, bob):
         await conn.close()
 
@@ -164,4 +171,40 @@ async def test_a_stopped_server_catches_up_from_its_cursor(servers: list[ServePr
     seqs = [f["seq"] for f in got]
     assert seqs == sorted(seqs)
     for conn in (alice, bob):
+        await conn.close()
+
+
+async def test_claimed_names_and_read_marks_are_the_clusters(
+    servers: list[ServeProcess],
+) -> None:
+    a, b = servers
+    alice = await Wire.hello(a.port, "alice", rooms=["#ops"])
+    welcome = await alice.until("welcome")
+    claim = await alice.until("claim")
+    assert claim["server_id"] == welcome["server_id"]
+    state = await alice.until("room", room="#ops")
+    bob = await _joined(b.port, "bob", "#ops")
+    await bob.send(type="say", room="#ops", text="seen")
+    seen = await alice.until("message", text="seen")
+    await alice.send(type="read", room="#ops", seq=seen["seq"])
+    await alice.send(type="bye")
+    await bob.until("leave", name="alice")
+    await alice.close()
+    for n in range(3):
+        await bob.send(type="say", room="#ops", text=f"while away {n}")
+    await bob.until("message", text="while away 2")
+    # Someone else cannot take the name on the other server...
+    stranger = await Wire.hello(b.port, "alice", rooms=["#ops"])
+    refused = await stranger.until("error", 10 * FACTOR)
+    assert refused["code"] == "name_claimed"
+    assert refused["server_id"] == welcome["server_id"]
+    await stranger.close()
+    # ...she can, with the secret the first one gave her, and is told what is new there.
+    back = await Wire.hello(b.port, "alice", rooms=["#ops"], secret=claim["secret"], history=10)
+    first = await back.until("welcome")
+    assert first["server_id"] == welcome["server_id"]  # one identity for the cluster
+    again = await back.until("room", room="#ops")
+    assert again["unread"] == 3
+    assert again["seq"] > state["seq"]
+    for conn in (back, bob):
         await conn.close()

@@ -201,6 +201,8 @@ def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
         secret = claims.claim(member.name, now)
         if secret is not None:
             member.tell(Claim(member.name, secret, claims.server_id))
+            if hub.cluster is not None:
+                hub.cluster.claimed(member.name, secret, now)
     else:
         claims.used(member.name, now)
 
@@ -216,7 +218,8 @@ def _forget(hub: Hub, session: Session, member: Member | None, frame: Forget) ->
         _verdict, refusal = _check_claim(hub, session.host, frame.name, frame.secret)
         if refusal is not None:
             raise ProtocolError(refusal.code, refusal.message)
-        hub.claims.forget(frame.name, frame.secret)
+        if hub.claims.forget(frame.name, frame.secret) and hub.cluster is not None:
+            hub.cluster.forgot(frame.name)
     _reply(session, member, Forgotten(frame.name))
 
 

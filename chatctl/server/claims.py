@@ -27,8 +27,12 @@ class Verdict(Enum):
     WRONG = "wrong"  # claimed, and another secret
 
 
-def _digest(secret: str) -> bytes:
+def digest(secret: str) -> bytes:
+    """What is kept of a secret: its SHA-256."""
     return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+_digest = digest
 
 
 class Claims:
@@ -37,10 +41,28 @@ class Claims:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._conn = store.conn
+        #: In a cluster, the cluster's identity: its servers share their claims.
+        self._identity: str | None = None
 
     @property
     def server_id(self) -> str:
-        return self.store.server_id
+        """Whose claims these are, for the client to key its secrets by."""
+        return self._identity or self.store.server_id
+
+    def share(self, identity: str) -> None:
+        """From now on the claims are a cluster's, known by ``identity``."""
+        self._identity = identity
+
+    def adopt(self, name: str, hashed: bytes, now: float) -> None:
+        """A claim made on another server of the cluster (the first one stays)."""
+        self._write(
+            "INSERT OR IGNORE INTO claims (key, name, hash, created, used) VALUES (?,?,?,?,?)",
+            (name_key(name), name, hashed, now, now),
+        )
+
+    def drop(self, name: str) -> None:
+        """The claim on ``name`` was forgotten on another server of the cluster."""
+        self._drop([name_key(name)])
 
     def check(self, name: str, secret: str | None) -> Verdict:
         """Whether ``name`` may be used with ``secret``. A failing file claims nothing."""

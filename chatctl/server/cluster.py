@@ -35,14 +35,18 @@ from chatctl.server.backplane.link import Entry, Link, Snapshot
 from chatctl.server.backplane.ops import (
     AwaySet,
     Came,
+    Claimed,
     Direct,
+    Forgot,
     Offline,
     Online,
+    ReadTo,
     Renamed,
     Said,
     Went,
 )
 from chatctl.server.backplane.presence import Presence
+from chatctl.server.claims import digest
 from chatctl.server.events import BackplaneDown, BackplaneGap, BackplaneUp, ServerGone
 from chatctl.server.member import Member
 
@@ -53,9 +57,11 @@ if TYPE_CHECKING:  # the hub makes the cluster
 Verdict = Callable[[bool], None]
 
 
-def server_name(port: int) -> str:
-    """How other servers and ``status`` call this one: host and port (no spaces)."""
-    return f"{socket.gethostname().split('.')[0] or 'chatctl'}:{port}".replace(" ", "_")
+def server_name(port: int, worker: int | None = None) -> str:
+    """How other servers and ``status`` call this one: host and port (no spaces), and
+    ``/wN`` for worker N of ``serve --workers`` (the workers share the port)."""
+    name = f"{socket.gethostname().split('.')[0] or 'chatctl'}:{port}".replace(" ", "_")
+    return name if worker is None else f"{name}/w{worker}"
 
 
 class Cluster:
@@ -63,7 +69,7 @@ class Cluster:
 
     def __init__(self, hub: Hub, url: str, port: int) -> None:
         self.hub = hub
-        self.name = server_name(port)
+        self.name = server_name(port, hub.config.worker)
         #: Unique to this run of this server: a restart is another server to the others.
         self.origin = f"{self.name}/{secrets.token_hex(4)}"
         self.presence = Presence()
@@ -134,6 +140,17 @@ class Cluster:
         self._verdicts[name_key(new)] = verdict
         op = Renamed(member.name, new, self.origin, list(member.rooms), now)
         self.link.add(op, member.key)
+
+    def claimed(self, name: str, secret: str, now: float) -> None:
+        """A name was claimed here: every server keeps the claim (its secret's hash)."""
+        self.link.add(Claimed(name, digest(secret).hex(), now), name_key(name))
+
+    def forgot(self, name: str) -> None:
+        self.link.add(Forgot(name), name_key(name))
+
+    def read(self, reader: str, room: str, seq: int) -> None:
+        """A read mark moved here: it moves on every server (a client may come back to any)."""
+        self.link.add(ReadTo(reader, room, seq), reader)
 
     def away(self, member: Member) -> None:
         self.link.add(AwaySet(member.name, member.away), member.key)
@@ -239,6 +256,14 @@ class Cluster:
                             self._tell_once(room, new, NickChanged(op.time, old, new), told)
             case AwaySet(name=name, text=text):
                 self.presence.set_away(name, text)
+            case Claimed(name=name) if not mine and hub.claims is not None:
+                hub.claims.adopt(name, bytes.fromhex(op.hashed), op.time)
+            case Forgot(name=name) if not mine and hub.claims is not None:
+                hub.claims.drop(name)
+            case ReadTo(reader=reader, room=room, seq=read) if not mine:
+                if hub.history is not None:
+                    hub.history.room_seq(room)  # its row, if nobody here was ever in it
+                    hub.history.read(reader, room, read)
             case Direct(to=to):
                 target = hub.members.get(name_key(to))
                 if target is not None and not mine and target.version >= 2:
@@ -278,8 +303,17 @@ class Cluster:
                 told.add(member)
                 member.tell(frame)
 
+    def identity(self) -> str:
+        """The cluster's identity this server proposes, if the cluster has none yet:
+        the one it knew (Redis lost its data), or its own."""
+        if self.hub.claims is not None:
+            return self.hub.claims.server_id
+        return self.origin
+
     def restart(self, snapshot: Snapshot, why: str | None) -> None:
         """From a snapshot: at the start, or after a gap (``why``)."""
+        if self.hub.claims is not None:
+            self.hub.claims.share(snapshot.identity)
         self.presence.load(snapshot.users, snapshot.away, snapshot.rooms)
         self.seqs.update(snapshot.seqs)
         if why is not None:

@@ -351,6 +351,8 @@ class Hub:
         reader = self.reader(member)
         if reader is not None and self.history is not None:
             self.history.read(reader, room.name, min(seq, room.seq))
+            if self.cluster is not None:
+                self.cluster.read(reader, room.name, min(seq, room.seq))
             self._schedule_flush()
 
     def _room(self, name: str) -> Room:

@@ -56,6 +56,8 @@ class Snapshot:
     away: dict[str, str]
     rooms: dict[str, dict[str, str]]
     seqs: dict[str, int]
+    #: The cluster's identity: claims are the cluster's, keyed by it.
+    identity: str
 
 
 Entry = tuple[str, str, list[tuple[Op, list[int]]]]
@@ -67,6 +69,7 @@ class Sink(Protocol):
     def entries(self, entries: list[Entry], cursor: str) -> None: ...
     def restart(self, snapshot: Snapshot, why: str | None) -> None: ...
     def seeds(self) -> dict[str, int]: ...
+    def identity(self) -> str: ...
     def lost(self, why: str) -> None: ...
     def back(self) -> None: ...
     def dead(self, server: str) -> None: ...
@@ -322,7 +325,7 @@ class Link:
                 pairs += [room, seq]
             await self._seed(args=pairs)
         await self._heartbeat(args=[self.prefix, self.origin, ALIVE_MS])
-        raw = await self._snapshot(args=[self.prefix, secrets.token_hex(8)])
+        raw = await self._snapshot(args=[self.prefix, secrets.token_hex(8), self._sink.identity()])
         epoch = raw[1].decode()
         why = None
         if self.epoch is not None and epoch != self.epoch:
@@ -336,6 +339,7 @@ class Link:
                 _hash(raw[3]),
                 {r.decode(): _hash(m) for r, m in zip(raw[4][::2], raw[4][1::2], strict=True)},
                 {k: int(v) for k, v in _hash(raw[5]).items()},
+                raw[6].decode(),
             )
             if why is not None or self.cursor is None or self.epoch is None:
                 self.cursor = snapshot.last

@@ -83,6 +83,28 @@ class AwaySet(_Op, tag="a", frozen=True):
     text: str | None = None
 
 
+class Claimed(_Op, tag="c", frozen=True):
+    """``name`` was claimed (``hashed``: its secret's SHA-256, hex): every server keeps it."""
+
+    name: str
+    hashed: str
+    time: float
+
+
+class Forgot(_Op, tag="f", frozen=True):
+    """The claim on ``name`` was dropped."""
+
+    name: str
+
+
+class ReadTo(_Op, tag="r", frozen=True):
+    """The claimed name (key) ``reader`` has been shown ``room`` up to ``seq``."""
+
+    reader: str
+    room: str
+    seq: int
+
+
 class Direct(_Op, tag="d", frozen=True):
     """A private message for ``to``, wherever they are connected."""
 
@@ -95,7 +117,7 @@ class Direct(_Op, tag="d", frozen=True):
     away: str | None = None
 
 
-Op = Said | Came | Went | Online | Offline | Renamed | AwaySet | Direct
+Op = Said | Came | Went | Online | Offline | Renamed | AwaySet | Direct | Claimed | Forgot | ReadTo
 
 #: A batch: who sent it, its number from that sender (to drop a retried one), its ops.
 Batch = tuple[str, int, list[Op]]
@@ -138,8 +160,14 @@ def op_args(op: Op, key: str) -> OpArgs:
             return ("n", "\n".join(rooms), key, f"{name_key(new)} {new}", server)
         case AwaySet(text=text):
             return ("a", "", key, text or "", "")
-        case Direct():
+        case Direct():  # nothing for the script to do, but to keep them in order
             return ("d", "", key, "", "")
+        case Claimed():
+            return ("c", "", key, "", "")
+        case Forgot():
+            return ("f", "", key, "", "")
+        case ReadTo():
+            return ("r", "", key, "", "")
     raise AssertionError(op)  # pragma: no cover
 
 

@@ -93,9 +93,10 @@ table.insert(results, 1, id)
 return results
 """
 
-#: ARGV: prefix, a new epoch (kept if there is none). Returns the stream's last id,
-#: the epoch, then the users, away texts, rooms with their members, and seqs, each
-#: as Redis returns a hash (flat name, value lists): all as of that last id.
+#: ARGV: prefix, a new epoch (kept if there is none), this server's identity (the
+#: cluster's, if there is none yet). Returns the stream's last id, the epoch, then the
+#: users, away texts, rooms with their members, and seqs, each as Redis returns a hash
+#: (flat name, value lists), all as of that last id, and the cluster's identity.
 SNAPSHOT = """
 local p = ARGV[1]
 local last = redis.call('XREVRANGE', p..'stream', '+', '-', 'COUNT', 1)
@@ -103,13 +104,15 @@ local id = '0-0'
 if #last > 0 then id = last[1][1] end
 local epoch = redis.call('GET', p..'epoch')
 if not epoch then epoch = ARGV[2]; redis.call('SET', p..'epoch', epoch) end
+local cluster = redis.call('GET', p..'cluster')
+if not cluster then cluster = ARGV[3]; redis.call('SET', p..'cluster', cluster) end
 local rooms = {}
 for _, room in ipairs(redis.call('SMEMBERS', p..'rooms')) do
   table.insert(rooms, room)
   table.insert(rooms, redis.call('HGETALL', p..'room:'..room))
 end
 return {id, epoch, redis.call('HGETALL', p..'users'), redis.call('HGETALL', p..'away'),
-  rooms, redis.call('HGETALL', p..'seq')}
+  rooms, redis.call('HGETALL', p..'seq'), cluster}
 """
 
 #: ARGV: prefix, then room, seq pairs: each room's counter is raised to at least that
