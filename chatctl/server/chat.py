@@ -150,8 +150,9 @@ def _hello(hub: Hub, session: Session, hello: Hello) -> None:
             return _refuse(hub, session, Refusal(ErrorCode.NAME_TAKEN, "that name is taken"))
         hub.replace(held, session.address)  # its owner is back: the old connection goes
     if hub.cluster is not None:  # the name is asked of the cluster first
+        takeover = hello.replace and verdict is Verdict.OK
         return clustered.hello(
-            hub, session, hello, lambda: _welcome(hub, session, hello, verdict, rooms)
+            hub, session, hello, takeover, lambda: _welcome(hub, session, hello, verdict, rooms)
         )
     _welcome(hub, session, hello, verdict, rooms)
 

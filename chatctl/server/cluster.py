@@ -120,14 +120,12 @@ class Cluster:
     def went(self, room: str, member: Member, now: float, left: bool, reason: str | None) -> None:
         self.link.add(Went(room, member.name, now, left, reason), member.key)
 
-    def online(self, name: str, irc: bool, verdict: Verdict) -> None:
-        """Ask for ``name`` cluster-wide; ``verdict`` is called when the stream answers."""
-        if not self.up:
-            verdict(False)
-            return
+    def online(self, name: str, irc: bool, takeover: bool, verdict: Verdict) -> None:
+        """Ask for ``name`` cluster-wide; ``verdict`` is called when the stream answers.
+        ``takeover``: its owner (the claim's secret given) takes it from wherever it is."""
         key = name_key(name)
         self._verdicts[key] = verdict
-        self.link.add(Online(name, self.origin, irc), key)
+        self.link.add(Online(name, self.origin, irc, takeover), key)
 
     def offline(self, member: Member) -> None:
         self.link.add(Offline(member.name, self.origin), member.key)
@@ -185,17 +183,17 @@ class Cluster:
     def entries(self, entries: list[Entry], cursor: str) -> None:
         hub = self.hub
         for _id, origin, ops in entries:
-            mine = origin == self.origin
             for op, result in ops:
-                self._apply(op, result, mine)
+                self._apply(op, result, origin)
         self._told.clear()
         if hub.history is not None:
             hub.history.set_cursor(self.link.epoch or "", cursor)
         hub.touch()
 
-    def _apply(self, op: object, result: list[int], mine: bool) -> None:
+    def _apply(self, op: object, result: list[int], origin: str) -> None:
         seq = result[0]
         hub = self.hub
+        mine = origin == self.origin
         match op:
             case Said(room=room):
                 self.seqs[room] = seq
@@ -221,7 +219,7 @@ class Cluster:
                     own = hub.members.get(name_key(name)) if mine else None
                     self._deliver(room, Joined(seq, op.time, name, room), own)
             case Went(room=room, name=name):
-                self.presence.went(room, name)
+                self.presence.went(room, name, op.server or origin)
                 if seq > 0:
                     self.seqs[room] = seq
                     frame: Parted | Left
@@ -236,6 +234,9 @@ class Cluster:
                 verdict = self._verdicts.pop(name_key(name), None) if mine else None
                 if seq >= 0:
                     self.presence.online(name, server, op.irc)
+                    held = hub.members.get(name_key(name))
+                    if op.takeover and not mine and held is not None:  # its owner is back
+                        hub.replace(held, _shown(server))
                 if verdict is not None:
                     verdict(seq >= 0)
             case Offline(name=name, server=server):
@@ -346,7 +347,7 @@ class Cluster:
         people = self.presence.on(server)
         for person in people:
             for room in sorted(person.rooms):
-                op = Went(room, person.name, now, True, LeaveReason.SERVER_GONE.value)
+                op = Went(room, person.name, now, True, LeaveReason.SERVER_GONE.value, server)
                 self.link.add(op, name_key(person.name))
             self.link.add(Offline(person.name, server), name_key(person.name))
         self.hub.observer(ServerGone(_shown(server), len(people)))

@@ -35,8 +35,11 @@ if TYPE_CHECKING:
 _TAKEN = "that name is taken (on another server of this cluster)"
 
 
-def hello(hub: Hub, session: Session, frame: Hello, welcome: Callable[[], None]) -> None:
-    """Ask the cluster for the name; ``welcome`` when it is ours."""
+def hello(
+    hub: Hub, session: Session, frame: Hello, takeover: bool, welcome: Callable[[], None]
+) -> None:
+    """Ask the cluster for the name; ``welcome`` when it is ours. ``takeover``: the
+    claim's secret was given, with ``replace``: the name is taken from wherever it is."""
     cluster = hub.cluster
     assert cluster is not None  # noqa: S101  callers check
     if not cluster.up:
@@ -59,7 +62,7 @@ def hello(hub: Hub, session: Session, frame: Hello, welcome: Callable[[], None])
         for later in waiting:
             hub.received(session, later)
 
-    cluster.online(frame.name, session.dialect is not None, answered)
+    cluster.online(frame.name, session.dialect is not None, takeover, answered)
 
 
 def nick(hub: Hub, cluster: Cluster, member: Member, new: str, renamed: Callable[[], None]) -> None:

@@ -230,7 +230,7 @@ class Link:
             encode_ops([op for op, _key in ops]),
         ]
         for op, key in ops:
-            args.extend(op_args(op, key))
+            args.extend(op_args(op, key, self.origin))
         await self._publish(args=args)
 
     # reading

@@ -44,21 +44,26 @@ class Came(_Op, tag="j", frozen=True):
 
 
 class Went(_Op, tag="p", frozen=True):
-    """``name`` left ``room``: parted (``left`` False) or disconnected, with ``reason``."""
+    """``name`` left ``room``: parted (``left`` False) or disconnected, with ``reason``.
+    ``server``: whose member it was, when another server tells (a dead one's)."""
 
     room: str
     name: str
     time: float
     left: bool = True
     reason: str | None = None
+    server: str | None = None
 
 
 class Online(_Op, tag="o", frozen=True):
-    """``name`` said hello on server ``server``: refused if the name is live elsewhere."""
+    """``name`` said hello on server ``server``: refused if the name is live elsewhere,
+    unless ``takeover`` (its owner, proven by the claim's secret, is back elsewhere: the
+    old session goes)."""
 
     name: str
     server: str
     irc: bool = False
+    takeover: bool = False
 
 
 class Offline(_Op, tag="x", frozen=True):
@@ -127,7 +132,8 @@ _decoder = msgspec.json.Decoder(list[Op])
 
 #: What the script is told of each op, beside the batch it stores as it is:
 #: (kind, room, name key, name, server). Kinds: m message, j join, J quiet join, p part,
-#: o online, x offline, n nick (room: the rooms, one per line; name: the new name).
+#: o online, O online taking the name over, x offline, n nick (room: the rooms, one per
+#: line; name: the new name key and name); the others are only kept in order.
 OpArgs = tuple[str, str, str, str, str]
 
 #: The ``seq`` result of an op that took none, and of one refused (a name live elsewhere).
@@ -143,17 +149,19 @@ def decode_ops(data: bytes) -> list[Op]:
     return _decoder.decode(data)
 
 
-def op_args(op: Op, key: str) -> OpArgs:
-    """The fields the script needs of ``op``; ``key``: the name key of its person."""
+def op_args(op: Op, key: str, origin: str) -> OpArgs:
+    """The fields the script needs of ``op``; ``key``: the name key of its person;
+    ``origin``: the server sending it."""
     match op:
         case Said(room=room):
             return ("m", room, key, "", "")
         case Came(room=room, name=name, quiet=quiet):
-            return ("J" if quiet else "j", room, key, name, "")
-        case Went(room=room, name=name):
-            return ("p", room, key, name, "")
-        case Online(name=name, server=server, irc=irc):
-            return ("o", "", key, f"{server} {name} {'i' if irc else 'c'}", server)
+            return ("J" if quiet else "j", room, key, name, origin)
+        case Went(room=room, name=name, server=server):
+            return ("p", room, key, name, server or origin)
+        case Online(name=name, server=server, irc=irc, takeover=takeover):
+            kind = "O" if takeover else "o"
+            return (kind, "", key, f"{server} {name} {'i' if irc else 'c'}", server)
         case Offline(server=server):
             return ("x", "", key, "", server)
         case Renamed(new=new, server=server, rooms=rooms):

@@ -33,9 +33,14 @@ class Presence:
         away: dict[str, str],
         rooms: dict[str, dict[str, str]],
     ) -> None:
-        """Start again from a snapshot (``users``: key -> "server name i|c")."""
+        """Start again from a snapshot (``users``: key -> "server name i|c"; a room's
+        members: key -> "server name")."""
         self.people.clear()
-        self.rooms = {room: dict(members) for room, members in rooms.items() if members}
+        self.rooms = {
+            room: {key: value.partition(" ")[2] for key, value in members.items()}
+            for room, members in rooms.items()
+            if members
+        }
         for key, value in users.items():
             server, name, flag = [*value.split(" "), "", "c"][:3]
             self.people[key] = Person(name, server, flag == "i", away.get(key))
@@ -67,10 +72,13 @@ class Presence:
         if person is not None:
             person.rooms.add(room)
 
-    def went(self, room: str, name: str) -> None:
+    def went(self, room: str, name: str, server: str) -> None:
+        """``name`` of ``server`` left ``room`` (not if the name is another server's now)."""
         key = name_key(name)
-        self._leave(room, key)
         person = self.people.get(key)
+        if person is not None and person.server != server:
+            return
+        self._leave(room, key)
         if person is not None:
             person.rooms.discard(room)
 

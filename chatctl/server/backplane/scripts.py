@@ -25,16 +25,20 @@ local function live_elsewhere(value, server)
   return redis.call('EXISTS', p..'alive:'..server_of(value)) == 1
 end
 local function next_seq(room) return redis.call('HINCRBY', p..'seq', room, 1) end
-local function enter(room, key, name)
-  redis.call('HSET', p..'room:'..room, key, name)
+-- A room's members: name key -> "server name"; a part is only its own server's (a
+-- name taken over on another server stays).
+local function enter(room, key, name, server)
+  redis.call('HSET', p..'room:'..room, key, server..' '..name)
   redis.call('SADD', p..'rooms', room)
   return redis.call('HLEN', p..'room:'..room)
 end
-local function go(room, key)
+local function go(room, key, server)
   local n = redis.call('HLEN', p..'room:'..room)
-  local gone = redis.call('HDEL', p..'room:'..room, key)
+  local current = redis.call('HGET', p..'room:'..room, key)
+  if not current or server_of(current) ~= server then return 0, n end
+  redis.call('HDEL', p..'room:'..room, key)
   if n <= 1 then redis.call('SREM', p..'rooms', room) end
-  return gone, n
+  return 1, n
 end
 local results = {}
 for i = 7, #ARGV, 5 do
@@ -43,14 +47,14 @@ for i = 7, #ARGV, 5 do
   if kind == 'm' then
     result = next_seq(room)
   elseif kind == 'j' or kind == 'J' then
-    local n = enter(room, key, name)
+    local n = enter(room, key, name, server)
     if kind == 'j' and n <= limit then result = next_seq(room) end
   elseif kind == 'p' then
-    local gone, n = go(room, key)
+    local gone, n = go(room, key, server)
     if gone == 1 and n <= limit then result = next_seq(room) end
-  elseif kind == 'o' then
+  elseif kind == 'o' or kind == 'O' then
     local current = redis.call('HGET', p..'users', key)
-    if live_elsewhere(current, server) then result = -1
+    if kind == 'o' and live_elsewhere(current, server) then result = -1
     else redis.call('HSET', p..'users', key, name) end
   elseif kind == 'x' then
     local current = redis.call('HGET', p..'users', key)
@@ -75,8 +79,8 @@ for i = 7, #ARGV, 5 do
       end
       local seqs = {}
       for r in string.gmatch(room, '[^\\n]+') do
-        local gone, n = go(r, key)
-        enter(r, newkey, newname)
+        local gone, n = go(r, key, me)
+        enter(r, newkey, newname, me)
         if n <= limit then table.insert(seqs, next_seq(r)) else table.insert(seqs, 0) end
       end
       result = table.concat(seqs, ';')
