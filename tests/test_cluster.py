@@ -9,6 +9,7 @@ would see them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -28,15 +29,13 @@ __all__ = ["redis"]
 
 @pytest.fixture
 def pair(redis: RedisProcess, tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess]]:
-    servers = [
-        ServeProcess("--backplane", redis.url, "--history", str(tmp_path / f"{n}.db"))
-        for n in ("a", "b")
-    ]
-    try:
+    with contextlib.ExitStack() as stack:  # each stopped, even if another's stop fails
+        servers = []
+        for n in ("a", "b"):
+            server = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / f"{n}.db"))
+            stack.callback(server.stop)
+            servers.append(server)
         yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
 
 
 async def _joined(port: int, name: str, *rooms: str) -> Wire:
@@ -87,12 +86,11 @@ async def test_two_servers_one_order_exactly_once(pair: tuple[ServeProcess, Serv
 
 async def test_names_are_the_clusters(redis: RedisProcess) -> None:
     """Without history (no claims): a name is one person's on the whole cluster."""
-    a, b = (ServeProcess("--backplane", redis.url, "--no-history") for _ in range(2))
-    try:
+    with contextlib.ExitStack() as stack:
+        a, b = (ServeProcess("--backplane", redis.url, "--no-history") for _ in range(2))
+        stack.callback(a.stop)
+        stack.callback(b.stop)
         await _one_alice(a, b)
-    finally:
-        a.stop()
-        b.stop()
 
 
 async def _one_alice(a: ServeProcess, b: ServeProcess) -> None:

@@ -47,14 +47,13 @@ def piped(name: str, port: int, *args: str) -> Iterator[PipedClient]:
 def test_two_servers_one_room_through_a_redis_restart_and_a_kill(
     redis: RedisProcess, tmp_path: Path
 ) -> None:
-    a = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / "a.db"))
-    b = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / "b.db"))
-    try:
+    with contextlib.ExitStack() as stack:
+        a = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / "a.db"))
+        stack.callback(a.stop, signal.SIGKILL)
+        b = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / "b.db"))
+        stack.callback(b.stop)
         with tmux_terminal() as term, piped("bob", b.port, "--room", "ops") as bob:
             _conversation(term, a, b, bob, redis)
-    finally:
-        a.stop(signal.SIGKILL)
-        b.stop()
 
 
 def _conversation(

@@ -8,6 +8,7 @@ tests/test_cluster.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import time
@@ -29,18 +30,15 @@ __all__ = ["redis"]
 @pytest.fixture
 def servers(redis: RedisProcess, tmp_path: Path) -> Iterator[list[ServeProcess]]:
     started: list[ServeProcess] = []
-    try:
+    with contextlib.ExitStack() as stack:  # each stopped, even if another's stop fails
         for name in ("a", "b"):
-            started.append(
-                ServeProcess(
-                    *("--backplane", redis.url, "--history", str(tmp_path / f"{name}.db")),
-                    *("--irc", "0", "--rate", "0"),
-                )
+            server = ServeProcess(
+                *("--backplane", redis.url, "--history", str(tmp_path / f"{name}.db")),
+                *("--irc", "0", "--rate", "0"),
             )
+            stack.callback(server.stop)
+            started.append(server)
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 def _status(server: ServeProcess) -> str:

@@ -209,6 +209,19 @@ def serve(
             rich_help_panel="Cluster",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="CHATCTL_WORKERS",
+            metavar="N",
+            min=1,
+            help="Run N server processes on the port (SO_REUSEPORT), restarted if they "
+            "die, so that one machine uses N cores (needs --backplane, a fixed --port).",
+            rich_help_panel="Cluster",
+        ),
+    ] = 1,
+    worker: Annotated[int | None, typer.Option("--worker", hidden=True, min=1)] = None,
     log_format: Annotated[
         Literal["text", "json"],
         typer.Option(
@@ -260,6 +273,8 @@ def serve(
     metrics_host, metrics_port = (
         _irc_address(metrics, "--metrics", 9464) if metrics is not None else (None, None)
     )
+    if workers > 1 and worker is None:
+        _check_workers(port, backplane, irc_port)
     config = ServerConfig(
         host=host,
         port=port,
@@ -287,6 +302,14 @@ def serve(
         from chatctl.ui.jsonlog import JsonLog
 
         log = JsonLog(sys.stdout)
+    if worker is not None:  # one of the processes of serve --workers
+        from chatctl.server.workers import as_worker
+
+        config = as_worker(config, worker)
+    elif workers > 1:
+        from chatctl.ui.workerlog import run_workers
+
+        raise typer.Exit(run_workers(sys.argv[1:], workers, setup, log))
     raise typer.Exit(run_serve(config, setup, log))
 
 
@@ -298,6 +321,21 @@ def _backplane_url(url: str) -> str:
             param_hint="--backplane",
         )
     return url
+
+
+def _check_workers(port: int, backplane: str | None, irc_port: int | None) -> None:
+    """``--workers N`` (N > 1) is one chat on one port: it needs a backplane and fixed ports."""
+    if backplane is None:
+        raise typer.BadParameter(
+            "needs --backplane redis://HOST:PORT/DB: without it each worker would be a "
+            "separate chat",
+            param_hint="--workers",
+        )
+    if port == 0 or irc_port == 0:
+        flag = "--port" if port == 0 else "--irc"
+        raise typer.BadParameter(
+            f"needs a fixed {flag}, not 0: the workers share it", param_hint="--workers"
+        )
 
 
 def _check_operators(names: list[str], ops_file: Path | None, history: bool) -> None:

@@ -57,6 +57,9 @@ class ServerConfig:
     backplane: str | None = None
     #: Share the port with other processes (``SO_REUSEPORT``, ``serve --workers``).
     reuse_port: bool = False
+    #: ``serve --workers``: this process's number (1..N), so the cluster tells the workers
+    #: that share the port apart (``HOST:PORT/w2``); None: not a worker.
+    worker: int | None = None
     #: The room password, or None. Never logged, never shown by repr().
     password: str | None = field(default=None, repr=False)
     #: Wrong passwords per address per minute before it gets ``throttled``.
