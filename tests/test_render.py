@@ -37,6 +37,7 @@ from chatctl.protocol import (
     Shutdown,
     StatusReply,
     UserInfo,
+    WhoisReply,
     WhoReply,
     clean_frame,
 )
@@ -137,7 +138,8 @@ def test_markup_in_names_and_notices_is_printed_literally(hostile: str) -> None:
         Error(code=hostile, message=hostile),
         RoomState(room="#r", seq=0, users=["bob", hostile], online=2, topic=hostile),
         Private(time=TS, name=hostile, to="bob", text=hostile, away=hostile),
-        WhoReply(room="#r", users=[MemberInfo(hostile, away=hostile)]),
+        WhoReply(room="#r", users=[MemberInfo(hostile, away=hostile, server=hostile)]),
+        WhoisReply(hostile, [hostile], hostile, server=hostile),
         RoomsReply(rooms=[RoomInfo("#r", 1, topic=hostile)]),
         NickChanged(time=TS, name=hostile, new=hostile),
         AwayState(name="bob", text=hostile),
@@ -573,6 +575,16 @@ def test_actions_parts_nicks_and_private_messages() -> None:
             WhoReply(room="#ops", users=[MemberInfo("a"), MemberInfo("b", "lunch")]),
             "a",
             r"\* in #ops: a, b \(away: lunch\)",
+        ),
+        (
+            WhoReply(room="#ops", users=[MemberInfo("a"), MemberInfo("b", server="h:5002")]),
+            "a",
+            r"\* in #ops: a, b on h:5002$",
+        ),
+        (
+            WhoisReply("b", ["#ops"], server="h:5002"),
+            "a",
+            r"\* b is online on h:5002, in #ops$",
         ),
         (RoomsReply(rooms=[RoomInfo("#ops", 2)]), "a", r"\* rooms: #ops \(2\)"),
     ]

@@ -152,13 +152,17 @@ def render_frame(frame: ServerFrame, me: str | View) -> ChatLine | None:
             return notice_line(time.time(), f"rooms: {listed or 'none'}")
         case WhoReply(room=room, users=users):
             names = [
-                ("@" if u.op else "") + u.name + (f" (away: {u.away})" if u.away else "")
+                ("@" if u.op else "")
+                + u.name
+                + (f" (away: {u.away})" if u.away else "")
+                + (f" on {u.server}" if u.server else "")  # another server of the cluster
                 for u in users
             ]
             return notice_line(time.time(), f"in {room}: {', '.join(names) or 'nobody'}")
-        case WhoisReply(name=name, rooms=rooms, away=away):
+        case WhoisReply(name=name, rooms=rooms, away=away, server=server):
             where = ", ".join(rooms) if rooms else "no room"
-            said = f"{name} is online, in {where}" + (f"; away: {away}" if away else "")
+            said = f"{name} is online" + (f" on {server}" if server else "") + f", in {where}"
+            said += f"; away: {away}" if away else ""
             return notice_line(time.time(), said)
         case HandState(room=room, name=name, position=position, down=down):
             if view.mine(name):
