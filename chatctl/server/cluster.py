@@ -76,6 +76,8 @@ class Cluster:
         #: Each room's last ``seq`` read from the stream (rooms nobody here is in too).
         self.seqs: dict[str, int] = {}
         self._verdicts: dict[str, Verdict] = {}
+        #: The time of the stream entry being read.
+        self._now = 0.0
         #: IRC members told of someone's quit in this reply (once per person).
         self._told: dict[str, set[Member]] = {}
         epoch = cursor = None
@@ -182,7 +184,9 @@ class Cluster:
 
     def entries(self, entries: list[Entry], cursor: str) -> None:
         hub = self.hub
-        for _id, origin, ops in entries:
+        for entry, origin, ops in entries:
+            # Stamped with Redis's clock, the entry's: times follow the stream's order.
+            self._now = int(entry.partition("-")[0]) / 1000
             for op, result in ops:
                 self._apply(op, result, origin)
         self._told.clear()
@@ -199,7 +203,7 @@ class Cluster:
                 self.seqs[room] = seq
                 message = Message(
                     seq,
-                    op.time,
+                    self._now,
                     op.name,
                     op.text,
                     room,
@@ -217,19 +221,19 @@ class Cluster:
                 if seq > 0:
                     self.seqs[room] = seq
                     own = hub.members.get(name_key(name)) if mine else None
-                    self._deliver(room, Joined(seq, op.time, name, room), own)
+                    self._deliver(room, Joined(seq, self._now, name, room), own)
             case Went(room=room, name=name):
                 self.presence.went(room, name, op.server or origin)
                 if seq > 0:
                     self.seqs[room] = seq
                     frame: Parted | Left
                     if op.left:
-                        frame = Left(seq, op.time, name, op.reason or "quit", room)
+                        frame = Left(seq, self._now, name, op.reason or "quit", room)
                     else:
-                        frame = Parted(op.time, name, room, seq, op.reason)
+                        frame = Parted(self._now, name, room, seq, op.reason)
                     self._deliver(room, frame, None)
                     if op.left:
-                        self._tell_once(room, name, Left(0, op.time, name, op.reason or "quit"))
+                        self._tell_once(room, name, Left(0, self._now, name, op.reason or "quit"))
             case Online(name=name, server=server):
                 verdict = self._verdicts.pop(name_key(name), None) if mine else None
                 if seq >= 0:
@@ -252,9 +256,9 @@ class Cluster:
                     for room, room_seq in zip(op.rooms, result, strict=False):
                         if room_seq > 0:
                             self.seqs[room] = room_seq
-                            changed = NickChanged(op.time, old, new, room, room_seq)
+                            changed = NickChanged(self._now, old, new, room, room_seq)
                             self._deliver(room, changed, own)
-                            self._tell_once(room, new, NickChanged(op.time, old, new), told)
+                            self._tell_once(room, new, NickChanged(self._now, old, new), told)
             case AwaySet(name=name, text=text):
                 self.presence.set_away(name, text)
             case Claimed(name=name) if not mine and hub.claims is not None:
