@@ -249,6 +249,8 @@ def say(hub: Hub, member: Member, frame: Say) -> None:
     now = time.time()
     if room.restricted:  # the hot path pays one test for moderation
         moderation.check_voice(hub, room, member, now)
+    if hub.cluster is not None:
+        hub.cluster.check_open()  # Redis away too long: refused, not held without end
     member.said(member.session.last_heard)
     hub.count_message()
     room.say(member, text, now, frame.id, frame.action)

@@ -21,7 +21,6 @@ from chatctl.protocol import (
     Error,
     ErrorCode,
     Joined,
-    LeaveReason,
     Left,
     Message,
     NickChanged,
@@ -52,6 +51,9 @@ from chatctl.server.member import Member
 
 if TYPE_CHECKING:  # the hub makes the cluster
     from chatctl.server.hub import Hub
+
+#: Seconds between two "Redis is away" notices to the clients.
+NOTICE_EVERY = 30.0
 
 #: A verdict on a name (hello, nick): True if it is ours now.
 Verdict = Callable[[bool], None]
@@ -86,7 +88,8 @@ class Cluster:
             if saved is not None:
                 epoch, cursor = saved
         self.link = Link(url, self.origin, hub.config.announce_limit, self, cursor, epoch)
-        self._down_told = False
+        #: When clients were last told that Redis is away.
+        self._told_down = -NOTICE_EVERY
 
     async def start(self) -> None:
         await self.link.start()
@@ -124,8 +127,12 @@ class Cluster:
 
     def online(self, name: str, irc: bool, takeover: bool, verdict: Verdict) -> None:
         """Ask for ``name`` cluster-wide; ``verdict`` is called when the stream answers.
-        ``takeover``: its owner (the claim's secret given) takes it from wherever it is."""
+        ``takeover``: its owner (the claim's secret given) takes it from wherever it is.
+        A name already asked for here, by another connection, is not ours."""
         key = name_key(name)
+        if key in self._verdicts:
+            verdict(False)
+            return
         self._verdicts[key] = verdict
         self.link.add(Online(name, self.origin, irc, takeover), key)
 
@@ -137,7 +144,11 @@ class Cluster:
         self.link.add(Offline(name, self.origin), name_key(name))
 
     def rename(self, member: Member, new: str, now: float, verdict: Verdict) -> None:
-        self._verdicts[name_key(new)] = verdict
+        key = name_key(new)
+        if key in self._verdicts:
+            verdict(False)
+            return
+        self._verdicts[key] = verdict
         op = Renamed(member.name, new, self.origin, list(member.rooms), now)
         self.link.add(op, member.key)
 
@@ -162,16 +173,24 @@ class Cluster:
 
     # who is where
 
-    def remote(self, room: str) -> list[tuple[str, str, str | None]]:
-        """The people in ``room`` on other servers: name, server, away text."""
+    def remote(self, room: str, limit: int | None = None) -> list[tuple[str, str, str | None]]:
+        """The people in ``room`` on other servers (the first ``limit``): name, server,
+        away text."""
         members = self.presence.rooms.get(room, {})
         people = self.presence.people
-        found = []
-        for key, name in members.items():
-            person = people.get(key)
-            if person is not None and person.server != self.origin:
-                found.append((name, _shown(person.server), person.away))
+        found: list[tuple[str, str, str | None]] = []
+        for key, (name, server) in members.items():
+            if server != self.origin:
+                person = people.get(key)
+                found.append((name, _shown(server), person.away if person else None))
+                if limit is not None and len(found) >= limit:
+                    break
         return found
+
+    def remote_count(self, room: str) -> int:
+        """How many are in ``room`` on other servers, without a scan."""
+        presence = self.presence
+        return presence.count(room) - presence.count(room, self.origin)
 
     @staticmethod
     def shown(origin: str) -> str:
@@ -184,14 +203,15 @@ class Cluster:
 
     def entries(self, entries: list[Entry], cursor: str) -> None:
         hub = self.hub
+        history = hub.history
         for entry, origin, ops in entries:
             # Stamped with Redis's clock, the entry's: times follow the stream's order.
             self._now = int(entry.partition("-")[0]) / 1000
             for op, result in ops:
                 self._apply(op, result, origin)
+            if history is not None:  # a commit between two entries is a consistent one
+                history.set_cursor(self.link.epoch or "", entry)
         self._told.clear()
-        if hub.history is not None:
-            hub.history.set_cursor(self.link.epoch or "", cursor)
         hub.touch()
 
     def _apply(self, op: object, result: list[int], origin: str) -> None:
@@ -217,13 +237,20 @@ class Cluster:
                 own = hub.members.get(name_key(op.name)) if mine else None
                 self._deliver(room, message, own)
             case Came(room=room, name=name):
-                self.presence.came(room, name)
+                if op.quiet:  # told again after a gap; 1 if the name was still ours
+                    if seq:
+                        self.presence.came(room, name, origin)
+                    return
+                self.presence.came(room, name, origin)
                 if seq > 0:
                     self.seqs[room] = seq
                     own = hub.members.get(name_key(name)) if mine else None
                     self._deliver(room, Joined(seq, self._now, name, room), own)
             case Went(room=room, name=name):
-                self.presence.went(room, name, op.server or origin)
+                server = op.server or origin
+                self.presence.went(room, name, server)
+                if server == self.origin and not mine:
+                    return  # Redis gave us up for dead: ours are here still, told again
                 if seq > 0:
                     self.seqs[room] = seq
                     frame: Parted | Left
@@ -235,12 +262,17 @@ class Cluster:
                     if op.left:
                         self._tell_once(room, name, Left(0, self._now, name, op.reason or "quit"))
             case Online(name=name, server=server):
-                verdict = self._verdicts.pop(name_key(name), None) if mine else None
+                key = name_key(name)
+                verdict = self._verdicts.pop(key, None) if mine else None
+                held = hub.members.get(key)
                 if seq >= 0:
                     self.presence.online(name, server, op.irc)
-                    held = hub.members.get(name_key(name))
                     if op.takeover and not mine and held is not None:  # its owner is back
                         hub.replace(held, _shown(server))
+                elif mine and verdict is None and held is not None:
+                    # Told again after a gap, and the name is someone else's by now.
+                    taken = "this name was given to someone on another server meanwhile"
+                    hub.dismiss(held, ProtocolError(ErrorCode.NAME_TAKEN, taken))
                 if verdict is not None:
                     verdict(seq >= 0)
             case Offline(name=name, server=server):
@@ -250,7 +282,7 @@ class Cluster:
                 if verdict is not None:  # renamed here first: its own event is skipped
                     verdict(seq >= 0)
                 if seq >= 0:
-                    self.presence.renamed(old, new)
+                    self.presence.renamed(old, new, op.server)
                     own = hub.members.get(name_key(new)) if mine else None
                     told: set[Member] = {own} if own is not None else set()
                     for room, room_seq in zip(op.rooms, result, strict=False):
@@ -337,24 +369,26 @@ class Cluster:
 
     def lost(self, why: str) -> None:
         self.hub.observer(BackplaneDown(self.link.url, why))
+        now = time.monotonic()
+        if now - self._told_down < NOTICE_EVERY:  # once, not at each try of a flapping Redis
+            return
+        self._told_down = now
         self._notice_all(
             ErrorCode.BACKPLANE_DOWN,
             "this server lost its backplane (Redis): what you send is held until it is back",
         )
 
+    def broken(self, why: str) -> None:
+        """Something went wrong in this server's own backplane code: logged, goes on."""
+        self.hub.observer(BackplaneGap(f"internal error, going on: {why}"))
+
     def back(self) -> None:
         self.hub.observer(BackplaneUp(self.link.url))
 
-    def dead(self, server: str) -> None:
-        """Another server stopped beating: its people leave, told by this one."""
-        now = time.time()
-        people = self.presence.on(server)
-        for person in people:
-            for room in sorted(person.rooms):
-                op = Went(room, person.name, now, True, LeaveReason.SERVER_GONE.value, server)
-                self.link.add(op, name_key(person.name))
-            self.link.add(Offline(person.name, server), name_key(person.name))
-        self.hub.observer(ServerGone(_shown(server), len(people)))
+    def dead(self, server: str, people: int) -> None:
+        """Another server stopped beating: this one had Redis take its people out (the
+        leaves come through the stream like any)."""
+        self.hub.observer(ServerGone(_shown(server), people))
 
     def given_up(self) -> None:
         """The others took this server for dead (or Redis lost its data): tell it again

@@ -69,14 +69,19 @@ def nick(hub: Hub, cluster: Cluster, member: Member, new: str, renamed: Callable
     """Ask the cluster for the new name; ``renamed`` when it is ours."""
     if not cluster.up:
         raise ProtocolError(ErrorCode.BACKPLANE_DOWN, _down())
+    session = member.session
+    hub.hold(session)  # what it sends next goes under the name the cluster gives it
 
     def answered(ours: bool) -> None:
-        if member.session not in hub.connections:
-            return
+        waiting = hub.release(session)
+        if waiting is None:
+            return  # gone meanwhile
         if not ours:
-            member.session.send_error(ProtocolError(ErrorCode.NAME_TAKEN, _TAKEN), None)
-            return
-        renamed()
+            session.send_error(ProtocolError(ErrorCode.NAME_TAKEN, _TAKEN), None)
+        else:
+            renamed()
+        for later in waiting:
+            hub.received(session, later)
 
     cluster.rename(member, new, time.time(), answered)
 
@@ -102,11 +107,8 @@ def others_in(cluster: Cluster, room: str) -> list[MemberInfo]:
 
 def other_rooms(hub: Hub, cluster: Cluster) -> list[RoomInfo]:
     """Rooms with people only on other servers."""
-    return [
-        RoomInfo(room, len(cluster.remote(room)))
-        for room in sorted(cluster.room_names() - set(hub.rooms))
-        if cluster.remote(room)
-    ]
+    rooms = [(room, cluster.remote_count(room)) for room in sorted(cluster.room_names())]
+    return [RoomInfo(room, count) for room, count in rooms if count and room not in hub.rooms]
 
 
 def whois(cluster: Cluster, name: str, id: str | None) -> WhoisReply:

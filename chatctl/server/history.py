@@ -21,8 +21,9 @@ from chatctl.protocol import Message, Private, RoomEvent
 from chatctl.server.latency import Latency
 from chatctl.server.store import Store
 
+# OR IGNORE: a cluster's server may read an entry again after a crash between commits.
 _INSERT = (
-    "INSERT INTO messages (room_id, seq, time, name, text, msgid, action, event, target)"
+    "INSERT OR IGNORE INTO messages (room_id, seq, time, name, text, msgid, action, event, target)"
     " VALUES (?,?,?,?,?,?,?,?,?)"
 )
 # Marks only move forward.

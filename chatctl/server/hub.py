@@ -216,13 +216,13 @@ class Hub:
 
     def received(self, session: Session, frame: ClientFrame) -> None:
         member = self._by_session.get(session)
-        if member is not None and frame.__class__ is Say:  # the hot path: straight to it
+        if member is not None and frame.__class__ is Say and not self._greeting:  # hot path
             try:
                 chat.say(self, member, frame)
             except ProtocolError as exc:
                 session.send_error(exc, frame.id, frame.room)
             return
-        if member is None and self._greeting and session in self._greeting:
+        if self._greeting and session in self._greeting:
             self._greeting[session].append(frame)  # after the cluster's word on its name
             return
         phase = Phase.CHATTING if member is not None else Phase.GREETING
@@ -387,7 +387,7 @@ class Hub:
     # the cluster
 
     def hold(self, session: Session) -> None:
-        """``session``'s hello waits for the cluster: what it sends meanwhile waits too."""
+        """``session``'s hello or nick waits for the cluster: what it sends meanwhile waits too."""
         self._greeting[session] = []
 
     def release(self, session: Session) -> list[ClientFrame] | None:

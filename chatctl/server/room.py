@@ -124,9 +124,10 @@ class Room:
         names = self.names()
         if self._relay is None:
             return names, len(self.members)
-        remote = self._relay.remote(self.name)
-        names += [name for name, _server, _away in remote[: max(0, WELCOME_NAMES - len(names))]]
-        return names, len(self.members) + len(remote)
+        room, relay = self.name, self._relay
+        if len(names) < WELCOME_NAMES:
+            names += [name for name, _, _ in relay.remote(room, WELCOME_NAMES - len(names))]
+        return names, len(self.members) + relay.remote_count(room)
 
     def join_cluster(self, relay: Cluster) -> None:
         """From now on this room's events go through ``relay`` (before anyone is in)."""

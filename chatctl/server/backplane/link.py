@@ -18,10 +18,11 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -72,8 +73,9 @@ class Sink(Protocol):
     def identity(self) -> str: ...
     def lost(self, why: str) -> None: ...
     def back(self) -> None: ...
-    def dead(self, server: str) -> None: ...
+    def dead(self, server: str, people: int) -> None: ...
     def given_up(self) -> None: ...
+    def broken(self, why: str) -> None: ...
     def servers(self) -> set[str]: ...
 
 
@@ -124,6 +126,8 @@ class Link:
         self._up = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._delay = 0.05
+        self._up_since = 0.0
 
     def _client(self) -> Redis:
         try:
@@ -146,13 +150,29 @@ class Link:
             await self.close()
             raise BackplaneError(f"cannot use the backplane {self.url}: {exc}") from None
         self._set_up()
-        for loop in (self._read_loop(), self._publish_loop(), self._heartbeat_loop()):
+        for loop in (self._read_loop, self._publish_loop, self._heartbeat_loop):
             self._spawn(loop)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work`` as a task; should it fail (a bug, not Redis), say so and run it
+        again: a dead reader or publisher would hold everything without a word."""
+        task = asyncio.get_running_loop().create_task(work())
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled() or self._closing:
+                return
+            exc = task.exception()
+            if exc is not None:
+                self._sink.broken(f"{work.__name__}: {exc!r}")
+                asyncio.get_running_loop().call_later(READ_BLOCK_MS / 1000, self._respawn, work)
+
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(done)
+
+    def _respawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if not self._closing:
+            self._spawn(work)
 
     async def close(self) -> None:
         """Stop the tasks (each also checks ``_closing``: redis-py may swallow a
@@ -254,8 +274,12 @@ class Link:
             stream_entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]  # type: ignore[index,assignment]
             for entry_id, fields in stream_entries:
                 ident = entry_id.decode()
-                ops = list(entry_ops(fields[b"b"], fields[b"s"]))
-                entries.append((ident, fields[b"o"].decode(), ops))
+                try:
+                    ops = list(entry_ops(fields[b"b"], fields[b"s"]))
+                except (KeyError, ValueError, msgspec.DecodeError) as exc:  # never one to stop on
+                    self._sink.broken(f"stream entry {ident} skipped: {exc}")
+                    ops = []
+                entries.append((ident, fields.get(b"o", b"?").decode(), ops))
             cursor = entries[-1][0]
             self.lag_seconds = max(0.0, time.time() - int(cursor.split("-")[0]) / 1000)
             self.cursor = cursor
@@ -278,8 +302,12 @@ class Link:
                     alive = await self._redis.exists(*[self._alive(s) for s in others])
                     if alive < len(others):
                         for server in others:
-                            if await self._reap(args=[self.prefix, server]):
-                                self._sink.dead(server)
+                            args: list[Any] = [
+                                *(self.prefix, server, self._limit, STREAM_LENGTH, time.time())
+                            ]
+                            freed = await self._reap(args=args)
+                            if freed:
+                                self._sink.dead(server, int(freed))
             except (RedisError, OSError) as exc:
                 await self._lost(exc)
 
@@ -294,17 +322,21 @@ class Link:
             self.up = False
             self._up.clear()
             self._sink.lost(str(exc) or exc.__class__.__name__)
-            self._spawn(self._reconnect())
+            self._spawn(self._reconnect)
         await self._up.wait()
 
     async def _reconnect(self) -> None:
-        delay = 0.05
+        """Until Redis answers again. The wait grows from 50 ms to 1 s and starts small
+        again only after a minute up: a Redis that answers but refuses (out of memory)
+        is not hammered."""
+        if time.monotonic() - self._up_since > 60:
+            self._delay = 0.05
         while not self._closing:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, 1.0)
             try:
                 await self._sync(first=False)
             except (RedisError, OSError):
-                delay = min(delay * 2, 1.0)
                 continue
             self.reconnects += 1
             self._set_up()
@@ -312,6 +344,7 @@ class Link:
             return
 
     def _set_up(self) -> None:
+        self._up_since = time.monotonic()
         self.up = True
         self._up.set()
         self._wake.set()

@@ -182,5 +182,5 @@ def op_args(op: Op, key: str, origin: str) -> OpArgs:
 def entry_ops(batch: bytes, results: bytes) -> Iterator[tuple[Op, list[int]]]:
     """A stream entry's ops, each with what the script gave it: its ``seq`` (0: none,
     -1: refused), or a nick's, one per room."""
-    numbers = [[int(n) for n in r.split(b";")] for r in results.split(b",")] if results else []
+    numbers = [[int(n or 0) for n in r.split(b";")] for r in results.split(b",")]
     yield from zip(decode_ops(batch), numbers, strict=True)

@@ -46,9 +46,15 @@ for i = 7, #ARGV, 5 do
   local result = 0
   if kind == 'm' then
     result = next_seq(room)
-  elseif kind == 'j' or kind == 'J' then
+  elseif kind == 'J' then  -- told again after a gap: only if the name is still ours
+    local current = redis.call('HGET', p..'users', key)
+    if current and server_of(current) == server then
+      enter(room, key, name, server)
+      result = 1  -- not a seq: it was entered (0: the name is someone else's now)
+    end
+  elseif kind == 'j' then
     local n = enter(room, key, name, server)
-    if kind == 'j' and n <= limit then result = next_seq(room) end
+    if n <= limit then result = next_seq(room) end
   elseif kind == 'p' then
     local gone, n = go(room, key, server)
     if gone == 1 and n <= limit then result = next_seq(room) end
@@ -83,7 +89,7 @@ for i = 7, #ARGV, 5 do
         enter(r, newkey, newname, me)
         if n <= limit then table.insert(seqs, next_seq(r)) else table.insert(seqs, 0) end
       end
-      result = table.concat(seqs, ';')
+      result = #seqs > 0 and table.concat(seqs, ';') or '0'  -- in no room: no seq
     end
   elseif kind == 'a' then
     if name == '' then redis.call('HDEL', p..'away', key)
@@ -138,11 +144,49 @@ redis.call('SET', p..'alive:'..ARGV[2], '1', 'PX', ARGV[3])
 return redis.call('DEL', p..'reaped:'..ARGV[2])
 """
 
-#: ARGV: prefix, a server's origin. Returns 1 to the one caller that is to take that
-#: dead server's people out (0: it is alive, or another server is doing it).
+#: ARGV: prefix, a server's origin, announce limit, stream length, the time. If that
+#: server's heartbeat key is gone, takes its people out, all in this one step: each of
+#: its rooms' members goes (a ``seq`` while the room is announced), each of its names
+#: is freed, and one stream entry (from ``reaper``) says so, as ops the servers read as
+#: their own kind. Returns how many names were freed (0: alive, or nobody there).
 REAP = """
-local p = ARGV[1]
-if redis.call('EXISTS', p..'alive:'..ARGV[2]) == 1 then return 0 end
-if redis.call('SET', p..'reaped:'..ARGV[2], '1', 'NX', 'EX', 3600) then return 1 end
-return 0
+local p, server, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', p..'alive:'..server) == 1 then return 0 end
+local function server_of(value) return string.match(value, '^(%S+)') end
+local t = tonumber(ARGV[5])
+local ops, results, freed = {}, {}, 0
+for _, room in ipairs(redis.call('SMEMBERS', p..'rooms')) do
+  local members = redis.call('HGETALL', p..'room:'..room)
+  for i = 1, #members, 2 do
+    local key, value = members[i], members[i+1]
+    if server_of(value) == server then
+      local n = redis.call('HLEN', p..'room:'..room)
+      redis.call('HDEL', p..'room:'..room, key)
+      if n <= 1 then redis.call('SREM', p..'rooms', room) end
+      local seq = 0
+      if n <= limit then seq = redis.call('HINCRBY', p..'seq', room, 1) end
+      local name = string.match(value, '^%S+ (%S+)')
+      table.insert(ops, cjson.encode({'p', room, name, t, true, 'server_gone', server}))
+      table.insert(results, tostring(seq))
+    end
+  end
+end
+local users = redis.call('HGETALL', p..'users')
+for i = 1, #users, 2 do
+  local key, value = users[i], users[i+1]
+  if server_of(value) == server then
+    redis.call('HDEL', p..'users', key)
+    redis.call('HDEL', p..'away', key)
+    table.insert(ops, cjson.encode({'x', string.match(value, '^%S+ (%S+)'), server}))
+    table.insert(results, '0')
+    freed = freed + 1
+  end
+end
+redis.call('SET', p..'reaped:'..server, '1', 'EX', 3600)
+redis.call('HDEL', p..'origins', server)
+if #ops > 0 then
+  redis.call('XADD', p..'stream', 'MAXLEN', '~', ARGV[4], '*', 'o', 'reaper',
+    'b', '['..table.concat(ops, ',')..']', 's', table.concat(results, ','))
+end
+return freed
 """
