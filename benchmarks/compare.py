@@ -40,17 +40,19 @@ from pathlib import Path
 from typing import Any
 
 # Run as a script, so this folder is first on sys.path.
+from compare_cluster import CLUSTER_SERVERS, CLUSTER_SPAWNED
 from compare_irc import IRC_SERVERS, IRC_SPAWNED
 from compare_report import IDLE, report, summarise
 from compare_servers import NGIRCD, Baseline, started
 
 #: In each round's order: chatctl keeping history runs right after chatctl without, and
 #: the IRC door (all, then half the clients on IRC) next, ngIRCd last.
-SERVERS = ("chatctl", "history", "irc", "irc-half", "baseline", "ncat", "relay", "ngircd",
-           "ngircd-penalties")  # fmt: skip
+SERVERS = ("chatctl", "history", "cluster-1", "cluster-2", "irc", "irc-half", "baseline",
+           "ncat", "relay", "ngircd", "ngircd-penalties")  # fmt: skip
 #: The servers that ``chatctl bench`` starts itself (``history``: with ``bench --history``;
-#: ``irc``, ``irc-half``: with its IRC door, ``bench --irc`` or ``--irc-share 0.5``).
-SPAWNED = {"chatctl": [], "history": ["--history"], **IRC_SPAWNED}
+#: ``irc``, ``irc-half``: with its IRC door, ``bench --irc`` or ``--irc-share 0.5``;
+#: ``cluster-1``, ``cluster-2``: on a Redis backplane, ``bench --cluster N``).
+SPAWNED = {"chatctl": [], "history": ["--history"], **IRC_SPAWNED, **CLUSTER_SPAWNED}
 ROOMS = ["rooms", "--rooms", "50", "--members", "10"]
 #: scenario name -> chatctl bench arguments (--seconds is added from the command line)
 SCENARIOS: dict[str, list[str]] = {
@@ -162,10 +164,17 @@ def main() -> None:
         help="also chatctl's IRC door (servers irc, irc-half) and ngIRCd (ngircd; "
         "ngircd-penalties, its flood penalties on, only when named in --servers)",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also chatctl on a Redis backplane bench starts: cluster-1 (one server on it) "
+        "and cluster-2 (two servers, the clients spread over them); needs redis-server",
+    )
     parser.add_argument("--save", type=Path, help="write every run's JSON here")
     args = parser.parse_args()
     optional = {"baseline": bool(args.baseline), "history": args.history}
     optional |= {s: args.irc and s != "ngircd-penalties" for s in IRC_SERVERS}
+    optional |= {s: args.cluster for s in CLUSTER_SERVERS}
     default = [s for s in SERVERS if optional.get(s, True)]
     args.servers = [s for s in (args.servers or ",".join(default)).split(",") if s]
     if args.history and "history" not in args.servers:  # --servers ... --history
@@ -173,6 +182,8 @@ def main() -> None:
         args.servers.insert(after, "history")  # next to the chatctl it is compared with
     if args.irc:  # --servers ... --irc: the IRC servers after the others, in SERVERS' order
         args.servers += [s for s in IRC_SERVERS if optional[s] and s not in args.servers]
+    if args.cluster:
+        args.servers += [s for s in CLUSTER_SERVERS if s not in args.servers]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(SCENARIOS) or set(args.servers) - set(SERVERS)
     if unknown:
@@ -181,6 +192,8 @@ def main() -> None:
         sys.exit("ncat is not installed (Debian: apt-get install ncat)")
     if any(s.startswith("ngircd") for s in args.servers) and not Path(NGIRCD).exists():
         sys.exit(f"ngIRCd is not installed at {NGIRCD} (Debian: apt-get install ngircd)")
+    if any(s in CLUSTER_SERVERS for s in args.servers) and not shutil.which("redis-server"):
+        sys.exit("redis-server is not installed (Debian: apt-get install redis-server)")
     if "baseline" in args.servers and not args.baseline:
         sys.exit("the baseline server needs --baseline REF")
     baseline = Baseline(args.baseline) if "baseline" in args.servers else None

@@ -28,7 +28,11 @@ def _filesystem(path: str) -> str:
 
 
 def machine_facts(
-    chatctl: list[str], baseline: str | None, history: bool = False, ngircd: str | None = None
+    chatctl: list[str],
+    baseline: str | None,
+    history: bool = False,
+    ngircd: str | None = None,
+    redis: bool = False,
 ) -> list[str]:
     from chatctl.eventloop import choose  # as installed; CHATCTL_LOOP reaches both too
 
@@ -57,6 +61,19 @@ def machine_facts(
     if ngircd:
         out = subprocess.run([ngircd, "--version"], capture_output=True, text=True, check=False)
         lines.append(f"- {(out.stdout.splitlines() or ['ngIRCd (version unknown)'])[0]}")
+    if redis:
+        found = shutil.which("redis-server")
+        said = ""
+        if found:
+            said = subprocess.run(
+                [found, "--version"], capture_output=True, text=True, check=False
+            ).stdout
+        found_version = re.search(r"v=([\d.]+)", said)
+        redis_version = found_version.group(1) if found_version else "?"
+        lines.append(
+            f"- cluster servers: redis-server {redis_version} started by bench on loopback, "
+            "AOF and snapshots off; the servers `serve --backplane`, `--no-history`"
+        )
     if history:
         tmp = tempfile.gettempdir()
         lines.append(

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from compare_cluster import CLUSTER_LABELS, CLUSTER_SERVERS, cluster_ratios, cluster_targets
 from compare_format import fmt, median, ratio, verdict
 from compare_irc import IRC_LABELS, irc_ratios, irc_targets
 from compare_machine import machine_facts
@@ -17,7 +18,7 @@ from compare_servers import NGIRCD
 
 IDLE = ("idle", "idle-join")
 #: How a server is named in the tables (compare.py's server ``history``: bench --history).
-LABELS = {"history": "chatctl+history", **IRC_LABELS}
+LABELS = {"history": "chatctl+history", **IRC_LABELS, **CLUSTER_LABELS}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,6 +51,27 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_runs": len(runs) - len(ok),
         #: history: runs whose file held every accepted message at the end, of how many
         "kept": f"{sum(kept)}/{len(kept)}" if kept else None,
+        **_cluster(ok),
+    }
+
+
+def _cluster(ok: list[dict[str, Any]]) -> dict[str, Any]:
+    """A cluster run's figures (bench --cluster/--backplane): Redis's CPU, the servers' CPU
+    one by one, the cross-server latency; None for a single server."""
+
+    def split(key: str, figure: str) -> float | None:
+        return median([(r.get(key) or {}).get(figure) for r in ok])
+
+    servers = [r.get("servers") or [] for r in ok]
+    count = min(len(s) for s in servers)
+    return {
+        "redis_cpu": median([r.get("redis_cpu_percent") for r in ok]),
+        "redis_cpu_s": median([r.get("redis_cpu_seconds") for r in ok]),
+        "dpcpu_redis": median([r.get("deliveries_per_cpu_second_with_redis") for r in ok]),
+        "cross_p50": split("latency_cross_server", "p50_ms"),
+        "cross_p99": split("latency_cross_server", "p99_ms"),
+        "local_p99": split("latency_same_server", "p99_ms"),
+        "each_cpu": [median([s[i]["cpu_percent"] for s in servers]) for i in range(count)],
     }
 
 
@@ -68,7 +90,8 @@ def report(
 ) -> str:
     history = "history" in args.servers
     ngircd = NGIRCD if any(s.startswith("ngircd") for s in args.servers) else None
-    facts = machine_facts(chatctl, args.baseline_label, history, ngircd)
+    redis = any(s in CLUSTER_SERVERS for s in args.servers)
+    facts = machine_facts(chatctl, args.baseline_label, history, ngircd, redis)
     lines = ["### Machine", "", *facts, ""]
     lines += [
         f"### Results: medians of {args.repeat} (sending {args.seconds:g} s, window "
@@ -106,14 +129,16 @@ def report(
     }
     c, b, n, r = by["chatctl"], by["baseline"], by["ncat"], by["relay"]
     h = by["history"]
-    lines += ["", "### Ratios (chatctl ÷ the other, from the medians)", ""]
-    lines += [
-        "| scenario | per CPU-s ÷ baseline | deliveries/s ÷ baseline | per CPU-s ÷ ncat "
-        "| deliveries/s ÷ ncat | per CPU-s ÷ relay | deliveries/s ÷ relay | p99 ÷ relay p99 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    others = b or n or r  # without the baseline, ncat and the relay: no such table
+    if others:
+        lines += ["", "### Ratios (chatctl ÷ the other, from the medians)", ""]
+        lines += [
+            "| scenario | per CPU-s ÷ baseline | deliveries/s ÷ baseline | per CPU-s ÷ ncat "
+            "| deliveries/s ÷ ncat | per CPU-s ÷ relay | deliveries/s ÷ relay | p99 ÷ relay p99 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
     for scenario in args.scenarios:
-        if scenario in IDLE or scenario not in c:
+        if scenario in IDLE or scenario not in c or not others:
             continue
         cs = c[scenario]
         bs, ns, rs = b.get(scenario, {}), n.get(scenario, {}), r.get(scenario, {})
@@ -129,8 +154,10 @@ def report(
         lines.append(f"| {scenario} | " + " | ".join(fmt(x, "x") for x in cells) + " |")
     lines += history_ratios(c, h, args)
     lines += irc_ratios(results, args)
+    lines += cluster_ratios(results, args)
     lines += ["", "### Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     rows = [*targets(c, b, n, r, args), *history_targets(c, h), *irc_targets(results)]
+    rows += cluster_targets(results)
     for target, measured, met in rows:
         lines.append(f"| {target} | {measured} | {met} |")
     return "\n".join(lines) + "\n"

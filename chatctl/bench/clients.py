@@ -47,6 +47,8 @@ class _Client(asyncio.BufferedProtocol):
         plan = worker.plan
         layout = plan.layout
         self.number = number
+        #: The server this client is on (an index; 0 outside a cluster run).
+        self.home = plan.home(number)
         self.name = f"bench{plan.tag}-{number}"
         #: The rooms this client is in (indexes of the layout), and those it sends into.
         self.rooms = layout.rooms_of(number)
@@ -114,9 +116,9 @@ class _Client(asyncio.BufferedProtocol):
             w.last_ns = now
             if w.sampling:
                 first = buf.find(MARK, 0, stop)
-                w.sample(buf, first, now)
+                w.sample(buf, first, now, self.home)
                 if marks > 1:
-                    w.sample(buf, buf.rfind(MARK, 0, stop), now)
+                    w.sample(buf, buf.rfind(MARK, 0, stop), now, self.home)
             w.wake()
         if buf.count(b"\n", 0, stop) != marks:
             self._other_lines(bytes(buf[:stop]))

@@ -63,6 +63,15 @@ class BenchConfig:
     #: This fraction of the clients speaks IRC and the rest chatctl's protocol, in the same
     #: rooms of the server bench starts (``irc`` is a share of 1). None: ``irc`` decides.
     irc_share: float | None = None
+    #: Servers bench starts, sharing one Redis backplane (a redis-server bench starts too);
+    #: the clients are spread over them round-robin. 1: one server, without a backplane
+    #: unless ``backplane``.
+    cluster: int = 1
+    #: With ``cluster`` 1: the one server on a Redis backplane (the backplane's own cost).
+    backplane: bool = False
+    #: The redis-server bench starts keeps an append-only file (``appendonly yes``,
+    #: ``appendfsync everysec``); without it, no persistence at all (speed runs).
+    redis_aof: bool = False
     #: Seconds without a new delivery after which the drain gives up.
     drain_timeout: float = 3.0
     #: Set by ``resolved``: the defaults are filled in (resolving again changes nothing).
@@ -152,6 +161,21 @@ class BenchConfig:
             raise BenchError("--history is for the server bench starts, not an existing one")
         if self.raw and self.join:
             raise BenchError("--join is for chatctl servers; raw line relays have no handshake")
+        self._cluster_checks()
+
+    def _cluster_checks(self) -> None:
+        if self.cluster < 1:
+            raise BenchError("--cluster is how many servers bench starts: at least 1")
+        if not self.clustered:
+            if self.redis_aof:
+                raise BenchError("--redis-aof is for --cluster N or --backplane")
+            return
+        if self.port is not None:
+            raise BenchError(
+                "--cluster and --backplane are for the servers bench starts, not an existing one"
+            )
+        if self.speaks_irc:
+            raise BenchError("--cluster and --backplane drive chatctl's protocol, not IRC")
 
     def _irc_checks(self) -> None:
         if self.irc and self.irc_share is not None:
@@ -185,6 +209,11 @@ class BenchConfig:
     @property
     def spawns_server(self) -> bool:
         return self.port is None
+
+    @property
+    def clustered(self) -> bool:
+        """The servers bench starts share a Redis backplane (one of them, or several)."""
+        return self.cluster > 1 or self.backplane
 
     @property
     def share(self) -> float:

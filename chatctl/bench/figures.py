@@ -26,6 +26,16 @@ def _percentile(ordered: list[int], fraction: float) -> float:
     return ordered[index] / 1e6
 
 
+def _latency(samples: array[int]) -> Latency:
+    ordered = sorted(samples)
+    return Latency(
+        p50_ms=_percentile(ordered, 0.50),
+        p99_ms=_percentile(ordered, 0.99),
+        max_ms=ordered[-1] / 1e6,
+        samples=len(ordered),
+    )
+
+
 def expected_deliveries(cfg: BenchConfig, reports: list[dict[str, Any]], echo: bool) -> int:
     """Messages the server accepted into each room, times the clients of ours in it (less
     the sender, for a server that does not echo: a line relay, IRC without echo-message)."""
@@ -57,16 +67,24 @@ def assemble(
     machine: MachineFigures,
     idle: IdleFigures | None,
     stuck: StuckFigures | None,
+    servers: list[ServerFigures] | None = None,
+    redis_url: str | None = None,
+    redis_aof: bool = False,
+    redis_cpu: float | None = None,
+    redis_info_cpu: float | None = None,
 ) -> BenchResult:
     """The result of a run, with its bottleneck and its notes."""
     assert cfg.clients is not None
     assert cfg.senders is not None
     latencies = array("q")
+    cross, local = array("q"), array("q")
     errors: Counter[str] = Counter()
     connect_errors: Counter[str] = Counter()
     left: dict[str, str] = {}
     for report in reports:
         latencies.frombytes(report["latencies"])
+        cross.frombytes(report.get("cross_latencies", b""))
+        local.frombytes(report.get("local_latencies", b""))
         errors.update(report["errors"])
         connect_errors.update(report["connect_errors"])
         for name, reason, _ in report["leaves"]:
@@ -126,20 +144,29 @@ def assemble(
         disconnected=dict(disconnected),
         idle=idle,
         stuck=stuck,
+        cluster=cfg.cluster,
+        backplane=redis_url,
+        redis_aof=redis_aof,
+        servers=servers or [],
+        redis_cpu_seconds=redis_cpu,
+        redis_cpu_percent=None if redis_cpu is None else 100 * redis_cpu / wall,
+        redis_info_cpu_seconds=redis_info_cpu,
     )
     if machine.busy_percent is not None:
         ours = generator.cpu_percent + (server.cpu_percent or 0)
+        ours += result.redis_cpu_percent or 0
         machine.other_percent = max(0.0, machine.busy_percent - ours)
     if server.cpu_seconds and cfg.scenario != "idle":
         result.deliveries_per_server_cpu_second = delivered / server.cpu_seconds
+        if redis_cpu is not None:
+            both = server.cpu_seconds + redis_cpu
+            result.deliveries_per_cpu_second_with_redis = delivered / both
     if latencies:
-        ordered = sorted(latencies)
-        result.latency = Latency(
-            p50_ms=_percentile(ordered, 0.50),
-            p99_ms=_percentile(ordered, 0.99),
-            max_ms=ordered[-1] / 1e6,
-            samples=len(ordered),
-        )
+        result.latency = _latency(latencies)
+    if cross:
+        result.latency_cross_server = _latency(cross)
+    if local:
+        result.latency_same_server = _latency(local)
     if idle is not None:
         idle.connect_errors = dict(connect_errors)
         lasts = [int(r.get("idle_last_ns", 0)) for r in reports]

@@ -44,7 +44,7 @@ async def run_idle(w: _Worker) -> dict[str, Any]:
             name = f"idle{plan.tag}-{plan.first + n}"
             irc = plan.first + n in plan.irc
             client = _IrcIdle(w, name, plan.join) if irc else _Idle(w)
-            port = plan.irc_port if irc and plan.irc_port else plan.port
+            port = plan.irc_port if irc and plan.irc_port else plan.port_of(plan.first + n)
             try:
                 await asyncio.wait_for(
                     loop.create_connection(lambda: client, plan.host, port), left

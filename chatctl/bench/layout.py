@@ -59,3 +59,18 @@ class Layout:
     def name(self, room: int) -> str | None:
         """The room's name on the wire; None for the server's default room."""
         return f"#b{self.tag}-{room}" if self.named else None
+
+
+def homes(layout: Layout, clients: int, servers: int) -> tuple[int, ...]:
+    """Each client's server (an index) in a cluster of ``servers``: round-robin over the
+    senders and, apart, over the others, so that every server has its share of both (plain
+    round-robin would put fan-out's senders, every tenth client, all on odd servers)."""
+    if servers <= 1:
+        return (0,) * clients
+    found = [0] * clients
+    turns = [0, 0]  # senders, others
+    for client in range(clients):
+        kind = 0 if layout.sends_to(client) else 1
+        found[client] = turns[kind] % servers
+        turns[kind] += 1
+    return tuple(found)

@@ -16,7 +16,6 @@ import msgspec
 from chatctl.bench.clients import PROBE
 from chatctl.bench.results import IdleFigures, StuckFigures
 from chatctl.bench.shared import _CONNECTED, _PROBED, _READY, _Slots
-from chatctl.bench.system import _proc_memory
 from chatctl.bench.target import _chatctl_status
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def idle_phase(
     figures.connected = slots.total(_CONNECTED)
     time.sleep(0.3)  # let the server finish what the last connections started
     if run.pid:
-        figures.server_rss_after_bytes = _proc_memory(run.pid)[0]
+        figures.server_rss_after_bytes = run.memory()[0]  # a cluster's servers together
         if rss_before is not None and figures.server_rss_after_bytes and figures.connected:
             grown = figures.server_rss_after_bytes - rss_before
             figures.server_rss_per_client_bytes = grown / figures.connected

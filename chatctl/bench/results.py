@@ -23,8 +23,15 @@ class Latency:
 
 @dataclass
 class ServerFigures:
+    """A server's figures; in a cluster run, ``BenchResult.server`` is all the servers
+    together (CPU summed, memory summed, alive if every one is) and ``servers`` each one."""
+
     spawned: bool
     pid: int | None = None
+    #: Its chatctl port (in ``servers``; the top-level ``port`` is the first server's).
+    port: int | None = None
+    #: Bench clients connected to it (in ``servers``: round-robin over the cluster).
+    clients: int | None = None
     command: list[str] = field(default_factory=list)
     cpu_seconds: float | None = None
     cpu_percent: float | None = None
@@ -130,6 +137,26 @@ class BenchResult:
     bottleneck: str = "unknown"
     idle: IdleFigures | None = None
     stuck: StuckFigures | None = None
+    #: Servers bench started, sharing one Redis backplane (1: a single server; with
+    #: ``backplane`` a single server on one).
+    cluster: int = 1
+    #: The Redis URL the servers shared (a redis-server bench started), None without one.
+    backplane: str | None = None
+    #: The redis-server kept an append-only file (``appendonly yes``); False: nothing.
+    redis_aof: bool = False
+    #: Each server of a cluster run (with a backplane), in order; empty otherwise.
+    servers: list[ServerFigures] = field(default_factory=list)
+    #: CPU the redis-server used over the run (``/proc/<pid>/stat``, as the servers'), and
+    #: in percent of one CPU; Redis's own account (``INFO cpu``: used_cpu_sys + used_cpu_user).
+    redis_cpu_seconds: float | None = None
+    redis_cpu_percent: float | None = None
+    redis_info_cpu_seconds: float | None = None
+    #: Deliveries per CPU-second of the servers and Redis together.
+    deliveries_per_cpu_second_with_redis: float | None = None
+    #: Latency of the samples whose sender was on another server than the receiver
+    #: (``cross_server``) and on the same one (``same_server``); cluster runs of 2 or more.
+    latency_cross_server: Latency | None = None
+    latency_same_server: Latency | None = None
     #: Sentences a reader must see: what shaped the figures besides speed.
     notes: list[str] = field(default_factory=list)
 

@@ -1,7 +1,8 @@
-"""The parent's side of one run: start the server (or use one), learn its protocol version
-(and, for IRC clients, whether it echoes), start the generator processes, pace the phases
-through the shared counters, then hand the reports to ``figures``. The idle phase and the
-stuck client's verdict are ``phases``.
+"""The parent's side of one run: start the server (or use one; or, for a cluster run, a
+redis-server and the servers that share it), learn its protocol version (and, for IRC
+clients, whether it echoes), start the generator processes, pace the phases through the
+shared counters, then hand the reports to ``figures``. The idle phase and the stuck client's
+verdict are ``phases``.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import secrets
+import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
+from chatctl.bench.backplane import SpawnedRedis
 from chatctl.bench.config import BenchConfig, BenchError
 from chatctl.bench.figures import assemble
 from chatctl.bench.irc import irc_clients
+from chatctl.bench.layout import homes
 from chatctl.bench.phases import idle_phase, stuck_verdict
 from chatctl.bench.results import (
     BenchProgress,
@@ -59,19 +63,23 @@ def run_bench(cfg: BenchConfig, on_progress: ProgressCallback = _ignore) -> Benc
     """Run one scenario and return its figures. Raises BenchError if it cannot run."""
     cfg = cfg.resolved()
     on_progress(BenchProgress("starting", 0.0, cfg.seconds))
-    server: _SpawnedServer | None = None
+    servers: list[_SpawnedServer] = []
+    redis: SpawnedRedis | None = None
     workers: list[mp.process.BaseProcess] = []
     run: _Run | None = None
     pid: int | None
     try:
         if cfg.spawns_server:
-            server = _SpawnedServer(cfg)
-            host, port, pid = "127.0.0.1", server.port, server.pid
+            if cfg.clustered:
+                redis = SpawnedRedis(aof=cfg.redis_aof)
+            for _ in range(cfg.cluster):
+                servers.append(_SpawnedServer(cfg, redis.url if redis else None))
+            host, port, pid = "127.0.0.1", servers[0].port, servers[0].pid
         else:
             assert cfg.host is not None
             assert cfg.port is not None
             host, port, pid = cfg.host, cfg.port, cfg.server_pid
-        run = _Run(cfg, host, port, pid, server, on_progress)
+        run = _Run(cfg, host, port, pid, servers, on_progress, redis)
         return run.execute(workers)
     finally:
         for proc in workers:
@@ -80,9 +88,20 @@ def run_bench(cfg: BenchConfig, on_progress: ProgressCallback = _ignore) -> Benc
             proc.join(5)
         if run is not None and run.stuck is not None:
             run.stuck.close()
-        if server is not None:
-            server.stop()
-            server.cleanup()
+        _stop(servers)
+        if redis is not None:  # after the servers: their last leaves go to it
+            redis.stop()
+            redis.cleanup()
+
+
+def _stop(servers: list[_SpawnedServer]) -> None:
+    """Stop the servers bench started, together (each may take its grace period)."""
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.stop()
+        server.cleanup()
 
 
 class _Run:
@@ -94,12 +113,18 @@ class _Run:
         host: str,
         port: int,
         pid: int | None,
-        server: _SpawnedServer | None,
+        servers: list[_SpawnedServer],
         on_progress: ProgressCallback,
+        redis: SpawnedRedis | None = None,
     ) -> None:
         self.cfg = cfg
         self.host, self.port, self.pid = host, port, pid
-        self.server = server
+        #: The servers bench started (one, or a cluster's); the first is ``server``.
+        self.servers = servers
+        self.server = servers[0] if servers else None
+        self.redis = redis
+        #: The server processes whose CPU and memory are read (all of a cluster's).
+        self.pids = [s.pid for s in servers] if servers else ([pid] if pid else [])
         self.on_progress = on_progress
         self.stuck: _StuckClient | None = None
         self.tag = secrets.token_hex(2)
@@ -110,11 +135,15 @@ class _Run:
         #: The clients that speak IRC, and where: the door of the server bench started, or
         #: the IRC server at --port.
         self.irc = irc_clients(self.layout, cfg.clients, cfg.share)
+        server = self.server
         self.irc_port = server.irc_port if server is not None else (port if cfg.irc else None)
         #: Where ``status`` is asked (None: a line relay, an IRC server).
         self.status_port = None if cfg.raw or cfg.irc_server else port
         #: The server sends a message back to its sender (for IRC: if it has echo-message).
         self.echo = not cfg.raw
+        #: A cluster run: each server's port, and each client's server (round-robin).
+        self.ports = tuple(s.port for s in servers) if cfg.clustered else ()
+        self.homes = homes(self.layout, cfg.clients, len(self.ports)) if self.ports else ()
 
     def _plans(self) -> list[_Plan]:
         cfg = self.cfg
@@ -145,6 +174,8 @@ class _Run:
                     irc_port=self.irc_port,
                     echo=self.echo,
                     gentle=cfg.raw or cfg.irc_server,
+                    ports=self.ports,
+                    homes=self.homes,
                 )
             )
             first += clients
@@ -208,8 +239,9 @@ class _Run:
             )
             self._settle(slots)
         status_before = self._status()
-        rss_before, _ = _proc_memory(self.pid) if self.pid else (None, None)
-        cpu_before = _proc_cpu(self.pid) if self.pid else None
+        rss_before, _ = self.memory()
+        cpu_before = [_proc_cpu(pid) for pid in self.pids]
+        redis_before = self._redis_cpu()
         busy_before = _machine_busy()
 
         # go
@@ -222,11 +254,15 @@ class _Run:
         else:
             self._run_and_drain(slots, workers, start_ns, joined)
         end_ns = time.monotonic_ns()
-        cpu_after = _proc_cpu(self.pid) if self.pid else None
+        cpu_after = [_proc_cpu(pid) for pid in self.pids]
+        redis_after = self._redis_cpu()
         busy_after = _machine_busy()
-        rss, peak = _proc_memory(self.pid) if self.pid else (None, None)
-        alive = _alive(self.pid) if self.pid else None
+        rss, peak = self.memory()
+        alive = all(_alive(pid) for pid in self.pids) if self.pids else None
         status_after = self._status()
+        memories = [_proc_memory(pid) for pid in self.pids]
+        alives = [_alive(pid) for pid in self.pids]
+        statuses = [self._status(s.port) for s in self.servers] if self.ports else []
 
         slots.shared[_STATE] = _FINISH
         self.on_progress(BenchProgress("finishing", cfg.seconds, cfg.seconds))
@@ -244,10 +280,42 @@ class _Run:
         # that waits for it, and deliveries after the drain would hide that it froze.
         stuck = stuck_verdict(self, status_before, status_after) if self.stuck else None
 
-        server_cpu = (
-            cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-        )
+        spent = [
+            None if a is None or b is None else a - b
+            for a, b in zip(cpu_after, cpu_before, strict=True)
+        ]
+        server_cpu = sum(x for x in spent if x is not None) if spent else None
+        if None in spent:
+            server_cpu = None
         wall = (end_ns - start_ns) / 1e9
+        servers = []
+        if self.ports:
+            counts = [
+                sum(r["clients_by_server"][i] for r in reports) for i in range(len(self.ports))
+            ]
+            for i, s in enumerate(self.servers):
+                cpu = spent[i]
+                servers.append(
+                    ServerFigures(
+                        spawned=True,
+                        pid=s.pid,
+                        port=s.port,
+                        clients=counts[i],
+                        command=s.command,
+                        history=s.history_path is not None,
+                        cpu_seconds=cpu,
+                        cpu_percent=None if cpu is None else 100 * cpu / wall,
+                        peak_rss_bytes=memories[i][1],
+                        rss_bytes=memories[i][0],
+                        alive=alives[i],
+                        status=statuses[i],
+                        event_loop=s.event_loop,
+                    )
+                )
+        redis_cpu = redis_info = None
+        if redis_before is not None and redis_after is not None:
+            redis_cpu = _less(redis_after[0], redis_before[0])
+            redis_info = _less(redis_after[1], redis_before[1])
         machine = MachineFigures(cpus=os.cpu_count() or 1)
         if busy_before is not None and busy_after is not None:
             machine.busy_percent = 100 * (busy_after - busy_before) / wall
@@ -280,7 +348,30 @@ class _Run:
             machine=machine,
             idle=idle,
             stuck=stuck,
+            servers=servers,
+            redis_url=self.redis.url if self.redis else None,
+            redis_aof=self.redis is not None and self.redis.aof,
+            redis_cpu=redis_cpu,
+            redis_info_cpu=redis_info,
         )
+
+    def memory(self) -> tuple[int | None, int | None]:
+        """(resident, peak) of the server, or of a cluster's servers together (summed)."""
+        if not self.pids:
+            return None, None
+        found = [_proc_memory(pid) for pid in self.pids]
+        rss = [r for r, _ in found]
+        peak = [p for _, p in found]
+        return (
+            None if None in rss else sum(r or 0 for r in rss),
+            None if None in peak else sum(p or 0 for p in peak),
+        )
+
+    def _redis_cpu(self) -> tuple[float | None, float | None] | None:
+        """Redis's CPU seconds so far: from ``/proc`` (as the servers'), and ``INFO cpu``."""
+        if self.redis is None:
+            return None
+        return _proc_cpu(self.redis.pid), self.redis.info_cpu()
 
     def _learn(self) -> None:
         """What the server speaks: the protocol version for chatctl clients; for IRC
@@ -327,11 +418,12 @@ class _Run:
                 return
             time.sleep(0.02)
 
-    def _status(self) -> dict[str, Any] | None:
-        if self.status_port is None:
+    def _status(self, port: int | None = None) -> dict[str, Any] | None:
+        port = port or self.status_port
+        if port is None:
             return None
         try:
-            return _chatctl_status(self.host, self.status_port)[0]
+            return _chatctl_status(self.host, port)[0]
         except (OSError, ConnectionError, msgspec.DecodeError):
             return None
 
@@ -362,3 +454,7 @@ class _Run:
                 break
             time.sleep(0.02)
         time.sleep(0.05)  # deliveries counted after the last publish
+
+
+def _less(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before

@@ -81,3 +81,15 @@ class _Plan:
     echo: bool = True
     #: Connect a few at a time: a server with a listen backlog of 10 (ncat, ngIRCd).
     gentle: bool = False
+    #: A cluster run: every server's chatctl port, and each client's server (an index
+    #: into ``ports``, by global client number). Empty: every client to ``port``.
+    ports: tuple[int, ...] = ()
+    homes: tuple[int, ...] = ()
+
+    def home(self, number: int) -> int:
+        """The server (index) client ``number`` connects to: 0 outside a cluster run."""
+        return self.homes[number] if self.homes else 0
+
+    def port_of(self, number: int) -> int:
+        """The chatctl port client ``number`` connects to."""
+        return self.ports[self.homes[number]] if self.homes else self.port

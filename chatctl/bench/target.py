@@ -6,6 +6,7 @@ echoes, a ``status`` request, and the stuck client that joins and never reads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -29,8 +30,10 @@ from chatctl.protocol import PROTOCOL_VERSION, Bye, Hello, StatusRequest, encode
 _TCP_STATES = {1: "established", 7: "reset by the server", 8: "closed by the server"}
 
 
-def _serve_options() -> set[str]:
-    """The options this ``chatctl serve`` knows (pacing and limits arrived in 0.2)."""
+@functools.cache
+def _serve_options() -> frozenset[str]:
+    """The options this ``chatctl serve`` knows (pacing and limits arrived in 0.2); asked
+    once per bench (a cluster run starts several servers)."""
     out = subprocess.run(
         [sys.executable, "-m", "chatctl", "serve", "--help"],
         capture_output=True,
@@ -39,7 +42,7 @@ def _serve_options() -> set[str]:
         env={**_child_env(), "COLUMNS": "200", "TERM": "dumb", "NO_COLOR": "1"},
         check=False,
     ).stdout
-    return set(re.findall(r"--[a-z][a-z-]+", out))
+    return frozenset(re.findall(r"--[a-z][a-z-]+", out))
 
 
 def _child_env() -> dict[str, str]:
@@ -52,9 +55,10 @@ class _SpawnedServer:
     """``chatctl serve`` on a free loopback port, in a temporary folder of its own: its log,
     its data folder (``CHATCTL_DATA_DIR``) and, with ``cfg.history``, its history file.
     Without ``cfg.history`` it keeps nothing (``--no-history``, if this serve knows it).
+    With ``backplane`` (a Redis URL), one server of a cluster (``serve --backplane``).
     ``cleanup`` removes the folder."""
 
-    def __init__(self, cfg: BenchConfig) -> None:
+    def __init__(self, cfg: BenchConfig, backplane: str | None = None) -> None:
         assert cfg.clients is not None
         known = _serve_options()
         room = cfg.clients + 64
@@ -80,6 +84,11 @@ class _SpawnedServer:
                 self.cleanup()
                 raise BenchError("this chatctl serve has no IRC door (no --irc option)")
             extra += ["--irc", "0"]
+        if backplane is not None:
+            if "--backplane" not in known:
+                self.cleanup()
+                raise BenchError("this chatctl serve has no --backplane option")
+            extra += ["--backplane", backplane]
         #: The IRC door's port (``serve --irc 0``), once the log says it.
         self.irc_port: int | None = None
         self.command = ["chatctl", "serve", "--host", "127.0.0.1", "--port", "0", *extra]

@@ -16,12 +16,17 @@ _BUSY = 85.0
 
 def _bottleneck(result: BenchResult) -> str:
     server = result.server.cpu_percent
+    if result.servers:  # a cluster: is any one of them busy (each has one loop)?
+        known = [s.cpu_percent for s in result.servers if s.cpu_percent is not None]
+        server = max(known) if len(known) == len(result.servers) else None
     generator = result.generator.max_proc_cpu_percent
     busy = []
     if server is not None and server >= _BUSY:
         busy.append("server")
     if generator >= _BUSY:
         busy.append("generator")
+    if (result.redis_cpu_percent or 0) >= _BUSY:
+        busy.append("redis")
     if busy:
         return " and ".join(busy)
     if server is None:
@@ -108,8 +113,21 @@ def _notes(cfg: BenchConfig, result: BenchResult, connect_errors: Counter[str]) 
             f"other programs used {other:.0f} % of a CPU during the run "
             f"({result.machine.cpus} CPUs): the figures are noisy"
         )
+    if result.backplane is not None:
+        kept = "its append-only file on" if result.redis_aof else "no persistence, AOF off"
+        spread = f"{result.cluster} servers, the clients round-robin over them"
+        if result.cluster == 1:
+            spread = "one server"
+        redis = ""
+        if result.redis_cpu_percent is not None:
+            redis = f"; Redis used {result.redis_cpu_percent:.0f} % of a CPU, not counted in it"
+        notes.append(
+            f"a cluster run: {spread}, on a redis-server bench started ({kept}); server CPU "
+            f"is the servers' summed{redis}"
+        )
     if result.server.alive is False:
-        notes.append("the server process is gone")
+        what = "a server process is" if result.servers else "the server process is"
+        notes.append(f"{what} gone")
     if result.stuck is not None and not result.stuck.cut_off:
         notes.append("the stuck client was not cut off")
     return notes

@@ -63,6 +63,11 @@ class _Worker:
         self.idle_lost = 0
         self.last_ns = 0
         self.latencies = array("q")
+        #: A cluster run of several servers: the same samples, split by whether the
+        #: sender was on the receiver's server (``local``) or on another (``cross``).
+        self.split = len(plan.ports) > 1
+        self.cross = array("q")
+        self.local = array("q")
         self.sampling = False
         self.errors: Counter[str] = Counter()
         self.leaves: Counter[tuple[str, str]] = Counter()
@@ -72,7 +77,9 @@ class _Worker:
 
     # called from the protocols
 
-    def sample(self, buf: bytearray, at: int, now: int) -> None:
+    def sample(self, buf: bytearray, at: int, now: int, home: int = 0) -> None:
+        """A latency sample from the message at ``at``, received by a client of server
+        ``home`` (``mark client seq time``: the client says which server it sent to)."""
         fields = bytes(buf[at : at + 80]).split(b" ", 4)
         try:
             latency = now - int(fields[3])
@@ -80,6 +87,12 @@ class _Worker:
             return  # a line a relay cut in two (ncat prefixes each read it relays)
         if 0 <= latency < 600_000_000_000:
             self.latencies.append(latency)
+            if self.split:
+                try:
+                    local = self.plan.home(int(fields[1])) == home
+                except (IndexError, ValueError):
+                    local = False
+                (self.local if local else self.cross).append(latency)
             if len(self.latencies) >= _MAX_SAMPLES:
                 self.sampling = False
 
@@ -177,7 +190,7 @@ class _Worker:
             number = plan.first + n
             irc = number in plan.irc
             client = (_IrcClient if irc else _Client)(self, number)
-            port = plan.irc_port if irc and plan.irc_port else plan.port
+            port = plan.irc_port if irc and plan.irc_port else plan.port_of(number)
             async with gate:
                 try:
                     await asyncio.wait_for(
@@ -224,6 +237,13 @@ class _Worker:
                 client.transport.abort()
         return self.report(cpu)
 
+    def clients_by_server(self) -> list[int]:
+        """My connected clients on each server (one count outside a cluster run)."""
+        counts = [0] * max(1, len(self.plan.ports))
+        for client in self.clients:
+            counts[self.plan.home(client.number)] += 1
+        return counts
+
     def report(self, cpu: float) -> dict[str, Any]:
         rooms = self.plan.layout.rooms
         return {
@@ -237,6 +257,9 @@ class _Worker:
             "delivered": self.delivered,
             "last_ns": self.last_ns,
             "latencies": self.latencies.tobytes(),
+            "cross_latencies": self.cross.tobytes(),
+            "local_latencies": self.local.tobytes(),
+            "clients_by_server": self.clients_by_server(),
             "errors": dict(self.errors),
             "connect_errors": dict(self.connect_errors),
             "leaves": [[name, reason, n] for (name, reason), n in self.leaves.items()],

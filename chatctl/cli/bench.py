@@ -144,6 +144,32 @@ def bench(
             "afterwards); without it, --no-history.",
         ),
     ] = False,
+    cluster: Annotated[
+        int,
+        typer.Option(
+            "--cluster",
+            min=1,
+            metavar="N",
+            help="Start N servers sharing a Redis backplane (a redis-server bench starts, "
+            "AOF off) and spread the clients round-robin over them; 1: one server.",
+        ),
+    ] = 1,
+    backplane: Annotated[
+        bool,
+        typer.Option(
+            "--backplane",
+            help="With --cluster 1: the one server on a Redis backplane bench starts (what "
+            "the backplane itself costs).",
+        ),
+    ] = False,
+    redis_aof: Annotated[
+        bool,
+        typer.Option(
+            "--redis-aof",
+            help="The redis-server of --cluster/--backplane keeps its append-only file "
+            "(appendfsync everysec).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a server under load: deliveries/s, latency, loss, CPU and memory."""
@@ -171,5 +197,8 @@ def bench(
         server_pid=server_pid,
         join=join_room,
         history=history,
+        cluster=cluster,
+        backplane=backplane,
+        redis_aof=redis_aof,
     )
     raise typer.Exit(run_bench_command(config, as_json))

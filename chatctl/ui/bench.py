@@ -75,6 +75,14 @@ def bench_report(r: BenchResult) -> Group:
         loop = f", {r.server.event_loop}" if r.server.event_loop else ""
         kept = "history on a temporary file" if r.server.history else "no history"
         where = f"chatctl serve on {r.host}:{r.port}, started by bench (pacing off, {kept}{loop})"
+        if r.backplane is not None:
+            ports = ", ".join(str(s.port) for s in r.servers)
+            aof = "AOF on" if r.redis_aof else "AOF off"
+            many = f"{r.cluster} chatctl serve" if r.cluster > 1 else "one chatctl serve"
+            where = (
+                f"{many} --backplane on {r.host}:{ports}, sharing {r.backplane} ({aof}), "
+                f"started by bench (pacing off, {kept}{loop})"
+            )
     else:
         kind = "raw line server" if r.raw else "server"
         where = f"{kind} at {r.host}:{r.port}, not started by bench"
@@ -111,6 +119,16 @@ def bench_report(r: BenchResult) -> Group:
             "latency p50 / p99 / max",
             f"{_ms(lat.p50_ms)} / {_ms(lat.p99_ms)} / {_ms(lat.max_ms)}  ({lat.samples:,} samples)",
         )
+        for label, split in (
+            ("  sender on another server", r.latency_cross_server),
+            ("  sender on the same server", r.latency_same_server),
+        ):
+            if split is not None:
+                row(
+                    label,
+                    f"{_ms(split.p50_ms)} / {_ms(split.p99_ms)} / {_ms(split.max_ms)}  "
+                    f"({split.samples:,} samples)",
+                )
         lost = f"{r.lost:,} of {r.deliveries_expected:,} deliveries expected"
         row("lost", lost, "green" if r.lost == 0 else "bold red")
     server = r.server
@@ -118,6 +136,18 @@ def bench_report(r: BenchResult) -> Group:
         row("server CPU", f"{server.cpu_percent:.0f} % ({server.cpu_seconds or 0:.2f} s)")
         if r.deliveries_per_server_cpu_second is not None:
             row("deliveries per server CPU-second", number(r.deliveries_per_server_cpu_second))
+        for s in r.servers:
+            cpu = "-" if s.cpu_percent is None else f"{s.cpu_percent:.0f} % ({s.cpu_seconds:.2f} s)"
+            row(f"  server :{s.port}", f"{cpu}, {s.clients or 0:,} clients")
+    if r.redis_cpu_seconds is not None and r.redis_cpu_percent is not None:
+        info = r.redis_info_cpu_seconds
+        own = "" if info is None else f"; INFO cpu {info:.2f} s"
+        row("Redis CPU", f"{r.redis_cpu_percent:.0f} % ({r.redis_cpu_seconds:.2f} s{own})")
+        if r.deliveries_per_cpu_second_with_redis is not None:
+            row(
+                "deliveries per CPU-s, servers + Redis",
+                number(r.deliveries_per_cpu_second_with_redis),
+            )
     if server.peak_rss_bytes is not None:
         row("server peak RSS", size(server.peak_rss_bytes))
     gen = r.generator
