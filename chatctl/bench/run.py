@@ -8,7 +8,6 @@ verdict are ``phases``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import secrets
 import signal
 import time
@@ -26,7 +25,6 @@ from chatctl.bench.phases import idle_phase, stuck_verdict
 from chatctl.bench.results import (
     BenchProgress,
     BenchResult,
-    MachineFigures,
     ProgressCallback,
     ServerFigures,
 )
@@ -44,7 +42,6 @@ from chatctl.bench.shared import (
     _Plan,
     _Slots,
 )
-from chatctl.bench.system import _alive, _machine_busy, _proc_cpu, _proc_memory
 from chatctl.bench.target import (
     _chatctl_status,
     _irc_echo,
@@ -52,6 +49,7 @@ from chatctl.bench.target import (
     _SpawnedServer,
     _StuckClient,
 )
+from chatctl.bench.watch import Watch
 from chatctl.bench.worker import _worker_entry
 
 
@@ -125,6 +123,7 @@ class _Run:
         self.redis = redis
         #: The server processes whose CPU and memory are read (all of a cluster's).
         self.pids = [s.pid for s in servers] if servers else ([pid] if pid else [])
+        self.watch = Watch(self.pids, redis)
         self.on_progress = on_progress
         self.stuck: _StuckClient | None = None
         self.tag = secrets.token_hex(2)
@@ -239,10 +238,8 @@ class _Run:
             )
             self._settle(slots)
         status_before = self._status()
-        rss_before, _ = self.memory()
-        cpu_before = [_proc_cpu(pid) for pid in self.pids]
-        redis_before = self._redis_cpu()
-        busy_before = _machine_busy()
+        rss_before, _ = self.watch.memory()
+        before = self.watch.read()
 
         # go
         start_ns = time.monotonic_ns() + 20_000_000
@@ -254,14 +251,11 @@ class _Run:
         else:
             self._run_and_drain(slots, workers, start_ns, joined)
         end_ns = time.monotonic_ns()
-        cpu_after = [_proc_cpu(pid) for pid in self.pids]
-        redis_after = self._redis_cpu()
-        busy_after = _machine_busy()
-        rss, peak = self.memory()
-        alive = all(_alive(pid) for pid in self.pids) if self.pids else None
+        after = self.watch.read()
+        rss, peak = self.watch.memory()
+        alive = self.watch.alive()
         status_after = self._status()
-        memories = [_proc_memory(pid) for pid in self.pids]
-        alives = [_alive(pid) for pid in self.pids]
+        states = self.watch.states()
         statuses = [self._status(s.port) for s in self.servers] if self.ports else []
 
         slots.shared[_STATE] = _FINISH
@@ -280,45 +274,15 @@ class _Run:
         # that waits for it, and deliveries after the drain would hide that it froze.
         stuck = stuck_verdict(self, status_before, status_after) if self.stuck else None
 
-        spent = [
-            None if a is None or b is None else a - b
-            for a, b in zip(cpu_after, cpu_before, strict=True)
-        ]
-        server_cpu = sum(x for x in spent if x is not None) if spent else None
-        if None in spent:
-            server_cpu = None
         wall = (end_ns - start_ns) / 1e9
+        spent = self.watch.spent(before, after, wall)
+        server_cpu = spent.server
         servers = []
         if self.ports:
             counts = [
                 sum(r["clients_by_server"][i] for r in reports) for i in range(len(self.ports))
             ]
-            for i, s in enumerate(self.servers):
-                cpu = spent[i]
-                servers.append(
-                    ServerFigures(
-                        spawned=True,
-                        pid=s.pid,
-                        port=s.port,
-                        clients=counts[i],
-                        command=s.command,
-                        history=s.history_path is not None,
-                        cpu_seconds=cpu,
-                        cpu_percent=None if cpu is None else 100 * cpu / wall,
-                        peak_rss_bytes=memories[i][1],
-                        rss_bytes=memories[i][0],
-                        alive=alives[i],
-                        status=statuses[i],
-                        event_loop=s.event_loop,
-                    )
-                )
-        redis_cpu = redis_info = None
-        if redis_before is not None and redis_after is not None:
-            redis_cpu = _less(redis_after[0], redis_before[0])
-            redis_info = _less(redis_after[1], redis_before[1])
-        machine = MachineFigures(cpus=os.cpu_count() or 1)
-        if busy_before is not None and busy_after is not None:
-            machine.busy_percent = 100 * (busy_after - busy_before) / wall
+            servers = Watch.cluster_figures(self.servers, spent, wall, counts, states, statuses)
         return assemble(
             cfg,
             reports,
@@ -345,33 +309,18 @@ class _Run:
                 status=status_after,
                 event_loop=self.server.event_loop if self.server else None,
             ),
-            machine=machine,
+            machine=spent.machine,
             idle=idle,
             stuck=stuck,
             servers=servers,
             redis_url=self.redis.url if self.redis else None,
             redis_aof=self.redis is not None and self.redis.aof,
-            redis_cpu=redis_cpu,
-            redis_info_cpu=redis_info,
+            redis_cpu=spent.redis,
+            redis_info_cpu=spent.redis_info,
         )
 
     def memory(self) -> tuple[int | None, int | None]:
-        """(resident, peak) of the server, or of a cluster's servers together (summed)."""
-        if not self.pids:
-            return None, None
-        found = [_proc_memory(pid) for pid in self.pids]
-        rss = [r for r, _ in found]
-        peak = [p for _, p in found]
-        return (
-            None if None in rss else sum(r or 0 for r in rss),
-            None if None in peak else sum(p or 0 for p in peak),
-        )
-
-    def _redis_cpu(self) -> tuple[float | None, float | None] | None:
-        """Redis's CPU seconds so far: from ``/proc`` (as the servers'), and ``INFO cpu``."""
-        if self.redis is None:
-            return None
-        return _proc_cpu(self.redis.pid), self.redis.info_cpu()
+        return self.watch.memory()
 
     def _learn(self) -> None:
         """What the server speaks: the protocol version for chatctl clients; for IRC
@@ -454,7 +403,3 @@ class _Run:
                 break
             time.sleep(0.02)
         time.sleep(0.05)  # deliveries counted after the last publish
-
-
-def _less(after: float | None, before: float | None) -> float | None:
-    return None if after is None or before is None else after - before
