@@ -87,6 +87,36 @@ async def test_nick_away_and_topic_reach_the_other_server(servers: list[ServePro
         await conn.close()
 
 
+async def test_a_server_started_later_has_what_redis_keeps(
+    servers: list[ServeProcess], redis: RedisProcess, tmp_path: Path
+) -> None:
+    """What the publish script keeps in Redis (members, away texts) is what a server that
+    starts later reads: text with quotes, a backslash and non-ASCII arrives as it was."""
+    a, b = servers
+    alice = await _joined(a.port, "alice", "#ops", "#dev")
+    bob = await _joined(b.port, "bob", "#ops")
+    away = 'lunch "déjà vu" \\ back at 2 🍜'
+    await bob.send(type="away", text=away)
+    await bob.until("away")
+    await alice.until("join", name="bob")
+    late = ServeProcess("--backplane", redis.url, "--history", str(tmp_path / "c.db"))
+    try:
+        carol = await _joined(late.port, "carol", "#ops")
+        await carol.send(type="who", room="#ops", id="w")
+        users = {u["name"]: u for u in (await carol.until("who_reply", id="w"))["users"]}
+        assert set(users) == {"alice", "bob", "carol"}
+        assert users["bob"].get("away") == away
+        assert users["alice"].get("away") is None
+        await carol.send(type="rooms", id="r")
+        rooms = {r["name"]: r for r in (await carol.until("rooms_reply", id="r"))["rooms"]}
+        assert rooms["#dev"]["members"] == 1
+        await carol.close()
+    finally:
+        late.stop()
+    for conn in (alice, bob):
+        await conn.close()
+
+
 async def test_an_irc_client_on_the_other_server(servers: list[ServeProcess]) -> None:
     a, b = servers
     alice = await _joined(a.port, "alice", "#ops")

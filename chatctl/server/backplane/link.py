@@ -79,6 +79,9 @@ class Sink(Protocol):
     def servers(self) -> set[str]: ...
 
 
+_fields = msgspec.json.Encoder()
+
+
 def _hash(flat: list[bytes]) -> dict[str, str]:
     it = iter(flat)
     return {k.decode(): v.decode() for k, v in zip(it, it, strict=True)}
@@ -248,9 +251,8 @@ class Link:
             self._limit,
             STREAM_LENGTH,
             encode_ops([op for op, _key in ops]),
+            _fields.encode([op_args(op, key, self.origin) for op, key in ops]),
         ]
-        for op, key in ops:
-            args.extend(op_args(op, key, self.origin))
         await self._publish(args=args)
 
     # reading

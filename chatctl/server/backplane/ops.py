@@ -129,6 +129,7 @@ Batch = tuple[str, int, list[Op]]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(list[Op])
+_numbers = msgspec.json.Decoder(list[int])
 
 #: What the script is told of each op, beside the batch it stores as it is:
 #: (kind, room, name key, name, server). Kinds: m message, j join, J quiet join, p part,
@@ -182,5 +183,9 @@ def op_args(op: Op, key: str, origin: str) -> OpArgs:
 def entry_ops(batch: bytes, results: bytes) -> Iterator[tuple[Op, list[int]]]:
     """A stream entry's ops, each with what the script gave it: its ``seq`` (0: none,
     -1: refused), or a nick's, one per room."""
-    numbers = [[int(n or 0) for n in r.split(b";")] for r in results.split(b",")]
+    numbers: list[list[int]]
+    if b";" in results:  # a nick's: one seq per room
+        numbers = [[int(n or 0) for n in r.split(b";")] for r in results.split(b",")]
+    else:  # one number each, read in C: this runs for every op of every server
+        numbers = [[n] for n in _numbers.decode(b"[" + results + b"]")]
     yield from zip(decode_ops(batch), numbers, strict=True)

@@ -10,9 +10,11 @@ room: one Redis (not Redis Cluster), whose ``db`` in the URL separates clusters.
 
 from __future__ import annotations
 
-#: ARGV: prefix, origin, batch number, announce limit, stream length, batch, then
-#: five per op (``ops.OpArgs``). Returns the entry id then each op's result: a seq
-#: (0: none), -1 (refused), or for a nick one seq per room joined by ``;``.
+#: ARGV: prefix, origin, batch number, announce limit, stream length, batch, then the
+#: five fields of each op (``ops.OpArgs``) as one JSON array of arrays: one argument,
+#: not five per op, as redis-py packs each argument in Python (docs/design.md, "One JSON
+#: argument"). Each op's result (a seq, 0: none, -1: refused, or for a nick one seq per
+#: room joined by ``;``) goes into the stream entry; the call returns the entry's id.
 PUBLISH = """
 local p, origin = ARGV[1], ARGV[2]
 local counter, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -41,8 +43,9 @@ local function go(room, key, server)
   return 1, n
 end
 local results = {}
-for i = 7, #ARGV, 5 do
-  local kind, room, key, name, server = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+local fields = cjson.decode(ARGV[7])
+for i = 1, #fields do
+  local kind, room, key, name, server = unpack(fields[i])
   local result = 0
   if kind == 'm' then
     result = next_seq(room)
@@ -99,8 +102,7 @@ for i = 7, #ARGV, 5 do
 end
 local id = redis.call('XADD', p..'stream', 'MAXLEN', '~', ARGV[5], '*',
   'o', origin, 'b', ARGV[6], 's', table.concat(results, ','))
-table.insert(results, 1, id)
-return results
+return id
 """
 
 #: ARGV: prefix, a new epoch (kept if there is none), this server's identity (the
