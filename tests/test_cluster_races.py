@@ -137,7 +137,10 @@ async def test_a_takeover_with_fewer_rooms_leaves_the_others(
     again = await Wire.hello(
         b.port, "alice", rooms=["#lobby"], secret=claim["secret"], replace=True
     )
-    await again.until("room", room="#lobby")
+    state = await again.until("room", room="#lobby")
+    # One alice, though the cluster has not yet read her leaving the other server.
+    assert sorted(state["users"]) == ["alice", "bob"]
+    assert state["online"] == 2
     assert await first.until("error", 10 * FACTOR, code="replaced")
     await _eventually_who(bob, "#a", {"bob"})
     await _eventually_who(bob, "#lobby", {"alice", "bob"})

@@ -119,15 +119,18 @@ class Room:
         """Who is here, the longest present first, at most ``WELCOME_NAMES`` of them."""
         return [m.name for m in islice(self.members, WELCOME_NAMES)]
 
-    def roster(self) -> tuple[list[str], int]:
-        """Who is here (some names, and how many), on every server of the cluster."""
+    def roster(self, newcomer: Member | None = None) -> tuple[list[str], int]:
+        """Who is here (some names, and how many), on every server of the cluster;
+        ``newcomer`` (just in) is not also counted where it was before a takeover."""
         names = self.names()
         if self._relay is None:
             return names, len(self.members)
         room, relay = self.name, self._relay
+        skip = newcomer.key if newcomer is not None else None
         if len(names) < WELCOME_NAMES:
-            names += [name for name, _, _ in relay.remote(room, WELCOME_NAMES - len(names))]
-        return names, len(self.members) + relay.remote_count(room)
+            more = relay.remote(room, WELCOME_NAMES - len(names), skip)
+            names += [name for name, _, _ in more]
+        return names, len(self.members) + relay.remote_count(room, skip)
 
     def join_cluster(self, relay: Cluster) -> None:
         """From now on this room's events go through ``relay`` (before anyone is in)."""
@@ -148,7 +151,7 @@ class Room:
             outbox.members += 1
         self.members[member] = None
         member.entered(self, len(self._outbox))
-        names, online = self.roster()
+        names, online = self.roster(member)
         if member.version == 1:
             welcome = v1.Welcome(v1.VERSION, member.name, names, self._server, self.seq, online)
             member.tell(welcome)
