@@ -185,3 +185,33 @@ async def _given_away(a: ServeProcess, b: ServeProcess) -> None:
     wait_until(lambda: '"name":"alice"' in _status(b), 10 * FACTOR, "alice known on b")
     for conn in (watcher, alice, other):
         await conn.close()
+
+
+async def test_a_server_restarted_at_once_leaves_no_ghosts(
+    redis: RedisProcess, tmp_path: Path
+) -> None:
+    """Killed with -9 and started again on its port at once (as ``serve --workers`` and a
+    service manager do): each run is another server to the cluster, so the old run's
+    people leave (``server_gone``) when its heartbeat runs out, and nobody stays online."""
+    with contextlib.ExitStack() as stack:
+        a = ServeProcess("--backplane", redis.url, "--no-history")
+        stack.callback(a.stop)
+        b = ServeProcess("--backplane", redis.url, "--no-history")
+        port = b.port
+        watcher = await _joined(a.port, "watcher", "#lobby")
+        dave = await _joined(b.port, "dave", "#lobby")
+        await watcher.until("join", name="dave")
+        b.stop(signal.SIGKILL)
+        again = ServeProcess("--backplane", redis.url, "--no-history", port=port)
+        stack.callback(again.stop)
+        gone = await watcher.until("leave", 10 * FACTOR, name="dave")
+        assert gone["reason"] == "server_gone"
+        await _eventually_who(watcher, "#lobby", {"watcher"})
+        # A newcomer on the restarted server sees only who is there.
+        erin = await Wire.hello(again.port, "erin", rooms=["#lobby"])
+        state = await erin.until("room", room="#lobby")
+        assert sorted(state["users"]) == ["erin", "watcher"]
+        assert state["online"] == 2
+        for conn in (watcher, dave, erin):
+            with contextlib.suppress(OSError, ConnectionError):
+                await conn.close()
