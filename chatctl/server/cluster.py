@@ -176,30 +176,12 @@ class Cluster:
     def remote(
         self, room: str, limit: int | None = None, skip: str | None = None
     ) -> list[tuple[str, str, str | None]]:
-        """The people in ``room`` on other servers (the first ``limit``): name, server,
-        away text. ``skip``: a name key held here (a name taken over from another server,
-        whose leaving there is not read back yet: one person, not two)."""
-        members = self.presence.rooms.get(room, {})
-        people = self.presence.people
-        found: list[tuple[str, str, str | None]] = []
-        for key, (name, server) in members.items():
-            if server != self.origin and key != skip:
-                person = people.get(key)
-                found.append((name, _shown(server), person.away if person else None))
-                if limit is not None and len(found) >= limit:
-                    break
-        return found
+        """The people in ``room`` on other servers: name, server as shown, away text."""
+        found = self.presence.others(room, self.origin, limit, skip)
+        return [(name, _shown(server), away) for name, server, away in found]
 
     def remote_count(self, room: str, skip: str | None = None) -> int:
-        """How many are in ``room`` on other servers, without a scan (``skip``: as for
-        ``remote``)."""
-        presence = self.presence
-        count = presence.count(room) - presence.count(room, self.origin)
-        if skip is not None:
-            entry = presence.rooms.get(room, {}).get(skip)
-            if entry is not None and entry[1] != self.origin:
-                count -= 1
-        return count
+        return self.presence.others_count(room, self.origin, skip)
 
     @staticmethod
     def shown(origin: str) -> str:

@@ -99,6 +99,31 @@ class Presence:
             return 0
         return counts[server] if server is not None else counts.total()
 
+    def others(
+        self, room: str, server: str, limit: int | None, skip: str | None
+    ) -> list[tuple[str, str, str | None]]:
+        """The people in ``room`` on servers other than ``server`` (the first ``limit``):
+        name, server, away text. ``skip``: a name key held on ``server`` (taken over from
+        another server whose leave is not read back yet: one person, not two)."""
+        people = self.people
+        found: list[tuple[str, str, str | None]] = []
+        for key, (name, where) in self.rooms.get(room, {}).items():
+            if where != server and key != skip:
+                person = people.get(key)
+                found.append((name, where, person.away if person else None))
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def others_count(self, room: str, server: str, skip: str | None) -> int:
+        """How many ``others`` would list, without a scan."""
+        count = self.count(room) - self.count(room, server)
+        if skip is not None:
+            entry = self.rooms.get(room, {}).get(skip)
+            if entry is not None and entry[1] != server:
+                count -= 1
+        return count
+
     def servers(self) -> set[str]:
         return {person.server for person in self.people.values()}
 
