@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import urllib.request
@@ -36,6 +37,7 @@ from tests.support import (
     serve_process,
     wait_until,
 )
+from tests.wire import Wire
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["redis"]  # the fixture
@@ -328,3 +330,60 @@ def test_every_server_event_has_a_documented_name() -> None:
     for kind in get_args(ServerEvent):
         assert_documented(event_name(kind))
     assert event_name(UserLeft) == "user_left"
+
+
+def _serve_then_lose_the_log(*args: str) -> subprocess.Popen[bytes]:
+    """A server whose log is read until it listens, then no longer: the pipe's reader is
+    gone, as when a worker's supervisor is killed or ``| tee`` dies."""
+    proc = subprocess.Popen(
+        [*chatctl_command(), "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env(),
+    )
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if b"listening" in raw:
+            break
+    port = re.search(rb"127\.0\.0\.1:(\d+)", raw)
+    assert port is not None, raw
+    proc.stdout.close()
+    proc.port = int(port.group(1))  # type: ignore[attr-defined]
+    return proc
+
+
+async def _chat_then_stop(proc: subprocess.Popen[bytes]) -> None:
+    """Joins, a message and leaves are all logged into the closed pipe: the chat goes on,
+    and SIGTERM still ends the server, at once and with exit 0."""
+    port: int = proc.port  # type: ignore[attr-defined]
+    try:
+        alice = await Wire.hello(port, "alice")
+        await alice.until("room", room="#lobby")
+        bob = await Wire.hello(port, "bob")
+        await bob.until("room", room="#lobby")
+        await alice.send(type="say", room="#lobby", text="still here", id="m1")
+        assert (await bob.until("message", text="still here"))["name"] == "alice"
+        await alice.close()
+        assert (await bob.until("leave", name="alice"))["reason"] == "dropped"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10 * FACTOR) == ExitCode.OK
+        await bob.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_a_server_whose_log_reader_is_gone_goes_on() -> None:
+    await _chat_then_stop(_serve_then_lose_the_log("--no-history"))
+
+
+@needs_redis
+async def test_a_json_logging_cluster_server_whose_log_reader_is_gone_goes_on(
+    redis: RedisProcess, tmp_path: Path
+) -> None:
+    """The case of a worker whose supervisor was killed -9: its backplane link must
+    stop too, or the process would never end."""
+    args = ("--log-format", "json", "--backplane", redis.url, "--history", str(tmp_path / "h.db"))
+    await _chat_then_stop(_serve_then_lose_the_log(*args))

@@ -114,9 +114,12 @@ class JsonLog(ServerLog):
         record["message"] = message.strip()  # the text log's indents are for people
         record.update(fields)
         data = self._encode(record) + b"\n"
-        if self._binary is not None:
-            self._binary.write(data)
-            self._binary.flush()
-        else:
-            self.out.write(data.decode())
-            self.out.flush()
+        try:
+            if self._binary is not None:
+                self._binary.write(data)
+                self._binary.flush()
+            else:
+                self.out.write(data.decode())
+                self.out.flush()
+        except OSError:
+            self.lost()

@@ -163,14 +163,26 @@ class ServerLog:
         """One line of the log. ``event`` (a stable name), ``level`` (when not the style's)
         and ``fields`` (its parts) are for ``--log-format json`` (``chatctl.ui.jsonlog``)."""
         now = time.time()
-        if self.console is not None:
-            # Two spans: a Text with a dim base style would dim all that is appended to it.
-            stamp = time.strftime("%H:%M:%S ", time.localtime(now))
-            self.console.print(Text.assemble((stamp, "dim"), (text, style)))
-        else:
-            stamp_plain = time.strftime("%Y-%m-%d %H:%M:%S ", time.localtime(now))
-            self.out.write(stamp_plain + text + "\n")
-            self.out.flush()
+        try:
+            if self.console is not None:
+                # Two spans: a Text with a dim base style would dim all that is appended.
+                stamp = time.strftime("%H:%M:%S ", time.localtime(now))
+                self.console.print(Text.assemble((stamp, "dim"), (text, style)))
+            else:
+                stamp_plain = time.strftime("%Y-%m-%d %H:%M:%S ", time.localtime(now))
+                self.out.write(stamp_plain + text + "\n")
+                self.out.flush()
+        except OSError:
+            self.lost()
+
+    def lost(self) -> None:
+        """The log's reader went away (a closed pipe, a supervisor killed): the chat goes
+        on, the log into /dev/null (an exception here would stop the server half-way, and
+        a worker's supervisor is not there to end it)."""
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.out.fileno())
+            os.close(null)
 
     async def footer(self, hub: Hub) -> None:
         """Keep a status line under the log until cancelled (terminal only)."""
