@@ -60,6 +60,22 @@ async def _eventually_who(conn: Wire, room: str, want: set[str]) -> None:
         await asyncio.sleep(0.1)
 
 
+async def _knows_the_claim(port: int, name: str) -> None:
+    """Until the server on ``port`` has read ``name``'s claim from the stream (a claim
+    made on another server reaches this one as fast as the stream does, not at once):
+    without its secret, the name is then ``name_claimed`` there, not ``name_taken``."""
+    deadline = time.monotonic() + 10 * FACTOR
+    while True:
+        probe = await Wire.hello(port, name)
+        refused = await probe.until("error")
+        await probe.close()
+        if refused["code"] == "name_claimed":
+            return
+        assert refused["code"] == "name_taken", refused
+        assert time.monotonic() < deadline, "the claim never reached the other server"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_nick_in_no_room_stops_nobody(servers: list[ServeProcess]) -> None:
     a, b = servers
     loner = await _joined(a.port, "loner", "#lobby")
@@ -134,6 +150,7 @@ async def test_a_takeover_with_fewer_rooms_leaves_the_others(
     claim = await first.until("claim")
     await first.until("room", room="#a")
     bob = await _joined(b.port, "bob", "#lobby", "#a")
+    await _knows_the_claim(b.port, "alice")
     again = await Wire.hello(
         b.port, "alice", rooms=["#lobby"], secret=claim["secret"], replace=True
     )
