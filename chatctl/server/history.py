@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from chatctl.protocol import Message, Private, RoomEvent
+from chatctl.server import retention
 from chatctl.server.latency import Latency
 from chatctl.server.store import Store
 
@@ -378,50 +379,16 @@ class History:
         if self.error is not None:
             return 0
         try:
-            private = self._prune_private(before, batch) if before is not None else 0
-            deleted = self._prune_old(before, batch) if before is not None else 0
-            if keep is not None:
-                for (room_id,) in self._conn.execute("SELECT id FROM rooms").fetchall():
-                    if deleted >= batch:
-                        break
-                    deleted += self._prune_room(room_id, keep, batch - deleted)
+            conn = self._conn
+            private = retention.delete_private(conn, before, batch) if before is not None else 0
+            deleted = retention.delete_old(conn, before, batch) if before is not None else 0
+            if keep is not None and deleted < batch:
+                deleted += retention.delete_beyond(conn, keep, batch - deleted)
         except sqlite3.Error as exc:
             self._fail(f"cannot delete old messages from {self.path}: {exc}")
             return 0
         self.messages -= deleted
         return max(deleted, private)
-
-    def _prune_private(self, before: float, batch: int) -> int:
-        count: int = self._conn.execute(
-            "DELETE FROM privates WHERE id IN"
-            " (SELECT id FROM privates WHERE time < ? ORDER BY id LIMIT ?)",
-            (before, batch),
-        ).rowcount
-        return count
-
-    def _prune_old(self, before: float, batch: int) -> int:
-        last = self._conn.execute(
-            "SELECT max(id) FROM (SELECT id FROM messages WHERE time < ? ORDER BY id LIMIT ?)",
-            (before, batch),
-        ).fetchone()[0]
-        if last is None:
-            return 0
-        count: int = self._conn.execute("DELETE FROM messages WHERE id <= ?", (last,)).rowcount
-        return count
-
-    def _prune_room(self, room_id: int, keep: int, batch: int) -> int:
-        cut = self._conn.execute(
-            "SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
-            (room_id, keep),
-        ).fetchone()
-        if cut is None:
-            return 0
-        count: int = self._conn.execute(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
-            " WHERE room_id = ? AND seq <= ? ORDER BY seq LIMIT ?)",
-            (room_id, cut[0], batch),
-        ).rowcount
-        return count
 
     # rooms and meta
 
