@@ -30,18 +30,24 @@ from chatctl.protocol import (
     RoomEvent,
     name_key,
 )
+from chatctl.server import moderation
 from chatctl.server.backplane.link import Entry, Link, Snapshot
 from chatctl.server.backplane.ops import (
     AwaySet,
+    Banned,
     Came,
     Claimed,
     Direct,
     Forgot,
+    Kicked,
     Offline,
     Online,
+    Op,
     ReadTo,
     Renamed,
+    Ruled,
     Said,
+    Unbanned,
     Went,
 )
 from chatctl.server.backplane.presence import Presence
@@ -155,6 +161,10 @@ class Cluster:
     def claimed(self, name: str, secret: str, now: float) -> None:
         """A name was claimed here: every server keeps the claim (its secret's hash)."""
         self.link.add(Claimed(name, digest(secret).hex(), now), name_key(name))
+
+    def publish(self, op: Op, key: str) -> None:
+        """An op the hub's rules made (moderation's), applied by every server as it reads it."""
+        self.link.add(op, key)
 
     def forgot(self, name: str) -> None:
         self.link.add(Forgot(name), name_key(name))
@@ -292,6 +302,8 @@ class Cluster:
                 if hub.history is not None:
                     hub.history.room_seq(room)  # its row, if nobody here was ever in it
                     hub.history.read(reader, room, read)
+            case Banned() | Unbanned() | Kicked() | Ruled() if not mine:
+                moderation.applied(hub, op)
             case Direct(to=to):
                 target = hub.members.get(name_key(to))
                 if target is not None and not mine and target.version >= 2:

@@ -337,6 +337,8 @@ class Hub:
         ``--no-room-founders``; ``#lobby`` is the server operators' when there are any."""
         if not self.config.room_founders:
             return False
+        if self.cluster is not None and self.cluster.remote_count(room):
+            return False  # not the first into a room that is in use on another server
         return room != DEFAULT_ROOM or not self.operators
 
     def reader(self, member: Member) -> str | None:

@@ -37,6 +37,7 @@ from chatctl.protocol import (
     name_key,
 )
 from chatctl.server import recall
+from chatctl.server.backplane.ops import Banned, Kicked, Op, Ruled, Unbanned
 from chatctl.server.bans import SERVER, Ban, Network, parse_network
 from chatctl.server.events import Moderated
 from chatctl.server.member import Member
@@ -104,7 +105,8 @@ def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
     reason = check_reason(frame.reason)
     do = frame.do
     if do in _ROOM_WIDE:
-        room.moderate(do is Do.MODERATE)
+        rule(room, do, "", None)
+        _shared(hub, Ruled(room.name, str(do), ""), member.key)
         said = "moderated the room" if do is Do.MODERATE else "ended the moderation"
         return _tell(hub, room, member, str(do), None, _with(said, reason), frame.id)
     name = frame.name
@@ -118,33 +120,83 @@ def moderate(hub: Hub, member: Member, frame: Moderate) -> None:
         return _ban(hub, room, member, frame, name, reason)
     key = name_key(check_name(name))
     target = _here(hub, room, key)
-    _check_target(hub, room, do, key, name, target)
-    shown = target.name if target is not None else name
-    match do:
-        case Do.KICK:
-            said = f"kicked {shown}"
-        case Do.MUTE:
-            room.mute(key, time.time() + frame.seconds if frame.seconds is not None else None)
-            said = f"muted {shown}" + _for(frame.seconds)
-        case Do.UNMUTE:
-            room.unmute(key)
-            said = f"unmuted {shown}"
-        case Do.OP:
-            room.set_operator(key, True)
-            said = f"made {shown} an operator"
-        case Do.DEOP:
-            room.set_operator(key, False)
-            said = f"took operator away from {shown}"
-        case Do.VOICE:
-            room.voice(key, True)
-            said = f"gave {shown} a voice"
-        case Do.DEVOICE:
-            room.voice(key, False)
-            said = f"took {shown}'s voice away"
-    said = _with(said, reason)
+    remote = _elsewhere(hub, room, key) if target is None else None
+    _check_target(hub, room, do, key, name, target or remote)
+    shown = target.name if target is not None else remote or name
+    until = time.time() + frame.seconds if frame.seconds is not None else None
+    if do is not Do.KICK:
+        rule(room, do, key, until)
+        _shared(hub, Ruled(room.name, str(do), key, until), key)
+    said = _with(_SAID[do].format(shown) + (_for(frame.seconds) if do is Do.MUTE else ""), reason)
     _tell(hub, room, member, str(do), shown, said, frame.id)
     if do is Do.KICK and target is not None:
         _put_out(hub, room, target, ErrorCode.KICKED, KICKED, f"{member.name} {said}")
+    elif do is Do.KICK:
+        _shared(hub, Kicked(room.name, shown, f"{member.name} {said}"), key)
+
+
+_SAID = {
+    Do.KICK: "kicked {}",
+    Do.MUTE: "muted {}",
+    Do.UNMUTE: "unmuted {}",
+    Do.OP: "made {} an operator",
+    Do.DEOP: "took operator away from {}",
+    Do.VOICE: "gave {} a voice",
+    Do.DEVOICE: "took {}'s voice away",
+}
+
+
+def rule(room: Room, do: Do, key: str, until: float | None) -> None:
+    """An operator's rule takes effect in ``room`` (here, or read from the cluster)."""
+    match do:
+        case Do.MODERATE | Do.UNMODERATE:
+            room.moderate(do is Do.MODERATE)
+        case Do.MUTE:
+            room.mute(key, until)
+        case Do.UNMUTE:
+            room.unmute(key)
+        case Do.OP | Do.DEOP:
+            room.set_operator(key, do is Do.OP)
+        case Do.VOICE | Do.DEVOICE:
+            room.voice(key, do is Do.VOICE)
+
+
+def applied(hub: Hub, op: Op) -> None:
+    """A moderation op of another server, read from the stream: the same here."""
+    match op:
+        case Banned():
+            network = parse_network(op.network) if op.network is not None else None
+            ban = Ban(op.room, op.key, network, op.until, op.by, op.reason, op.shown)
+            hub.bans.add(ban)
+            target = hub.members.get(op.key) if op.key is not None else None
+            if target is not None:
+                _enforce(hub, ban, target, op.said)
+        case Unbanned():
+            hub.bans.lift(op.room, op.shown)
+        case Kicked():
+            room = hub.rooms.get(op.room)
+            target = _here(hub, room, name_key(op.name)) if room is not None else None
+            if room is not None and target is not None:
+                _put_out(hub, room, target, ErrorCode.KICKED, KICKED, op.said)
+        case Ruled():
+            room = hub.rooms.get(op.room)
+            if room is not None:
+                rule(room, Do(op.do), op.key, op.until)
+
+
+def _shared(hub: Hub, op: Op, key: str) -> None:
+    """On a cluster, every server does the same (bans, rules) or the target's does (kick)."""
+    if hub.cluster is not None:
+        hub.cluster.publish(op, key)
+
+
+def _elsewhere(hub: Hub, room: Room, key: str) -> str | None:
+    """The name of ``key`` if they are in ``room`` on another server of the cluster."""
+    cluster = hub.cluster
+    if cluster is None:
+        return None
+    entry = cluster.presence.rooms.get(room.name, {}).get(key)
+    return entry[0] if entry is not None and entry[1] != cluster.origin else None
 
 
 def _here(hub: Hub, room: Room, key: str) -> Member | None:
@@ -153,7 +205,10 @@ def _here(hub: Hub, room: Room, key: str) -> Member | None:
     return member if member is not None and member.rooms.get(room.name) is room else None
 
 
-def _check_target(hub: Hub, room: Room, do: Do, key: str, name: str, target: Member | None) -> None:
+def _check_target(
+    hub: Hub, room: Room, do: Do, key: str, name: str, target: Member | str | None
+) -> None:
+    """``target``: the member here, or the name of one in the room on another server."""
     if key in hub.operators and do in _AGAINST_SERVER_OPERATORS:
         raise ProtocolError(
             ErrorCode.PROTECTED,
@@ -177,6 +232,7 @@ def _ban(
     if frame.do is Do.UNBAN:
         if not hub.bans.lift(where, name):
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"{name} is not banned here")
+        _shared(hub, Unbanned(where, name), member.key)
         return _tell(
             hub, room, member, "unban", name, _with(f"unbanned {name}{scope}", reason), frame.id
         )
@@ -185,20 +241,31 @@ def _ban(
     target = hub.members.get(key) if key is not None else None
     if target is not None and network is None:
         network = _address_of(hub, target)
-    shown = target.name if target is not None else name
+    remote = _elsewhere(hub, room, key) if target is None and key is not None else None
+    shown = target.name if target is not None else remote or name
     until = time.time() + frame.seconds if frame.seconds is not None else None
-    hub.bans.add(Ban(where, key, network, until, member.name, reason, shown))
+    ban = Ban(where, key, network, until, member.name, reason, shown)
+    hub.bans.add(ban)
     said = _with(f"banned {shown}{scope}" + _for(frame.seconds), reason)
     _tell(hub, room, member, "ban", shown, said, frame.id)
-    if target is None:
-        return
-    if frame.server:
-        why = f"you are banned from this server (by {member.name}" + (
-            f": {reason})" if reason else ")"
+    text = f"{member.name} {said}"
+    net = str(network) if network is not None else None
+    _shared(hub, Banned(where, key, net, until, member.name, reason, shown, text), key or "")
+    if target is not None:
+        _enforce(hub, ban, target, text)
+
+
+def _enforce(hub: Hub, ban: Ban, target: Member, said: str) -> None:
+    """``target``, here, is covered by ``ban``: out of the server, or of its room."""
+    if ban.room == SERVER:
+        why = f"you are banned from this server (by {ban.by}" + (
+            f": {ban.reason})" if ban.reason else ")"
         )
         hub.dismiss(target, ProtocolError(ErrorCode.BANNED, why))
-    elif room in target.rooms.values():
-        _put_out(hub, room, target, ErrorCode.BANNED, BANNED, f"{member.name} {said}")
+        return
+    room = target.rooms.get(ban.room)
+    if room is not None:
+        _put_out(hub, room, target, ErrorCode.BANNED, BANNED, said)
 
 
 def _put_out(hub: Hub, room: Room, target: Member, code: ErrorCode, why: str, said: str) -> None:

@@ -122,7 +122,61 @@ class Direct(_Op, tag="d", frozen=True):
     away: str | None = None
 
 
-Op = Said | Came | Went | Online | Offline | Renamed | AwaySet | Direct | Claimed | Forgot | ReadTo
+class Banned(_Op, tag="b", frozen=True):
+    """A ban made on one server (``room``: every room, if the server's), kept by all; the
+    server where its target is puts them out (``said``: the operator's words)."""
+
+    room: str
+    key: str | None
+    network: str | None
+    until: float | None
+    by: str
+    reason: str | None
+    shown: str
+    said: str
+
+
+class Unbanned(_Op, tag="u", frozen=True):
+    room: str
+    shown: str
+
+
+class Kicked(_Op, tag="k", frozen=True):
+    """``name`` put out of ``room`` by an operator on another server: by theirs."""
+
+    room: str
+    name: str
+    said: str
+
+
+class Ruled(_Op, tag="g", frozen=True):
+    """An operator's rule for ``room`` (``do``: op, deop, mute, unmute, voice, devoice,
+    moderate, unmoderate) about the name key ``key``, until ``until``: every server that
+    has the room applies it (the speaker's server is the one that enforces a mute)."""
+
+    room: str
+    do: str
+    key: str
+    until: float | None = None
+
+
+Op = (
+    Said
+    | Came
+    | Went
+    | Online
+    | Offline
+    | Renamed
+    | AwaySet
+    | Direct
+    | Claimed
+    | Forgot
+    | ReadTo
+    | Banned
+    | Unbanned
+    | Kicked
+    | Ruled
+)
 
 #: A batch: who sent it, its number from that sender (to drop a retried one), its ops.
 Batch = tuple[str, int, list[Op]]
@@ -177,6 +231,8 @@ def op_args(op: Op, key: str, origin: str) -> OpArgs:
             return ("f", "", key, "", "")
         case ReadTo():
             return ("r", "", key, "", "")
+        case Banned() | Unbanned() | Kicked() | Ruled():  # moderation: kept in order
+            return ("b", "", key, "", "")
     raise AssertionError(op)  # pragma: no cover
 
 
