@@ -146,6 +146,9 @@ _SAID = {
 }
 
 
+_RULES = frozenset(str(do) for do in Do) - {str(Do.KICK), str(Do.BAN), str(Do.UNBAN)}
+
+
 def rule(room: Room, do: Do, key: str, until: float | None) -> None:
     """An operator's rule takes effect in ``room`` (here, or read from the cluster)."""
     match do:
@@ -178,10 +181,10 @@ def applied(hub: Hub, op: Op) -> None:
             target = _here(hub, room, name_key(op.name)) if room is not None else None
             if room is not None and target is not None:
                 _put_out(hub, room, target, ErrorCode.KICKED, KICKED, op.said)
-        case Ruled():
+        case Ruled(do=do) if do in _RULES:  # (a rule of a newer chatctl: not ours)
             room = hub.rooms.get(op.room)
             if room is not None:
-                rule(room, Do(op.do), op.key, op.until)
+                rule(room, Do(do), op.key, op.until)
 
 
 def _shared(hub: Hub, op: Op, key: str) -> None:
