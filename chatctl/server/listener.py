@@ -106,16 +106,18 @@ class ChatServer:
         for server in (self._server, self._irc):
             if server is not None:
                 server.close()
-        await self.hub.shut_down(self.config.shutdown_grace)
-        if self._server is not None:
-            # Every connection is gone by now, so this returns at once on 3.11 and 3.12+.
-            await self._server.wait_closed()
-            self._server = None
-        if self._irc is not None:
-            await self._irc.wait_closed()
-            self._irc = None
-        await self.hub.leave_cluster()  # after the leaves, which it sends on
-        self.hub.close_history()
+        try:
+            await self.hub.shut_down(self.config.shutdown_grace)
+            if self._server is not None:
+                # Every connection is gone by now, so this returns at once on 3.11 and 3.12+.
+                await self._server.wait_closed()
+                self._server = None
+            if self._irc is not None:
+                await self._irc.wait_closed()
+                self._irc = None
+        finally:  # whatever went wrong above: a backplane left open never lets the loop end
+            await self.hub.leave_cluster()  # after the leaves, which it sends on
+            self.hub.close_history()
 
     async def __aenter__(self) -> ChatServer:
         await self.start()

@@ -223,19 +223,12 @@ class Link:
             self._queue.append((self._counter, self._open[:BATCH_OPS]))
             del self._open[:BATCH_OPS]
 
-    @property
-    def _running(self) -> bool:
-        """Not closing, and the task not cancelled: redis-py may swallow a cancellation,
-        and a loop that goes on after one holds ``asyncio.run``'s end for ever."""
-        task = asyncio.current_task()
-        return not self._closing and not (task is not None and task.cancelling())
-
     async def _publish_loop(self) -> None:
-        while self._running:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(0)  # the rest of this iteration's ops join the batch
-            while (self._open or self._queue) and self._running:
+            while (self._open or self._queue) and not self._closing:
                 await self._up.wait()
                 if self._closing:
                     return
@@ -266,7 +259,7 @@ class Link:
 
     async def _read_loop(self) -> None:
         stream = self.prefix + "stream"
-        while self._running:
+        while not self._closing:
             await self._up.wait()
             if self._closing:
                 return
@@ -297,7 +290,7 @@ class Link:
     # staying alive
 
     async def _heartbeat_loop(self) -> None:
-        while self._running:
+        while not self._closing:
             await asyncio.sleep(HEARTBEAT)
             await self._up.wait()
             if self._closing:
@@ -340,7 +333,7 @@ class Link:
         is not hammered."""
         if time.monotonic() - self._up_since > 60:
             self._delay = 0.05
-        while self._running:
+        while not self._closing:
             await asyncio.sleep(self._delay)
             self._delay = min(self._delay * 2, 1.0)
             try:
