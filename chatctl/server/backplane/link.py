@@ -359,7 +359,9 @@ class Link:
             for room, seq in seeds.items():
                 pairs += [room, seq]
             await self._seed(args=pairs)
-        await self._heartbeat(args=[self.prefix, self.origin, ALIVE_MS])
+        # Its answer counts here too: after a stop (SIGSTOP, a long pause) this beat may be
+        # the first, and "given up for dead" is told once.
+        reaped = await self._heartbeat(args=[self.prefix, self.origin, ALIVE_MS])
         raw = await self._snapshot(args=[self.prefix, secrets.token_hex(8), self._sink.identity()])
         epoch = raw[1].decode()
         why = None
@@ -380,6 +382,8 @@ class Link:
                 self.cursor = snapshot.last
             self.epoch = epoch
             self._sink.restart(snapshot, why)
+        if reaped and why is None:  # (a restart with a reason says who is here itself)
+            self._sink.given_up()
 
     async def _trimmed_past(self, cursor: str) -> bool:
         try:
