@@ -18,12 +18,13 @@ import subprocess
 import sys
 import termios
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatctl.cli.quickcomplete import split
+from chatctl.cli.quickcomplete import _installed, split
 from tests.support import FACTOR, chatctl_command, env
 
 pytestmark = pytest.mark.timeout(120)
@@ -281,3 +282,23 @@ def test_any_line_is_split_as_click_splits_it(line: str) -> None:
     from typer._click.shell_completion import split_arg_string
 
     assert split(line) == split_arg_string(line)
+
+
+@pytest.mark.parametrize(
+    ("installed", "answers"),
+    [
+        ("typer-0.29.2.dist-info", True),
+        ("typer-0.29.7.dist-info", True),
+        ("typer-0.30.0.dist-info", False),
+        ("typer-0.2.0.dist-info", False),
+    ],
+)
+def test_the_table_answers_for_its_own_typer_series_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: str, answers: bool
+) -> None:
+    """A patch release of Typer keeps the fast path (it answered a stale-table CI run in
+    2026-12 with Typer's slower one); another minor series leaves the request to Typer."""
+    (tmp_path / "typer").mkdir()
+    (tmp_path / installed).mkdir()
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert _installed("typer", "typer-0.29.") is answers

@@ -16,9 +16,9 @@ PROG = "chatctl"
 
 COMPLETE_VAR = "_CHATCTL_COMPLETE"
 
-TYPER = "typer-0.29.2.dist-info"
+TYPER = "typer-0.29."
 
-RICH = "rich-15.0.0.dist-info"
+RICH = "rich-15."
 
 ROOT: Node = {
     "commands": [

@@ -211,20 +211,24 @@ def build() -> dict[str, Any]:
     return {
         "PROG": PROG,
         "COMPLETE_VAR": COMPLETE_VAR,
-        "TYPER": _dist_info("typer"),
-        "RICH": _dist_info("rich"),
+        "TYPER": _series("typer", 2),
+        "RICH": _series("rich", 1),
         "ROOT": _node(cli, root_ctx, lines, root=True),
         "COMMANDS": commands,
     }
 
 
-def _dist_info(package: str) -> str:
-    """The folder beside ``package`` that names its version, as ``quickcomplete`` looks for it."""
-    name = f"{package}-{importlib.metadata.version(package)}.dist-info"
+def _series(package: str, parts: int) -> str:
+    """The start of the folder name beside ``package`` that ``quickcomplete`` looks for: the
+    first ``parts`` numbers of its version (Typer's minor series, as 0.x minors may change
+    how it completes; Rich's major), so a patch release does not stale the table."""
+    version = importlib.metadata.version(package)
+    prefix = f"{package}-{'.'.join(version.split('.')[:parts])}."
     module = importlib.import_module(package)
-    if not (Path(str(module.__file__)).parent.parent / name).is_dir():
-        raise RuntimeError(f"no {name} beside {module.__file__}: quickcomplete would not answer")
-    return name
+    folder = Path(str(module.__file__)).parent.parent
+    if not (folder / f"{package}-{version}.dist-info").is_dir():
+        raise RuntimeError(f"no {package}-{version}.dist-info beside {module.__file__}")
+    return prefix
 
 
 HEADER = '''\

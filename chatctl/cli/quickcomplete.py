@@ -121,11 +121,15 @@ def _program_name() -> str | None:
     return os.path.basename(sys.argv[0])
 
 
-def _installed(package: str, dist_info: str) -> bool:
-    """Whether the ``package`` Python imports is the one described by ``dist_info``."""
+def _installed(package: str, series: str) -> bool:
+    """Whether the ``package`` Python imports is of the version ``series`` the table was
+    made from (its ``.dist-info`` folder's name starts with it)."""
     for entry in sys.path:
         if os.path.isdir(os.path.join(entry, package)):
-            return os.path.isdir(os.path.join(entry, dist_info))
+            return any(
+                name.startswith(series) and name.endswith(".dist-info")
+                for name in os.listdir(entry)
+            )
     return False
 
 
