@@ -52,6 +52,7 @@ from chatctl.server.events import (
     UserLeft,
     ignore,
 )
+from chatctl.server.flush import Flush
 from chatctl.server.history import History
 from chatctl.server.member import Member
 from chatctl.server.operators import Operators, OperatorsError
@@ -104,9 +105,8 @@ class Hub:
         self.messages_relayed = 0
         self.leave_reasons: Counter[str] = Counter()
         self._by_session: dict[Session, Member] = {}
-        self._dirty_sessions: list[Session] = []
-        self._dirty_rooms: list[Room] = []
-        self._flush_scheduled = False
+        #: What this loop iteration queued, kept and written at its end.
+        self._flush = Flush(self.records)
         self._all_gone = asyncio.Event()
         #: The servers this one shares rooms with (``--backplane``), once joined.
         self.cluster: Cluster | None = None
@@ -233,13 +233,11 @@ class Hub:
         chat.handle(self, session, member, frame)
 
     def queued(self, session: Session) -> None:
-        self._dirty_sessions.append(session)
-        self._schedule_flush()
+        self._flush.session(session)
 
     def writing(self) -> None:
         """A session writes before the flush (it is closing): what it shows is kept first."""
-        if self.history is not None:
-            self._keep(self._dirty_rooms)
+        self._flush.early()
 
     def ended(self, session: Session, reason: Reason) -> None:
         self.connections.discard(session)
@@ -355,7 +353,7 @@ class Hub:
             self.history.read(reader, room.name, min(seq, room.seq))
             if self.cluster is not None:
                 self.cluster.read(reader, room.name, min(seq, room.seq))
-            self._schedule_flush()
+            self._flush.touch()
 
     def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
@@ -364,7 +362,7 @@ class Hub:
                 name,
                 self.config.announce_limit,
                 self.server_label,
-                self._room_dirty,
+                self._flush.room,
                 self.history,
                 keep_operators=self.claims is not None,
                 relay=self.cluster,
@@ -398,37 +396,7 @@ class Hub:
 
     def touch(self) -> None:
         """Something to commit (the cluster's cursor), though perhaps nothing to send."""
-        self._schedule_flush()
-
-    # writes: once per loop iteration
-
-    def _room_dirty(self, room: Room) -> None:
-        self._dirty_rooms.append(room)
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Every room's broadcasts to its members, then every session's own queue."""
-        self._flush_scheduled = False
-        rooms, self._dirty_rooms = self._dirty_rooms, []
-        if self.history is not None:
-            self._keep(rooms)  # in the file before anyone sees it (and the read marks)
-        for room in rooms:
-            room.flush()
-        sessions, self._dirty_sessions = self._dirty_sessions, []
-        for session in sessions:
-            session.flush()
-
-    def _keep(self, rooms: list[Room]) -> None:
-        history = self.history
-        assert history is not None  # noqa: S101  callers check
-        for room in rooms:
-            history.mark(room.name, room.seq)
-        history.commit()
+        self._flush.touch()
 
     # queries
 
