@@ -411,3 +411,34 @@ def test_the_log_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
         wait_until(lambda: path.stat().st_size > before + 200_000, 10, "a checkpoint")
     finally:
         store.close()
+
+
+@pytest.mark.timeout(60)
+async def test_after_kill_9_seq_goes_on_past_events_kept_and_not_kept(tmp_path: Path) -> None:
+    """A room's row is written only when its last event is not a kept message (a join):
+    after a crash its seq comes from that row or from the newest message, whichever is last."""
+    path = tmp_path / "h.sqlite3"
+    serve = ServeProcess("--history", str(path))
+    try:
+        alice = await Wire.hello(serve.port, "alice", rooms=["#ops", "#dev"])
+        await welcomed(alice, "#ops", "#dev")
+        [said] = await say_all(alice, ["last in ops"], "#ops")
+        [before] = await say_all(alice, ["before bob"], "#dev")
+        bob = await Wire.hello(serve.port, "bob", rooms=["#dev"])  # a seq, not kept
+        await welcomed(bob, "#dev")
+        joined = await alice.until("join", name="bob", room="#dev")
+        assert joined["seq"] == before["seq"] + 1
+        serve.proc.send_signal(signal.SIGKILL)
+        serve.proc.wait(timeout=10)
+        for conn in (alice, bob):
+            await conn.close()
+    finally:
+        serve.stop()
+    with serve_process("--history", str(path)) as again:
+        carol = await Wire.hello(again.port, "carol", rooms=["#ops", "#dev"])
+        states = {s["room"]: s for s in await welcomed(carol, "#ops", "#dev")}
+        assert states["#ops"]["seq"] == said["seq"]
+        assert states["#dev"]["seq"] == joined["seq"]
+        [after] = await say_all(carol, ["after"], "#dev")
+        assert after["seq"] == joined["seq"] + 2  # carol's own join, then this
+        await carol.close()

@@ -53,6 +53,21 @@ _RECENT = (
     " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
 )
 
+# A room's last seq: its row holds it as of the last event not kept (a join, a part), a kept
+# message holds its own, so the row is not written with every message (docs/design.md).
+_ROOM_SEQ = (
+    "SELECT max(seq, coalesce((SELECT max(m.seq) FROM messages m WHERE m.room_id = ?), 0))"
+    " FROM rooms WHERE id = ?"
+)
+_ROOM_SEQS = (
+    "SELECT name, max(seq, coalesce((SELECT max(m.seq) FROM messages m"
+    " WHERE m.room_id = rooms.id), 0)) AS last FROM rooms WHERE last > 0"
+)
+_SETTLE = (
+    "UPDATE rooms SET seq = (SELECT max(m.seq) FROM messages m WHERE m.room_id = rooms.id)"
+    " WHERE seq < (SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.room_id = rooms.id)"
+)
+
 Row = tuple[int, int, float, str, str, str | None, int, str | None, str | None]
 PrivateRow = tuple[str, str, float, str, str, str, str | None, int]
 
@@ -76,6 +91,8 @@ class History:
         self._pending: list[Row] = []
         self._private: list[PrivateRow] = []
         self._marks: dict[int, int] = {}
+        #: The seq of each room's last message pending, by room id.
+        self._kept: dict[int, int] = {}
         #: Topics set this iteration, by room id.
         self._topics: dict[int, str | None] = {}
         #: Read marks moved this iteration, by (name key, room id).
@@ -92,9 +109,12 @@ class History:
         return self.store.error
 
     def close(self) -> None:
-        """Commit what is pending (the store is closed by its owner)."""
+        """Commit what is pending, and every room's last seq into its row, as a chatctl
+        that reads the rows alone expects (the store is closed by its owner)."""
         with contextlib.suppress(sqlite3.Error):
             self.commit()
+            if self.error is None:
+                self._conn.execute(_SETTLE)
 
     # the hot path
 
@@ -108,9 +128,7 @@ class History:
                 room_id = self._room_id(room)
             seq: int = (
                 self._marks.get(room_id)
-                or self._conn.execute("SELECT seq FROM rooms WHERE id = ?", (room_id,)).fetchone()[
-                    0
-                ]
+                or self._conn.execute(_ROOM_SEQ, (room_id, room_id)).fetchone()[0]
             )
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {exc}")
@@ -122,6 +140,7 @@ class History:
         room_id = self._room_ids.get(message.room or "")
         if room_id is None:  # a room made after a failure
             return
+        self._kept[room_id] = message.seq
         self._pending.append(
             (
                 room_id,
@@ -195,7 +214,7 @@ class History:
     def room_seqs(self) -> dict[str, int]:
         """Every room's last ``seq`` in the file (to raise the cluster's to them)."""
         try:
-            rows = self._conn.execute("SELECT name, seq FROM rooms WHERE seq > 0").fetchall()
+            rows = self._conn.execute(_ROOM_SEQS).fetchall()
         except sqlite3.Error:
             return {}
         return dict(rows)
@@ -224,18 +243,20 @@ class History:
         cursor, self._cursor = self._cursor, None
         rows, marks, reads, private = self._pending, self._marks, self._reads, self._private
         self._pending, self._marks, self._reads, self._private = [], {}, {}, []
+        kept, self._kept = self._kept, {}
         topics, self._topics = self._topics, {}
         conn = self._conn
         started = time.perf_counter()
         try:
             conn.execute("BEGIN")
             conn.executemany(_INSERT, rows)
-            conn.executemany(
-                "UPDATE rooms SET seq = ? WHERE id = ? AND seq < ?",
-                [(seq, room_id, seq) for room_id, seq in marks.items()],
-            )
-            conn.executemany(_READ, [(key, room_id, seq) for (key, room_id), seq in reads.items()])
-            conn.executemany(_INSERT_PRIVATE, private)
+            seqs = [(seq, rid, seq) for rid, seq in marks.items() if kept.get(rid) != seq]
+            if seqs:
+                conn.executemany("UPDATE rooms SET seq = ? WHERE id = ? AND seq < ?", seqs)
+            if reads:
+                conn.executemany(_READ, [(key, rid, seq) for (key, rid), seq in reads.items()])
+            if private:
+                conn.executemany(_INSERT_PRIVATE, private)
             if topics:
                 conn.executemany(
                     "UPDATE rooms SET topic = ? WHERE id = ?",
@@ -259,6 +280,7 @@ class History:
         self._pending.clear()
         self._private.clear()
         self._marks.clear()
+        self._kept.clear()
         self._topics.clear()
         self._reads.clear()
         self._room_ids.clear()
@@ -380,6 +402,7 @@ class History:
             return 0
         try:
             conn = self._conn
+            conn.execute(_SETTLE)  # a room's last message may be about to go
             private = retention.delete_private(conn, before, batch) if before is not None else 0
             deleted = retention.delete_old(conn, before, batch) if before is not None else 0
             if keep is not None and deleted < batch:

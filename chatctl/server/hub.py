@@ -380,6 +380,8 @@ class Hub:
         events from one counter for as long as the server runs."""
         if not room.members and room.name != DEFAULT_ROOM and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+            if self.history is not None:  # one made again before the flush goes on from it
+                self.history.mark(room.name, room.seq)
 
     def count_message(self) -> None:
         self.messages_relayed += 1
