@@ -136,7 +136,7 @@ def build(path: Path, messages: int, rooms: int, seed: int) -> float:
         # A text is a slice of 60-100 bytes at a random place: a word each would take 20 µs.
         corpus = " ".join(rng.choices(WORDS, k=200_000))
 
-        def rows() -> Iterator[tuple[int, int, float, str, str, str, int]]:
+        def rows() -> Iterator[tuple[int, int, float, str, str, str, int, None, None]]:
             randrange, randint = rng.randrange, rng.randint
             end = len(corpus) - 100
             for i in range(messages):
@@ -146,7 +146,7 @@ def build(path: Path, messages: int, rooms: int, seed: int) -> float:
                 start = randrange(end)
                 text = corpus[start : start + randint(60, 100)]
                 yield (ids[room], seqs[room], first + i * step, people[who], text,
-                       f"{prefixes[who]}.{i}", 0)  # fmt: skip
+                       f"{prefixes[who]}.{i}", 0, None, None)  # fmt: skip
 
         conn.executemany(_INSERT, rows())
         conn.executemany(
