@@ -236,3 +236,32 @@ async def test_claimed_names_and_read_marks_are_the_clusters(
     assert again["seq"] > state["seq"]
     for conn in (back, bob):
         await conn.close()
+
+
+async def test_a_stream_entry_a_server_cannot_apply_stops_nothing(
+    redis: RedisProcess, servers: list[ServeProcess]
+) -> None:
+    """An op that decodes but cannot be applied (a claim whose hash is not hex, as a buggy
+    or newer server could write) is logged and skipped; the ops after it in the entry and
+    the entries after it are applied. Before, the exception ended the reading of the whole
+    batch, whose cursor had moved past it: a message in the same entry was lost."""
+    from chatctl.server.backplane.ops import Claimed, Said, encode_ops
+
+    a, b = servers
+    alice = await Wire.hello(a.port, "alice", rooms=["#ops"])
+    await welcomed(alice, "#ops")
+    bob = await Wire.hello(b.port, "bob", rooms=["#ops"])
+    await welcomed(bob, "#ops")
+    joined = await alice.until("join", name="bob", room="#ops")
+    after = joined["seq"] + 1  # the room's next seq, as the publish script would give it
+    ops = [Claimed("mallory", "not hex", time.time()), Said("#ops", "carol", "through", 1.0)]
+    entry = ["b", encode_ops(ops).decode(), "s", f"1,{after}", "o", "elsewhere"]
+    redis.command("XADD", "chatctl:stream", "*", *entry)
+    for conn in (alice, bob):
+        got = await conn.until("message", 10 * FACTOR, room="#ops")
+        assert (got["name"], got["text"], got["seq"]) == ("carol", "through", after)
+    for server in (a, b):
+        server.log.wait_for(r"Claimed not applied \(ValueError\)", 10 * FACTOR)
+        assert "not hex" not in server.log.text()  # what an op holds is not logged
+    for conn in (alice, bob):
+        await conn.close()

@@ -209,7 +209,12 @@ class Cluster:
             # Stamped with Redis's clock, the entry's: times follow the stream's order.
             self._now = int(entry.partition("-")[0]) / 1000
             for op, result in ops:
-                self._apply(op, result, origin)
+                try:
+                    self._apply(op, result, origin)
+                except Exception as exc:  # one bad op must not stop the stream's reading
+                    # Names only: an op may hold a private message, which is never logged.
+                    kind, error = op.__class__.__name__, exc.__class__.__name__
+                    self.broken(f"entry {entry} from {origin}: {kind} not applied ({error})")
             if history is not None:  # a commit between two entries is a consistent one
                 history.set_cursor(self.link.epoch or "", entry)
         self._told.clear()
