@@ -26,10 +26,11 @@ from rich.text import Text
 from chatctl import __version__
 from chatctl.protocol import Joined, Left, Message, Private, RoomState, ServerFrame
 from chatctl.server.config import ServerConfig
-from chatctl.server.hub import Hub
 from chatctl.server.events import Listening, Refused, ServerEvent, UserJoined, UserLeft
+from chatctl.server.hub import Hub
 from chatctl.ui import serverlog
-from chatctl.ui.render import render_frame, welcome_line
+from chatctl.ui.frames import render_frame
+from chatctl.ui.render import welcome_line
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
