@@ -211,6 +211,10 @@ def main() -> None:
         )
     results = {key: summarise(value) for key, value in runs.items()}
     sys.stdout.write(report(results, args, chatctl(), SKIP))
+    failed = sum("failed" in run for value in runs.values() for run in value)
+    if failed:  # the tables above hold the rest; a script must not take this for a clean run
+        print(f"{failed} run(s) failed: see 'failed:' above", file=sys.stderr)
+        sys.exit(1)
 
 
 def run_all(
