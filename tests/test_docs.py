@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+
+import pytest
 
 from chatctl.exitcodes import ExitCode
 from chatctl.protocol import ErrorCode
@@ -50,3 +54,23 @@ def test_changelog_has_an_unreleased_section() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog")
     assert "## [Unreleased]" in changelog
+
+
+def _without_times(text: str) -> list[str]:
+    return [re.sub(r'"time":[0-9.]+', '"time":T', line) for line in text.splitlines()]
+
+
+@pytest.mark.timeout(60)
+def test_the_protocols_example_session_is_what_the_server_says_today() -> None:
+    """docs/protocol.md's nc session is scripts/transcript.py's output, times aside: it went
+    stale twice (room order, `op`) with nobody the wiser."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "transcript.py")],
+        capture_output=True, text=True, timeout=50, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    [session] = re.findall(r"```text\n\$ nc 127\.0\.0\.1 5000\n(.*?)```", doc, flags=re.S)
+    assert _without_times(session) == _without_times(done.stdout), (
+        "docs/protocol.md's example session is stale: run scripts/transcript.py and paste it"
+    )
