@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import signal
 import socket
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -441,4 +443,74 @@ async def test_after_kill_9_seq_goes_on_past_events_kept_and_not_kept(tmp_path: 
         assert states["#dev"]["seq"] == joined["seq"]
         [after] = await say_all(carol, ["after"], "#dev")
         assert after["seq"] == joined["seq"] + 2  # carol's own join, then this
+        await carol.close()
+
+
+async def test_a_room_left_and_joined_again_in_one_write_gives_no_seq_twice(
+    tmp_path: Path,
+) -> None:
+    """Part, join and say in one write: the room is forgotten and made again within one loop
+    iteration, before the flush wrote its seq; the new one goes on from the old one's."""
+    path = tmp_path / "h.sqlite3"
+    async with serving(path) as server:
+        alice = await Wire.hello(server.port, "alice", rooms=["#ops"])
+        await welcomed(alice, "#ops")
+        [x] = await say_all(alice, ["x"], "#ops")
+        frames = [
+            {"type": "part", "room": "#ops"},
+            {"type": "join", "room": "#ops"},
+            {"type": "say", "room": "#ops", "text": "y"},
+        ]
+        alice.writer.write(b"".join(json.dumps(f).encode() + b"\n" for f in frames))
+        parted = await alice.until("part", room="#ops")
+        state = await alice.until("room", room="#ops")
+        joined = await alice.until("join", room="#ops")
+        y = await alice.until("message", text="y")
+        assert parted["seq"] == x["seq"] + 1
+        assert (state["seq"], joined["seq"], y["seq"]) == (
+            parted["seq"],
+            parted["seq"] + 1,
+            parted["seq"] + 2,
+        )
+        await alice.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT seq, text FROM messages ORDER BY seq").fetchall() == [
+            (x["seq"], "x"),
+            (y["seq"], "y"),
+        ]
+
+
+def _messages_in(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        count: int = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return count
+
+
+@pytest.mark.timeout(60)
+async def test_retention_that_deletes_a_rooms_last_message_keeps_its_seq(tmp_path: Path) -> None:
+    """A room ends on a kept message and the server is killed (its row is behind); the next
+    server's `--keep` deletes every message and is killed too: the seq goes on all the same."""
+    path = tmp_path / "h.sqlite3"
+    serve = ServeProcess("--history", str(path))
+    try:
+        alice = await Wire.hello(serve.port, "alice", rooms=["#ops"])
+        await welcomed(alice, "#ops")
+        *_, last = await say_all(alice, ["a", "b", "c"], "#ops")
+        serve.proc.send_signal(signal.SIGKILL)
+        serve.proc.wait(timeout=10)
+        await alice.close()
+    finally:
+        serve.stop()
+    await async_wait_until(lambda: time.time() > last["time"] + 1.5, 10, "the messages to age")
+    pruning = ServeProcess("--history", str(path), "--keep", "1s")
+    try:
+        await async_wait_until(lambda: _messages_in(path) == 0, 20, "retention to delete all")
+        pruning.proc.send_signal(signal.SIGKILL)
+        pruning.proc.wait(timeout=10)
+    finally:
+        pruning.stop()
+    with serve_process("--history", str(path)) as again:
+        carol = await Wire.hello(again.port, "carol", rooms=["#ops"])
+        [state] = await welcomed(carol, "#ops")
+        assert state["seq"] == last["seq"]
         await carol.close()

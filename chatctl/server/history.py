@@ -4,8 +4,9 @@ The hub adds each message as the room stamps it (``add``) and commits the
 iteration's batch in one transaction at the start of its flush, before a single
 byte of it is written to a socket: whatever a client saw is in the file, and a
 ``kill -9`` loses nothing committed (WAL, ``synchronous=NORMAL``; docs/design.md).
-The rooms' ``seq`` high-water marks are saved in the same transaction, so joins
-and parts, which take a ``seq`` but are not kept, never make one reused.
+A room's last ``seq`` is its newest message's, or its row's, written in the same
+transaction when an event that is not kept (a join, a part) came last: no ``seq``
+is ever given twice, and most commits write no row.
 
 The file itself (opening, lock, schema) is ``store``'s.
 """
@@ -61,11 +62,7 @@ _ROOM_SEQ = (
 )
 _ROOM_SEQS = (
     "SELECT name, max(seq, coalesce((SELECT max(m.seq) FROM messages m"
-    " WHERE m.room_id = rooms.id), 0)) AS last FROM rooms WHERE last > 0"
-)
-_SETTLE = (
-    "UPDATE rooms SET seq = (SELECT max(m.seq) FROM messages m WHERE m.room_id = rooms.id)"
-    " WHERE seq < (SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.room_id = rooms.id)"
+    " WHERE m.room_id = rooms.id), 0)) FROM rooms"
 )
 
 Row = tuple[int, int, float, str, str, str | None, int, str | None, str | None]
@@ -109,12 +106,9 @@ class History:
         return self.store.error
 
     def close(self) -> None:
-        """Commit what is pending, and every room's last seq into its row, as a chatctl
-        that reads the rows alone expects (the store is closed by its owner)."""
+        """Commit what is pending (the store is closed by its owner)."""
         with contextlib.suppress(sqlite3.Error):
             self.commit()
-            if self.error is None:
-                self._conn.execute(_SETTLE)
 
     # the hot path
 
@@ -217,13 +211,13 @@ class History:
             rows = self._conn.execute(_ROOM_SEQS).fetchall()
         except sqlite3.Error:
             return {}
-        return dict(rows)
+        return {room: seq for room, seq in rows if seq > 0}
 
     def mark(self, room: str, seq: int) -> None:
         """``room`` has given out ``seq`` (saved at the next ``commit``)."""
         room_id = self._room_ids.get(room)
-        if room_id is not None:
-            self._marks[room_id] = seq
+        if room_id is not None:  # never lower: an old room object may flush after a new one
+            self._marks[room_id] = max(seq, self._marks.get(room_id, 0))
 
     def commit(self) -> None:
         """Write this iteration's messages and marks in one transaction.
@@ -402,7 +396,6 @@ class History:
             return 0
         try:
             conn = self._conn
-            conn.execute(_SETTLE)  # a room's last message may be about to go
             private = retention.delete_private(conn, before, batch) if before is not None else 0
             deleted = retention.delete_old(conn, before, batch) if before is not None else 0
             if keep is not None and deleted < batch:

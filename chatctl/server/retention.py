@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 
+# A room's last seq may be its newest message's alone (history.py): before the messages
+# up to ``id`` go, the rooms they are in take it into their row. NOT INDEXED: a range of
+# ids, not a walk of the whole (room_id, seq) index.
+_SETTLE = (
+    "UPDATE rooms SET seq = (SELECT max(m.seq) FROM messages m WHERE m.room_id = rooms.id)"
+    " WHERE id IN (SELECT DISTINCT room_id FROM messages NOT INDEXED WHERE id <= ?)"
+    " AND seq < (SELECT coalesce(max(m.seq), 0) FROM messages m WHERE m.room_id = rooms.id)"
+)
+
 
 def delete_private(conn: sqlite3.Connection, before: float, batch: int) -> int:
     """At most ``batch`` private messages older than ``before``; how many."""
@@ -28,12 +37,14 @@ def delete_old(conn: sqlite3.Connection, before: float, batch: int) -> int:
     ).fetchone()[0]
     if last is None:
         return 0
+    conn.execute(_SETTLE, (last,))
     count: int = conn.execute("DELETE FROM messages WHERE id <= ?", (last,)).rowcount
     return count
 
 
 def delete_beyond(conn: sqlite3.Connection, keep: int, batch: int) -> int:
-    """At most ``batch`` room messages past the newest ``keep`` of their room."""
+    """At most ``batch`` room messages past the newest ``keep`` (at least 1, so a room's
+    newest message, which may hold its last seq, stays) of their room."""
     deleted = 0
     for (room_id,) in conn.execute("SELECT id FROM rooms").fetchall():
         if deleted >= batch:
