@@ -63,7 +63,7 @@ import msgspec
 from chatctl import __version__
 from chatctl.eventloop import LOOP_ENV, choose
 from chatctl.protocol import Bye, Hello, Say, encode
-from chatctl.server.history import _INSERT  # the server's own schema and INSERT
+from chatctl.server.statements import INSERT as _INSERT  # the server's own schema and INSERT
 from chatctl.server.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

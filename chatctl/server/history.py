@@ -20,50 +20,9 @@ from dataclasses import dataclass
 
 from chatctl.protocol import Message, Private, RoomEvent
 from chatctl.server import retention
+from chatctl.server import statements as sql
 from chatctl.server.latency import Latency
 from chatctl.server.store import Store
-
-# OR IGNORE: a cluster's server may read an entry again after a crash between commits.
-_INSERT = (
-    "INSERT OR IGNORE INTO messages (room_id, seq, time, name, text, msgid, action, event, target)"
-    " VALUES (?,?,?,?,?,?,?,?,?)"
-)
-# Marks only move forward.
-_READ = (
-    "INSERT INTO marks (key, room_id, seq) VALUES (?, ?, ?)"
-    " ON CONFLICT (key, room_id) DO UPDATE SET seq = max(seq, excluded.seq)"
-)
-_PAGE = (
-    "SELECT seq, time, name, text, msgid, action, event, target FROM messages"
-    " WHERE room_id = ? AND seq < ? AND time >= ? ORDER BY seq DESC LIMIT ?"
-)
-_UNREAD = (
-    "SELECT r.name, (SELECT count(*) FROM messages m WHERE m.room_id = k.room_id"
-    " AND m.seq > k.seq) FROM marks k JOIN rooms r ON r.id = k.room_id WHERE k.key = ?"
-)
-_INSERT_PRIVATE = (
-    "INSERT INTO privates (low, high, time, name, recipient, text, msgid, action)"
-    " VALUES (?,?,?,?,?,?,?,?)"
-)
-_PRIVATE_PAGE = (
-    "SELECT time, name, recipient, text, msgid, action FROM privates"
-    " WHERE low = ? AND high = ? AND time >= ? ORDER BY id DESC LIMIT ?"
-)
-_RECENT = (
-    "SELECT seq, time, name, text, msgid, action, event, target FROM messages"
-    " WHERE room_id = ? ORDER BY seq DESC LIMIT ?"
-)
-
-# A room's last seq: its row holds it as of the last event not kept (a join, a part), a kept
-# message holds its own, so the row is not written with every message (docs/design.md).
-_ROOM_SEQ = (
-    "SELECT max(seq, coalesce((SELECT max(m.seq) FROM messages m WHERE m.room_id = ?), 0))"
-    " FROM rooms WHERE id = ?"
-)
-_ROOM_SEQS = (
-    "SELECT name, max(seq, coalesce((SELECT max(m.seq) FROM messages m"
-    " WHERE m.room_id = rooms.id), 0)) FROM rooms"
-)
 
 Row = tuple[int, int, float, str, str, str | None, int, str | None, str | None]
 PrivateRow = tuple[str, str, float, str, str, str, str | None, int]
@@ -122,7 +81,7 @@ class History:
                 room_id = self._room_id(room)
             seq: int = (
                 self._marks.get(room_id)
-                or self._conn.execute(_ROOM_SEQ, (room_id, room_id)).fetchone()[0]
+                or self._conn.execute(sql.ROOM_SEQ, (room_id, room_id)).fetchone()[0]
             )
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {exc}")
@@ -208,7 +167,7 @@ class History:
     def room_seqs(self) -> dict[str, int]:
         """Every room's last ``seq`` in the file (to raise the cluster's to them)."""
         try:
-            rows = self._conn.execute(_ROOM_SEQS).fetchall()
+            rows = self._conn.execute(sql.ROOM_SEQS).fetchall()
         except sqlite3.Error:
             return {}
         return {room: seq for room, seq in rows if seq > 0}
@@ -243,14 +202,14 @@ class History:
         started = time.perf_counter()
         try:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
+            conn.executemany(sql.INSERT, rows)
             seqs = [(seq, rid, seq) for rid, seq in marks.items() if kept.get(rid) != seq]
             if seqs:
                 conn.executemany("UPDATE rooms SET seq = ? WHERE id = ? AND seq < ?", seqs)
             if reads:
-                conn.executemany(_READ, [(key, rid, seq) for (key, rid), seq in reads.items()])
+                conn.executemany(sql.READ, [(key, rid, seq) for (key, rid), seq in reads.items()])
             if private:
-                conn.executemany(_INSERT_PRIVATE, private)
+                conn.executemany(sql.INSERT_PRIVATE, private)
             if topics:
                 conn.executemany(
                     "UPDATE rooms SET topic = ? WHERE id = ?",
@@ -327,7 +286,7 @@ class History:
         if room_id is None or limit <= 0:
             return []
         try:
-            rows = self._conn.execute(_RECENT, (room_id, limit)).fetchall()
+            rows = self._conn.execute(sql.RECENT, (room_id, limit)).fetchall()
         except sqlite3.Error:
             rows = []  # a failing file: the newcomer gets no past, the room goes on
         rows.reverse()
@@ -344,7 +303,7 @@ class History:
             return [], False
         below, after = before or 2**62, since or 0.0
         try:
-            rows = self._conn.execute(_PAGE, (room_id, below, after, limit + 1)).fetchall()
+            rows = self._conn.execute(sql.PAGE, (room_id, below, after, limit + 1)).fetchall()
         except sqlite3.Error:
             rows = []
         rows.extend(
@@ -364,7 +323,7 @@ class History:
         low, high = sorted(keys)
         after = since or 0.0
         try:
-            rows = self._conn.execute(_PRIVATE_PAGE, (low, high, after, limit + 1)).fetchall()
+            rows = self._conn.execute(sql.PRIVATE_PAGE, (low, high, after, limit + 1)).fetchall()
         except sqlite3.Error:
             rows = []
         rows.reverse()
@@ -375,7 +334,7 @@ class History:
     def unread(self, key: str) -> dict[str, int]:
         """New messages since ``key``'s read marks, by room (rooms with none new left out)."""
         try:
-            counts = self._conn.execute(_UNREAD, (key,)).fetchall()
+            counts = self._conn.execute(sql.UNREAD, (key,)).fetchall()
         except sqlite3.Error:
             return {}
         return {room: count for room, count in counts if count}
