@@ -514,3 +514,37 @@ async def test_retention_that_deletes_a_rooms_last_message_keeps_its_seq(tmp_pat
         [state] = await welcomed(carol, "#ops")
         assert state["seq"] == last["seq"]
         await carol.close()
+
+
+def test_retention_by_count_visits_only_rooms_given_messages_since(tmp_path: Path) -> None:
+    """`--keep-messages` looked at every room's newest N every minute (32 ms on 100 rooms of
+    10 000 messages, growing with the file): after a first pass, only rooms given messages."""
+    from chatctl.protocol import Message
+
+    store = Store.open(tmp_path / "h.sqlite3")
+    history = History(store)
+    seqs = {"#a": 0, "#b": 0}
+
+    def say(room: str, count: int) -> None:
+        history.room_seq(room)
+        for _ in range(count):
+            seqs[room] += 1
+            history.add(Message(seqs[room], float(seqs[room]), "alice", f"m{seqs[room]}", room))
+        history.commit()
+
+    visits: list[str] = []
+    store.conn.set_trace_callback(lambda sql: visits.append(sql) if "OFFSET" in sql else None)
+    say("#a", 5)
+    say("#b", 5)
+    assert history.prune(None, 3) == 4
+    assert len(visits) == 2  # the first pass: every room
+    visits.clear()
+    assert history.prune(None, 3) == 0
+    assert visits == []  # nothing new anywhere: no room looked at
+    say("#a", 2)
+    assert history.prune(None, 3) == 2
+    assert len(visits) == 1  # #a alone
+    assert [m.text for m in history.recent("#a", 10)] == ["m5", "m6", "m7"]
+    assert [m.text for m in history.recent("#b", 10)] == ["m3", "m4", "m5"]
+    history.close()
+    store.close()

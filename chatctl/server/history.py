@@ -49,6 +49,9 @@ class History:
         self._marks: dict[int, int] = {}
         #: The seq of each room's last message pending, by room id.
         self._kept: dict[int, int] = {}
+        #: Rooms that may hold more than ``--keep-messages``: those given messages since
+        #: retention last found them within it (None: every room, until its first pass).
+        self._grown: set[int] | None = None
         #: Topics set this iteration, by room id.
         self._topics: dict[int, str | None] = {}
         #: Read marks moved this iteration, by (name key, room id).
@@ -228,6 +231,8 @@ class History:
             return
         self.write_latency.add(time.perf_counter() - started)
         self.messages += len(rows)
+        if self._grown is not None:
+            self._grown.update(kept)
 
     def _fail(self, message: str) -> None:
         self._pending.clear()
@@ -358,7 +363,12 @@ class History:
             private = retention.delete_private(conn, before, batch) if before is not None else 0
             deleted = retention.delete_old(conn, before, batch) if before is not None else 0
             if keep is not None and deleted < batch:
-                deleted += retention.delete_beyond(conn, keep, batch - deleted)
+                if self._grown is None:
+                    self._grown = {room_id for (room_id,) in conn.execute("SELECT id FROM rooms")}
+                rooms = list(self._grown)  # only these can be over: not a walk of every room
+                more, done = retention.delete_beyond(conn, keep, batch - deleted, rooms)
+                deleted += more
+                self._grown.difference_update(done)
         except sqlite3.Error as exc:
             self._fail(f"cannot delete old messages from {self.path}: {exc}")
             return 0

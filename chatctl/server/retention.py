@@ -42,15 +42,22 @@ def delete_old(conn: sqlite3.Connection, before: float, batch: int) -> int:
     return count
 
 
-def delete_beyond(conn: sqlite3.Connection, keep: int, batch: int) -> int:
-    """At most ``batch`` room messages past the newest ``keep`` (at least 1, so a room's
-    newest message, which may hold its last seq, stays) of their room."""
-    deleted = 0
-    for (room_id,) in conn.execute("SELECT id FROM rooms").fetchall():
+def delete_beyond(
+    conn: sqlite3.Connection, keep: int, batch: int, rooms: list[int]
+) -> tuple[int, list[int]]:
+    """At most ``batch`` messages of ``rooms`` past the newest ``keep`` (at least 1, so a
+    room's newest message, which may hold its last seq, stays) of their room: how many,
+    and the rooms found with no more than ``keep`` left."""
+    deleted, done = 0, []
+    for room_id in rooms:
         if deleted >= batch:
             break
-        deleted += _delete_room(conn, room_id, keep, batch - deleted)
-    return deleted
+        budget = batch - deleted
+        count = _delete_room(conn, room_id, keep, budget)
+        deleted += count
+        if count < budget:
+            done.append(room_id)
+    return deleted, done
 
 
 def _delete_room(conn: sqlite3.Connection, room_id: int, keep: int, batch: int) -> int:
