@@ -206,6 +206,35 @@ async def test_a_write_failure_goes_on_without_history_and_says_so(tmp_path: Pat
         await alice.close()
 
 
+async def test_after_a_write_failure_a_room_made_again_goes_on_from_its_seq(
+    tmp_path: Path,
+) -> None:
+    """Memory-only after a failure: the file is not read any more, yet a room forgotten when
+    empty and made again goes on from the seq it had given (it began again at 0)."""
+    path = tmp_path / "h.sqlite3"
+    async with serving(path) as server:
+        alice = await Wire.hello(server.port, "alice", rooms=["#ops"])
+        await welcomed(alice, "#ops")
+        await say_all(alice, ["kept"], "#ops")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            await say_all(alice, ["not kept"], "#ops")
+            history = server.hub.history
+            assert history is not None
+            assert history.error is not None
+            await alice.send(type="part", room="#ops")
+            parted = await alice.until("part", room="#ops")
+            await async_wait_until(lambda: "#ops" not in server.hub.rooms)
+            await alice.send(type="join", room="#ops")
+            state = await alice.until("room", room="#ops")
+            assert state["seq"] == parted["seq"]
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await alice.close()
+
+
 # --------------------------------------------------------------------------- the file
 
 

@@ -49,6 +49,9 @@ class History:
         self._marks: dict[int, int] = {}
         #: The seq of each room's last message pending, by room id.
         self._kept: dict[int, int] = {}
+        #: Each room's last seq given out in this run, by name: after a failure, a room
+        #: forgotten and made again goes on from it (one entry a room, as ``_room_ids``).
+        self._known: dict[str, int] = {}
         #: Rooms that may hold more than ``--keep-messages``: those given messages since
         #: retention last found them within it (None: every room, until its first pass).
         self._grown: set[int] | None = None
@@ -76,8 +79,8 @@ class History:
 
     def room_seq(self, room: str) -> int:
         """The last ``seq`` ``room`` gave out, 0 for a new room (whose row this creates)."""
-        if self.error is not None:
-            return 0
+        if self.error is not None:  # the file is not read any more: what this run gave out
+            return self._known.get(room, 0)
         try:
             room_id = self._room_ids.get(room)
             if room_id is None:
@@ -177,6 +180,8 @@ class History:
 
     def mark(self, room: str, seq: int) -> None:
         """``room`` has given out ``seq`` (saved at the next ``commit``)."""
+        if seq > self._known.get(room, 0):
+            self._known[room] = seq
         room_id = self._room_ids.get(room)
         if room_id is not None:  # never lower: an old room object may flush after a new one
             self._marks[room_id] = max(seq, self._marks.get(room_id, 0))
