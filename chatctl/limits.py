@@ -32,16 +32,18 @@ class TokenBucket:
         self.tokens = float(self.burst)
         self.updated = now
 
-    def delay(self, now: float) -> float:
-        """Take a token and return 0.0, or return the seconds until one is available."""
+    def delay(self, now: float, cost: int = 1) -> float:
+        """Take ``cost`` tokens (at most a burst's) and return 0.0, or return the seconds
+        until they are there."""
         if self.rate <= 0:
             return 0.0
+        need = float(min(cost, self.burst))
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0 - 1e-9:  # waiting exactly the delay returned must suffice
-            self.tokens = max(0.0, self.tokens - 1.0)
+        if self.tokens >= need - 1e-9:  # waiting exactly the delay returned must suffice
+            self.tokens = max(0.0, self.tokens - need)
             return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return (need - self.tokens) / self.rate
 
 
 class ErrorBudget:

@@ -635,3 +635,52 @@ async def test_kick_or_mode_of_someone_absent_gets_441() -> None:
         assert kick.params[1:3] == ["nobody", "#lobby"]
         assert mode.params[1:3] == ["ghost", "#lobby"]
         await irc.close()
+
+
+async def test_a_message_to_many_targets_is_paced_per_target_and_each_target_once() -> None:
+    """One PRIVMSG to N targets took one pacing token for N messages (a fuzzing helper got
+    3000 room messages from 30 lines): now a token each, each target once, at most
+    TARGMAX (4, in 005), and 407 for the rest."""
+    # A token each 100 s: the burst of 7 is all there is. NICK, USER and JOIN take 3.
+    async with door(burst=7, rate=0.01) as server:
+        bob = await Wire.hello(server.port, "bob", rooms=["#a", "#b", "#c", "#d", "#e"])
+        await welcomed(bob, "#a", "#b", "#c", "#d", "#e")
+        carol = await Wire.hello(server.port, "carol", rooms=["#a"])
+        await welcomed(carol, "#a")
+        irc = await Irc.registered(irc_port(server), "alice")
+        assert "TARGMAX=PRIVMSG:4,NOTICE:4" in irc.seen[4].params
+        await irc.send("JOIN #a,#b,#c,#d,#e")
+        for _ in range(5):
+            await bob.until("join", name="alice")
+        # Four tokens for the first line (#A is #a, #e is one too many); none left for two.
+        await irc.send("PRIVMSG #a,#A,#b,#c,#d,#e :one", "PRIVMSG #a :two")
+        assert (await irc.until("407")).params[-1] == "Too many targets (at most 4)"
+        rooms = [(await bob.until("message", name="alice"))["room"] for _ in range(4)]
+        assert rooms == ["#a", "#b", "#c", "#d"]
+        await carol.send(type="say", room="#a", text="marker")
+        after = await bob.until("message")
+        assert (after["name"], after["text"]) == ("carol", "marker"), "two came unpaced"
+        for conn in (irc, bob, carol):
+            await conn.close()
+
+
+async def test_a_numeric_about_a_nick_or_room_irc_cannot_hold_still_parses() -> None:
+    """A nick or room of spaces, or one starting with ':', went into a middle parameter as
+    it was, so the numeric no longer parsed (found by fuzzing): it is '*' there now."""
+    async with door() as server:
+        irc = await Irc.connect(irc_port(server))
+        await irc.send("NICK :a b", "USER x 0 * :x")
+        refused = await irc.until("432")
+        assert refused.params[:2] == ["*", "*"], refused.raw
+        assert len(refused.params) == 3, refused.raw
+        await irc.send("NICK ::x")
+        refused = await irc.until("432")
+        assert refused.params[:2] == ["*", "*"], refused.raw
+        assert len(refused.params) == 3, refused.raw
+        await irc.send("NICK alice")
+        await irc.until("001")
+        await irc.send("JOIN ::x")
+        missing = await irc.until("403")
+        assert missing.params[:2] == ["alice", "*"], missing.raw
+        assert len(missing.params) == 3, missing.raw
+        await irc.close()

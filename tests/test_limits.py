@@ -223,3 +223,13 @@ def test_prune_forgets_addresses_not_seen_for_a_minute() -> None:
     assert gate.admit(LAN, 91.0) is None
     gate.release(LAN)
     assert gate.admit(LAN, 91.0) is None
+
+
+def test_a_frame_may_cost_several_tokens_never_more_than_a_burst() -> None:
+    """An IRC line to four targets costs four, as four lines would."""
+    bucket = TokenBucket(burst=5, rate=1.0, now=0.0)
+    assert bucket.delay(0.0, 4) == 0.0
+    assert bucket.delay(0.0, 2) == pytest.approx(1.0)  # one left, two wanted
+    assert bucket.delay(1.0, 2) == 0.0
+    assert bucket.delay(100.0, 50) == 0.0  # a burst's worth at most: never waits forever
+    assert bucket.delay(100.0, 1) == pytest.approx(1.0)

@@ -43,6 +43,29 @@ CAPABILITIES = ("server-time", "message-tags", "echo-message", "batch", history.
 REPLAY = 50
 
 
+#: Targets of one PRIVMSG or NOTICE (ISUPPORT ``TARGMAX``): one line to many rooms or names
+#: would otherwise be many messages for one line's pacing.
+TARGMAX = 4
+
+
+def message_targets(line: Line) -> list[str]:
+    """A PRIVMSG's or NOTICE's targets, each once (IRC's case-insensitive), at most TARGMAX."""
+    seen: dict[str, str] = {}
+    if line.params:
+        for target in line.params[0].split(","):
+            if target and target.lower() not in seen:
+                seen[target.lower()] = target
+    return list(seen.values())[:TARGMAX]
+
+
+def _middle(param: str) -> str:
+    """A middle parameter as IRC can parse it: a client's nick or room of spaces, or one
+    that starts with ``:``, would end the line's parameters there (``*`` in its place)."""
+    if not param or " " in param or param.startswith(":"):
+        return "*"
+    return param
+
+
 class IrcConnection:
     """Registration, capabilities and the command table of one IRC connection."""
 
@@ -76,7 +99,7 @@ class IrcConnection:
 
     def me(self) -> str:
         """The nick to address numerics to (before registration: as sent, made inert)."""
-        return clean_line(self.nick) if self.nick else "*"
+        return _middle(clean_line(self.nick)) if self.nick else "*"
 
     def next_batch(self) -> str:
         self._batches += 1
@@ -158,6 +181,7 @@ class IrcConnection:
         """``:chatctl NNN nick params... :last``, each made inert (a client's own words
         may come back in them)."""
         *middle, last = map(clean_line, params) if params else ("",)
+        middle = [_middle(param) for param in middle]
         head = " ".join([f":{SERVER_NAME}", f"{code:03d}", self.me(), *middle])
         return f"{head} :{last}"
 
@@ -231,13 +255,18 @@ class IrcConnection:
         if text is None:  # CTCP other than ACTION: nothing chatctl has
             return []
         out: list[Out] = []
-        for target in line.params[0].split(","):
+        targets = line.params[0].split(",")
+        for target in message_targets(line):
             if target.startswith("#"):
                 out.append(Say(text, target, NOTICE_ID if notice else None, action))
-            elif target:
+            else:
                 out.append(
                     Msg(target, text, request_id("notice" if notice else "msg", target), action)
                 )
+        if len({t.lower() for t in targets if t}) > TARGMAX and not notice:
+            out.append(
+                self.numeric(407, line.params[0][:64], f"Too many targets (at most {TARGMAX})")
+            )
         return out
 
     def _join(self, line: Line) -> list[Out]:

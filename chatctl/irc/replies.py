@@ -132,6 +132,7 @@ def _welcome(conn: IrcConnection, welcome: Welcome) -> list[str]:
             "CHANMODES=b,,,mnt",
             "CASEMAPPING=ascii",
             "NICKLEN=32",
+            "TARGMAX=PRIVMSG:4,NOTICE:4",
             "CHANNELLEN=31",
             "NETWORK=chatctl",
             f"CHATHISTORY={MAX_HISTORY}",

@@ -15,7 +15,7 @@ import msgspec
 
 from chatctl import __version__
 from chatctl.irc import events, replies
-from chatctl.irc.connection import IrcConnection
+from chatctl.irc.connection import IrcConnection, message_targets
 from chatctl.irc.events import Tags, wire
 from chatctl.irc.lines import Line, LineDecoder
 from chatctl.limits import Refusal
@@ -60,6 +60,13 @@ class IrcSession(Session):
 
     def new_decoder(self, config: ServerConfig) -> Decoder:
         return LineDecoder()
+
+    def cost(self, frame: Any) -> int:
+        """A message to several targets takes a token for each, as each would alone."""
+        base = super().cost(frame)
+        if base and isinstance(frame, Line) and frame.command in ("PRIVMSG", "NOTICE"):
+            return max(base, len(message_targets(frame)))
+        return base
 
     def render(self, frame: msgspec.Struct) -> bytes:
         return wire(self._irc.render(frame))

@@ -312,23 +312,25 @@ class Session(asyncio.Protocol):
                     return
             # Pacing off (--rate 0) costs nothing per frame, but for the pong it must see.
             paced = self._paced or frame.__class__ is Pong
-            if paced and self._costs_a_token(frame):
-                wait = self._bucket.delay(now)
+            cost = self.cost(frame) if paced else 0
+            if cost:
+                wait = self._bucket.delay(now, cost)
                 if wait > 0:
                     self._pause(frame, wait)
                     return
             if frame is not BLANK:
                 self.handle(frame)
 
-    def _costs_a_token(self, frame: ClientFrame | Blank) -> bool:
-        """Everything a client sends is paced, blank lines included, but for ``bye``
-        and the one ``pong`` that answers our ping: a flood of anything is a flood."""
+    def cost(self, frame: ClientFrame | Blank) -> int:
+        """Pacing tokens ``frame`` takes: one for everything, blank lines included, but
+        none for ``bye`` and the one ``pong`` that answers our ping: a flood of anything
+        is a flood."""
         if isinstance(frame, Bye):
-            return False
+            return 0
         if isinstance(frame, Pong) and self._ping_sent is not None:
             self._ping_sent = None
-            return False
-        return True
+            return 0
+        return 1
 
     def _pause(self, frame: ClientFrame | Blank, wait: float) -> None:
         self._held = frame
