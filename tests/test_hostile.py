@@ -58,6 +58,7 @@ from tests.support import (
     run_chatctl,
     within,
 )
+from tests.wire import Wire, welcomed
 
 HOST = "127.0.0.1"
 STAMP = r"\[\d\d:\d\d:\d\d\]"
@@ -1406,3 +1407,23 @@ async def test_status_json_and_the_log_say_why_each_client_left(conns: list[Conn
             r"refused 127\.0\.0\.1:\d+: server_full",
         ):
             srv.log.wait_for(line)
+
+
+async def test_what_an_error_names_back_is_inert() -> None:
+    """An error names the room of the frame it answers, and `forget` answers with a name:
+    both came back as sent, terminal codes and 32 KB included (found by a fuzzing helper)."""
+    with served("--rate", "0") as srv:
+        talker = await Wire.hello(srv.port, "talker")
+        await welcomed(talker, "#lobby")
+        hostile = "\x1b[2J\u202e\u2028" + "x" * 5000
+        await talker.send(type="join", room=hostile, id="j1")
+        error = await talker.until("error")
+        assert (error["code"], error["id"]) == ("invalid_room", "j1")
+        assert not {"\x1b", "\u202e", "\u2028"} & set(error["room"]), error["room"]
+        assert len(error["room"]) < 100
+        await talker.send(type="forget", name="\x1b[2J", secret="abc")
+        refused = await talker.until("error")
+        assert refused["code"] == "invalid_name"
+        await talker.send(type="say", room="#lobby", text="still here")
+        assert (await talker.until("message"))["text"] == "still here"
+        await talker.close()

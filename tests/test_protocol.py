@@ -5,6 +5,7 @@ No sockets and no event loop: bytes in, frames out, as the server and client use
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 
@@ -1104,3 +1105,19 @@ def test_clean_message_is_check_then_clean(text: str) -> None:
     assert both(lambda: clean_message(text, 4096, 3)) == both(
         lambda: clean_text(check_text(text, 4096, 3))
     )
+
+
+@pytest.mark.parametrize(
+    "value", ["[bold red]hi[/]", "x - at `$.name` [link=http://x]y", "it's\x1b[2J"]
+)
+def test_an_invalid_choice_is_not_quoted_back(value: str) -> None:
+    """msgspec quotes a wrong enum value (`Invalid enum value '[bold red]hi[/]'`): an error
+    never repeats what the client sent (found by a fuzzing helper, up to 32 KB of it)."""
+    decoder = client_frame_decoder()
+    decoder.feed(
+        json.dumps({"type": "mod", "room": "#a", "do": value, "name": "x"}).encode() + b"\n"
+    )
+    with pytest.raises(ProtocolError) as caught:
+        decoder.next_line()
+    assert caught.value.code == ErrorCode.INVALID_FRAME
+    assert caught.value.message == "invalid frame: Invalid enum value - at `$.do`"

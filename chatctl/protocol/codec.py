@@ -158,7 +158,18 @@ class FrameDecoder(Generic[T]):
             # isinstance first: a list or object tag is unhashable, and `in` would raise.
             if not isinstance(tag, str) or tag not in self._known_tags:
                 return ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing frame type")
-        return ProtocolError(ErrorCode.INVALID_FRAME, f"invalid frame: {exc}")
+        return ProtocolError(ErrorCode.INVALID_FRAME, f"invalid frame: {_unquoted(exc)}")
+
+
+def _unquoted(exc: msgspec.ValidationError) -> str:
+    """msgspec's reason, without the value it quotes for a wrong choice (``Invalid enum
+    value '...'``): an error never repeats what the client sent. The path comes last."""
+    reason, at, path = str(exc).rpartition(" - at `")
+    if not at:
+        reason, path = str(exc), ""
+    if reason.startswith("Invalid enum value"):
+        reason = "Invalid enum value"
+    return f"{reason}{at}{path}"
 
 
 _HTTP_METHODS = (

@@ -210,6 +210,7 @@ def _claimed(hub: Hub, member: Member, verdict: Verdict) -> None:
 
 def _forget(hub: Hub, session: Session, member: Member | None, frame: Forget) -> None:
     """Drop a claim, proven by its secret (before ``hello`` too, like ``status``)."""
+    check_name(frame.name)  # what comes back in ``forgotten`` is a name, nothing else
     if member is None:
         session.greeted()
         refusal = hub.admission.check_password(session.host, frame.password)

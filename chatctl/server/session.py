@@ -28,6 +28,7 @@ from chatctl.protocol import (
     Pong,
     ProtocolError,
     Reason,
+    clean_line,
     client_frame_decoder,
     encode,
 )
@@ -36,6 +37,9 @@ from chatctl.server.tlsstart import TlsUpgrade
 
 if TYPE_CHECKING:
     from chatctl.server.dialect import Dialect
+
+#: An error names the room of the frame it answers, which may be no room: this much of it.
+ECHOED_ROOM = 40
 
 
 class Decoder(Protocol):
@@ -158,6 +162,8 @@ class Session(asyncio.Protocol):
     ) -> None:
         """Tell the client what was wrong; too many errors too fast and it is closed."""
         self._host.sending(self)  # after the room broadcasts queued before it
+        if room is not None:  # perhaps not a room at all (invalid_room): made inert
+            room = clean_line(room[:ECHOED_ROOM])
         self.tell(Error(exc.code, exc.message, id=id, room=room))
         if not exc.fatal:
             self.spend_error()
