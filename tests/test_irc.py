@@ -510,6 +510,19 @@ async def test_chathistory_latest_and_before_in_batches(tmp_path: Path) -> None:
         await bob.close()
 
 
+async def test_chathistory_targets_is_refused_with_fail_even_without_batch() -> None:
+    """TARGETS has no room: without `batch` it got no answer at all (found by fuzzing)."""
+    async with door() as server:
+        irc = await Irc.registered(irc_port(server), "alice")
+        await irc.send("CHATHISTORY TARGETS * * 5")
+        fail = await irc.until("FAIL")
+        assert fail.params[:3] == ["CHATHISTORY", "INVALID_PARAMS", "TARGETS"]
+        await irc.send("CHATHISTORY :a b c d")
+        fail = await irc.until("FAIL")
+        assert fail.params[2] == "*", fail.raw  # the client's word, one parameter or none
+        await irc.close()
+
+
 async def _until_pong(irc: Irc) -> list[Any]:
     start = len(irc.seen)
     await irc.until("PONG")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from chatctl.irc.events import SERVER_NAME
 from chatctl.irc.lines import Line
 from chatctl.irc.replies import batched, request_id
-from chatctl.protocol import MAX_HISTORY, HistoryRequest
+from chatctl.protocol import MAX_HISTORY, HistoryRequest, clean_line
 
 if TYPE_CHECKING:
     from chatctl.irc.connection import IrcConnection
@@ -33,6 +33,8 @@ def request(conn: IrcConnection, line: Line) -> list[Out]:
         limit = max(1, min(MAX_HISTORY, int(count)))
     except ValueError:
         return [_fail("INVALID_PARAMS", sub, "the limit is a number")]
+    if sub not in ("LATEST", "BEFORE"):  # before the target: TARGETS has none
+        return _refused(sub)
     if not target.startswith("#"):
         return list(batched(conn, target, [], always=True))  # no private history
     id = request_id("chathistory", target)
@@ -47,12 +49,19 @@ def request(conn: IrcConnection, line: Line) -> list[Out]:
         seq = _seq(value)
         if seq is not None:
             return [HistoryRequest(target, limit, before=seq, id=id)]
+    return _refused(sub)
+
+
+def _refused(sub: str) -> list[Out]:
     if sub not in ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS"):
         return [_fail("UNKNOWN_COMMAND", sub, "no such CHATHISTORY subcommand")]
     return [_fail("INVALID_PARAMS", sub, "chatctl has LATEST * or timestamp=, BEFORE msgid=")]
 
 
 def _fail(code: str, context: str, text: str) -> str:
+    context = clean_line(context)  # the client's own word, made inert and one parameter
+    if not context or " " in context or context.startswith(":"):
+        context = "*"
     return f":{SERVER_NAME} FAIL CHATHISTORY {code} {context} :{text}"
 
 
