@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from chatctl.irc import history, modes, replies
 from chatctl.irc.events import NOTICE_ID, SERVER_NAME, Tags
-from chatctl.irc.lines import Line, strip_formatting
+from chatctl.irc.lines import Line, middle, strip_formatting
 from chatctl.irc.modes import Out
 from chatctl.irc.replies import request_id
 from chatctl.protocol import (
@@ -58,14 +58,6 @@ def message_targets(line: Line) -> list[str]:
     return list(seen.values())[:TARGMAX]
 
 
-def _middle(param: str) -> str:
-    """A middle parameter as IRC can parse it: a client's nick or room of spaces, or one
-    that starts with ``:``, would end the line's parameters there (``*`` in its place)."""
-    if not param or " " in param or param.startswith(":"):
-        return "*"
-    return param
-
-
 class IrcConnection:
     """Registration, capabilities and the command table of one IRC connection."""
 
@@ -99,7 +91,7 @@ class IrcConnection:
 
     def me(self) -> str:
         """The nick to address numerics to (before registration: as sent, made inert)."""
-        return _middle(clean_line(self.nick)) if self.nick else "*"
+        return middle(self.nick) if self.nick else "*"
 
     def next_batch(self) -> str:
         self._batches += 1
@@ -180,10 +172,9 @@ class IrcConnection:
     def numeric(self, code: int, *params: str) -> str:
         """``:chatctl NNN nick params... :last``, each made inert (a client's own words
         may come back in them)."""
-        *middle, last = map(clean_line, params) if params else ("",)
-        middle = [_middle(param) for param in middle]
-        head = " ".join([f":{SERVER_NAME}", f"{code:03d}", self.me(), *middle])
-        return f"{head} :{last}"
+        *first, last = params or ("",)
+        head = " ".join([f":{SERVER_NAME}", f"{code:03d}", self.me(), *map(middle, first)])
+        return f"{head} :{clean_line(last)}"
 
     def needs(self, line: Line, count: int) -> list[Out] | None:
         if len(line.params) < count or not all(line.params[:count]):

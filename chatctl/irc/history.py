@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chatctl.irc.events import SERVER_NAME
-from chatctl.irc.lines import Line
+from chatctl.irc.lines import Line, middle
 from chatctl.irc.replies import batched, request_id
-from chatctl.protocol import MAX_HISTORY, HistoryRequest, clean_line
+from chatctl.protocol import MAX_HISTORY, HistoryRequest
 
 if TYPE_CHECKING:
     from chatctl.irc.connection import IrcConnection
@@ -59,10 +59,7 @@ def _refused(sub: str) -> list[Out]:
 
 
 def _fail(code: str, context: str, text: str) -> str:
-    context = clean_line(context)  # the client's own word, made inert and one parameter
-    if not context or " " in context or context.startswith(":"):
-        context = "*"
-    return f":{SERVER_NAME} FAIL CHATHISTORY {code} {context} :{text}"
+    return f":{SERVER_NAME} FAIL CHATHISTORY {code} {middle(context)} :{text}"
 
 
 def _time(value: str) -> float | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from chatctl.protocol import BLANK, Blank, ErrorCode, ProtocolError
+from chatctl.protocol import BLANK, Blank, ErrorCode, ProtocolError, clean_line
 
 #: The body of a line (no tags) with its CRLF, and the tags' own limit (message-tags).
 MAX_LINE_BYTES = 512
@@ -87,6 +87,14 @@ def escape_tag(value: str) -> str:
         .replace("\r", "\\r")
         .replace("\n", "\\n")
     )
+
+
+def middle(text: str) -> str:
+    """``text`` as one middle parameter of a line we send: made inert, and ``*`` for what
+    IRC cannot hold there (nothing, a space, a leading ``:``), as a client's own nick or
+    word may be: it would end the parameters there and the line would not parse."""
+    text = clean_line(text)
+    return "*" if not text or " " in text or text.startswith(":") else text
 
 
 def strip_formatting(text: str) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from chatctl.irc import events
 from chatctl.irc.events import SERVER_NAME, message_lines, source, stamp
+from chatctl.irc.lines import middle
 from chatctl.protocol import (
     MAX_HISTORY,
     AwayState,
@@ -273,7 +274,7 @@ def _error(conn: IrcConnection, error: Error) -> list[str]:
         return []  # IRC never answers a NOTICE; the join's own error is enough
     if verb == "chathistory":
         text = clean_line(error.message)
-        return [f":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {clean_line(target)} :{text}"]
+        return [f":{SERVER_NAME} FAIL CHATHISTORY INVALID_TARGET {middle(target)} :{text}"]
     if error.code in _CLOSING:
         return [conn.closing(error.message)]
     if error.code == ErrorCode.ALREADY_IN_ROOM:
