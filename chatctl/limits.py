@@ -37,7 +37,7 @@ class TokenBucket:
         until they are there."""
         if self.rate <= 0:
             return 0.0
-        need = float(min(cost, self.burst))
+        need = cost if cost <= self.burst else self.burst
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= need - 1e-9:  # waiting exactly the delay returned must suffice

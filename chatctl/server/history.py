@@ -49,8 +49,9 @@ class History:
         self._marks: dict[int, int] = {}
         #: The seq of each room's last message pending, by room id.
         self._kept: dict[int, int] = {}
-        #: Each room's last seq given out in this run, by name: after a failure, a room
-        #: forgotten and made again goes on from it (one entry a room, as ``_room_ids``).
+        #: Each room's last seq given out in this run, by name: a room made again goes on
+        #: from it, before the flush saved it or after a failure (one entry a room, as
+        #: ``_room_ids``).
         self._known: dict[str, int] = {}
         #: Rooms that may hold more than ``--keep-messages``: those given messages since
         #: retention last found them within it (None: every room, until its first pass).
@@ -85,10 +86,8 @@ class History:
             room_id = self._room_ids.get(room)
             if room_id is None:
                 room_id = self._room_id(room)
-            seq: int = (
-                self._marks.get(room_id)
-                or self._conn.execute(sql.ROOM_SEQ, (room_id, room_id)).fetchone()[0]
-            )
+            stored: int = self._conn.execute(sql.ROOM_SEQ, (room_id, room_id)).fetchone()[0]
+            seq = max(stored, self._known.get(room, 0))  # given out this run, perhaps not saved
         except sqlite3.Error as exc:
             self._fail(f"cannot read {self.path}: {exc}")
             return 0

@@ -64,7 +64,8 @@ class IrcSession(Session):
     def cost(self, frame: Any) -> int:
         """A message to several targets takes a token for each, as each would alone."""
         base = super().cost(frame)
-        if base and isinstance(frame, Line) and frame.command in ("PRIVMSG", "NOTICE"):
+        several = isinstance(frame, Line) and frame.params and "," in frame.params[0]
+        if base and several and frame.command in ("PRIVMSG", "NOTICE"):  # one: the common line
             return max(base, len(message_targets(frame)))
         return base
 
